@@ -41,7 +41,9 @@ func TestComponentsListed(t *testing.T) {
 		t.Fatalf("components failed: %v\n%s", err, out)
 	}
 	for _, name := range []string{
-		"office365_message_trace", "devo", "otlp", "otlphttp", "debug", "batch",
+		// v0.162.0 lists the OTLP exporters as otlp_grpc and otlp_http; the familiar otlp and
+		// otlphttp still work as aliases (TestValidateAlongsideOtherPipelines).
+		"office365_message_trace", "devo", "otlp", "otlp_grpc", "otlp_http", "debug", "batch",
 		"memory_limiter", "file_storage", "health_check", "pprof", "zpages",
 	} {
 		if !strings.Contains(out, "name: "+name+"\n") {
@@ -54,6 +56,13 @@ func TestValidateMinimalPipeline(t *testing.T) {
 	out, err := run(t, "validate", "--config", "testdata/minimal.yaml")
 	if err != nil {
 		t.Fatalf("validate testdata/minimal.yaml failed: %v\n%s", err, out)
+	}
+}
+
+func TestValidateAlongsideOtherPipelines(t *testing.T) {
+	out, err := run(t, "validate", "--config", "testdata/alongside.yaml")
+	if err != nil {
+		t.Fatalf("validate testdata/alongside.yaml failed: %v\n%s", err, out)
 	}
 }
 
