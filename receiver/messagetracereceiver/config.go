@@ -2,42 +2,258 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configtls"
 )
 
-// Config is the receiver's user contract.
+// API names accepted by the `api` key.
+const (
+	apiGraph  = "graph"
+	apiLegacy = "reporting_web_service"
+)
+
+// Limits Microsoft enforces, which bound the accepted configuration.
+const (
+	graphMaxLookback   = 90 * 24 * time.Hour
+	legacyMaxLookback  = 10 * 24 * time.Hour
+	maxQuerySpan       = 10 * 24 * time.Hour
+	graphMaxPageSize   = 5000
+	legacyMaxPageSize  = 2000
+	minDelay           = time.Second
+	maxDelay           = 48 * time.Hour
+	defaultGraphURL    = "https://graph.microsoft.com"
+	defaultLegacyURL   = "https://reports.office365.com"
+	defaultLoginURL    = "https://login.microsoftonline.com"
+	legacyScope        = "https://outlook.office365.com/.default"
+	resetCheckpointFmt = "2006-01-02"
+)
+
+// Config is the receiver's user contract; the key names match the seeds' concepts (see README).
 type Config struct {
 	// TenantID is the Entra ID tenant (GUID or verified domain) whose message trace is read.
 	TenantID string `mapstructure:"tenant_id"`
 	// ClientID is the application (client) id of the app registration.
 	ClientID string `mapstructure:"client_id"`
-	// ClientSecret authenticates the app registration.
+	// ClientSecret authenticates the app; exactly one of ClientSecret and ClientCertificate is set.
 	ClientSecret configopaque.String `mapstructure:"client_secret"`
-	// StorageID names the storage extension that keeps the checkpoint.
+	// ClientCertificate authenticates the app with a signed JWT assertion (private_key_jwt).
+	ClientCertificate *ClientCertificateConfig `mapstructure:"client_certificate"`
+	// API selects Microsoft Graph (graph) or the legacy Reporting Web Service.
+	API string `mapstructure:"api"`
+	// LoginEndpoint is the Entra ID authority host.
+	LoginEndpoint string `mapstructure:"login_endpoint"`
+	// Endpoint is the API root; empty means the default of the selected API.
+	Endpoint string `mapstructure:"endpoint"`
+	// TLS holds client TLS settings for login and API calls.
+	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// ProxyURL routes login and API calls through an HTTP proxy.
+	ProxyURL string `mapstructure:"proxy_url"`
+	// Timeout bounds every HTTP request.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// PollInterval is how often the receiver walks forward from its checkpoint.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// Delay is how far behind now the newest queried time stays: rows can appear up to 24 h late.
+	Delay time.Duration `mapstructure:"delay"`
+	// InitialLookback is how far back the first run (or a reset) starts.
+	InitialLookback time.Duration `mapstructure:"initial_lookback"`
+	// PageSize is $top; 0 means the API's maximum (graph 5000, legacy 2000).
+	PageSize int `mapstructure:"page_size"`
+	// RequestBudget is the client-side rolling limit on API requests.
+	RequestBudget RequestBudgetConfig `mapstructure:"request_budget"`
+	// ResetCheckpoint (YYYY-MM-DD) discards the stored checkpoint whenever its value changes.
+	ResetCheckpoint string `mapstructure:"reset_checkpoint"`
+	// StorageID names the storage extension that keeps the checkpoint; nil keeps it in memory.
 	StorageID *component.ID `mapstructure:"storage"`
+	// LegacyFieldNames makes bodies use the Reporting Web Service names and value forms.
+	LegacyFieldNames bool `mapstructure:"legacy_field_names"`
+	// IncludeSubject keeps the subject in bodies and attributes; false drops it everywhere.
+	IncludeSubject bool `mapstructure:"include_subject"`
+
+	_ struct{}
+}
+
+// ClientCertificateConfig names the PEM certificate registered on the app and its RSA key.
+type ClientCertificateConfig struct {
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+
+	_ struct{}
+}
+
+// RequestBudgetConfig is a rolling window: at most Requests API calls per Interval.
+type RequestBudgetConfig struct {
+	Requests int           `mapstructure:"requests"`
+	Interval time.Duration `mapstructure:"interval"`
 
 	_ struct{}
 }
 
 var (
-	errMissingTenantID     = errors.New("`tenant_id` is required: set it to the tenant GUID or a verified domain")
-	errMissingClientID     = errors.New("`client_id` is required: set it to the application (client) id of the app registration")
-	errMissingClientSecret = errors.New("`client_secret` is required: set it, e.g. client_secret: ${env:O365_CLIENT_SECRET}")
+	errMissingTenantID = errors.New("`tenant_id` is required: set it to the Directory (tenant) ID GUID or a verified domain such as contoso.onmicrosoft.com")
+	errMissingClientID = errors.New("`client_id` is required: set it to the Application (client) ID of the app registration")
+	errNoCredential    = errors.New("one of `client_secret` or `client_certificate` is required: set client_secret (e.g. ${env:O365_CLIENT_SECRET}) or client_certificate.cert_file and key_file")
+	errTwoCredentials  = errors.New("`client_secret` and `client_certificate` are both set: keep exactly one of them")
+
+	guidPattern   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	domainPattern = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$`)
 )
 
-// Validate checks the configuration before the receiver is created.
+// Validate checks every key and names the key, the problem and the accepted range.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.TenantID == "" {
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	switch {
+	case c.TenantID == "":
 		errs = append(errs, errMissingTenantID)
+	case !guidPattern.MatchString(c.TenantID) && !domainPattern.MatchString(c.TenantID):
+		add("`tenant_id` %q is neither a GUID nor a domain name: use the Directory (tenant) ID from the app's Overview page", c.TenantID)
 	}
-	if c.ClientID == "" {
+	switch {
+	case c.ClientID == "":
 		errs = append(errs, errMissingClientID)
+	case !guidPattern.MatchString(c.ClientID):
+		add("`client_id` %q is not a GUID: use the Application (client) ID from the app's Overview page, not its name or the secret ID", c.ClientID)
 	}
-	if c.ClientSecret == "" {
-		errs = append(errs, errMissingClientSecret)
+	switch {
+	case c.ClientSecret == "" && c.ClientCertificate == nil:
+		errs = append(errs, errNoCredential)
+	case c.ClientSecret != "" && c.ClientCertificate != nil:
+		errs = append(errs, errTwoCredentials)
+	case c.ClientCertificate != nil:
+		if err := c.ClientCertificate.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	maxLookback, maxPage := graphMaxLookback, graphMaxPageSize
+	switch c.API {
+	case apiGraph:
+	case apiLegacy:
+		maxLookback, maxPage = legacyMaxLookback, legacyMaxPageSize
+	default:
+		add("`api` %q is not supported: use graph (Microsoft Graph messageTraces) or reporting_web_service (legacy, being retired by Microsoft)", c.API)
+	}
+	if err := validateURL("login_endpoint", c.LoginEndpoint, false); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateURL("endpoint", c.Endpoint, true); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ProxyURL != "" {
+		if err := validateURL("proxy_url", c.ProxyURL, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Timeout < time.Second || c.Timeout > 10*time.Minute {
+		add("`timeout` %v is out of range: use 1s to 10m (Microsoft needs 2-4 s for a 5,000-row page)", c.Timeout)
+	}
+	if c.PollInterval < time.Second || c.PollInterval > 24*time.Hour {
+		add("`poll_interval` %v is out of range: use 1s to 24h", c.PollInterval)
+	}
+	if c.Delay < minDelay || c.Delay > maxDelay {
+		add("`delay` %v is out of range: use 1s to 48h (Microsoft publishes rows up to 24 h late; 25h loses none)", c.Delay)
+	}
+	if c.InitialLookback <= 0 || c.InitialLookback > maxLookback {
+		add("`initial_lookback` %v is out of range for api %s: use more than 0 and at most %v (the API refuses older data)", c.InitialLookback, c.API, maxLookback)
+	}
+	if c.PageSize < 0 || c.PageSize > maxPage {
+		add("`page_size` %d is out of range for api %s: use 1 to %d, or 0 for %d", c.PageSize, c.API, maxPage, maxPage)
+	}
+	if c.RequestBudget.Requests < 1 {
+		add("`request_budget.requests` %d is out of range: use at least 1 (Graph allows 100 per 5 minutes per tenant, shared with people and other tools)", c.RequestBudget.Requests)
+	}
+	if c.RequestBudget.Interval < time.Second {
+		add("`request_budget.interval` %v is out of range: use at least 1s (Graph's window is 5m)", c.RequestBudget.Interval)
+	}
+	if c.ResetCheckpoint != "" {
+		if _, err := time.Parse(resetCheckpointFmt, c.ResetCheckpoint); err != nil {
+			add("`reset_checkpoint` %q is not a date: use YYYY-MM-DD, e.g. 2026-11-21, or leave it empty", c.ResetCheckpoint)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+func (cc *ClientCertificateConfig) validate() error {
+	var errs []error
+	if cc.CertFile == "" {
+		errs = append(errs, errors.New("`client_certificate.cert_file` is required: the PEM certificate uploaded to the app registration"))
+	}
+	if cc.KeyFile == "" {
+		errs = append(errs, errors.New("`client_certificate.key_file` is required: the PEM RSA private key of that certificate"))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if _, err := loadCertificate(cc.CertFile, cc.KeyFile); err != nil {
+		return fmt.Errorf("`client_certificate`: %w", err)
+	}
+	return nil
+}
+
+func validateURL(key, raw string, emptyOK bool) error {
+	if raw == "" {
+		if emptyOK {
+			return nil
+		}
+		return fmt.Errorf("`%s` is required: use an https URL such as %s", key, defaultLoginURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("`%s` %q is not an http(s) URL: use the form https://host[:port]", key, raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("`%s` %q must not have a query or fragment: use the form https://host[:port]", key, raw)
+	}
+	return nil
+}
+
+// effectiveEndpoint is the API root with the API's default filled in and no trailing slash.
+func (c *Config) effectiveEndpoint() string {
+	if c.Endpoint != "" {
+		return strings.TrimRight(c.Endpoint, "/")
+	}
+	if c.API == apiLegacy {
+		return defaultLegacyURL
+	}
+	return defaultGraphURL
+}
+
+// effectivePageSize is $top with the API's maximum filled in.
+func (c *Config) effectivePageSize() int {
+	if c.PageSize > 0 {
+		return c.PageSize
+	}
+	if c.API == apiLegacy {
+		return legacyMaxPageSize
+	}
+	return graphMaxPageSize
+}
+
+// maxLookback is how old a query's start may be for the selected API.
+func (c *Config) maxLookback() time.Duration {
+	if c.API == apiLegacy {
+		return legacyMaxLookback
+	}
+	return graphMaxLookback
+}
+
+// scope is the OAuth2 scope of the selected API.
+func (c *Config) scope() string {
+	if c.API == apiLegacy {
+		return legacyScope
+	}
+	return c.effectiveEndpoint() + "/.default"
+}
+
+// tokenURL is the v2.0 token endpoint of the tenant.
+func (c *Config) tokenURL() string {
+	return strings.TrimRight(c.LoginEndpoint, "/") + "/" + url.PathEscape(c.TenantID) + "/oauth2/v2.0/token"
 }

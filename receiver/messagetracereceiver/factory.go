@@ -2,8 +2,10 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
@@ -19,10 +21,22 @@ func NewFactory() receiver.Factory {
 	)
 }
 
+// createDefaultConfig mirrors the seeds' defaults where they exist: a 60 s period, a 25 h delay
+// and a 10-day first look-back (the most both APIs allow together).
 func createDefaultConfig() component.Config {
-	return &Config{}
+	return &Config{
+		API:             apiGraph,
+		LoginEndpoint:   defaultLoginURL,
+		TLS:             configtls.NewDefaultClientConfig(),
+		Timeout:         60 * time.Second,
+		PollInterval:    60 * time.Second,
+		Delay:           25 * time.Hour,
+		InitialLookback: 240 * time.Hour,
+		RequestBudget:   RequestBudgetConfig{Requests: 90, Interval: 5 * time.Minute},
+		IncludeSubject:  true,
+	}
 }
 
 func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
-	return newReceiver(set, cfg.(*Config), next), nil
+	return newReceiver(set, cfg.(*Config), next)
 }

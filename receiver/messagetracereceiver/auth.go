@@ -1,0 +1,277 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1" //nolint:gosec // x5t is defined as the SHA-1 thumbprint; it identifies, it does not protect
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+const (
+	// refreshEarly renews a token this long before it expires, so no API call races expiry.
+	refreshEarly = 5 * time.Minute
+	// assertionLifetime is the validity of a client assertion; Entra accepts 5-10 minutes.
+	assertionLifetime = 10 * time.Minute
+	assertionType     = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+)
+
+// certCredential is the app's certificate and RSA key, used to sign client assertions.
+type certCredential struct {
+	key        *rsa.PrivateKey
+	thumbprint string // base64url SHA-1 of the certificate DER (JWT header x5t)
+}
+
+// loadCertificate reads a PEM certificate and its RSA private key (PKCS#1 or PKCS#8) and checks
+// that they belong together, so a mismatch fails at start-up instead of at the first login.
+func loadCertificate(certFile, keyFile string) (*certCredential, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read cert_file: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read key_file: %w", err)
+	}
+	var cert *x509.Certificate
+	for rest := certPEM; cert == nil; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, fmt.Errorf("cert_file %s holds no PEM CERTIFICATE block", certFile)
+		}
+		if block.Type == "CERTIFICATE" {
+			if cert, err = x509.ParseCertificate(block.Bytes); err != nil {
+				return nil, fmt.Errorf("cert_file %s: %w", certFile, err)
+			}
+		}
+	}
+	key, err := parseRSAKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("key_file %s: %w", keyFile, err)
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok || !pub.Equal(&key.PublicKey) {
+		return nil, fmt.Errorf("key_file %s does not match the certificate in cert_file %s", keyFile, certFile)
+	}
+	sum := sha1.Sum(cert.Raw) //nolint:gosec // see import
+	return &certCredential{key: key, thumbprint: base64.RawURLEncoding.EncodeToString(sum[:])}, nil
+}
+
+func parseRSAKey(keyPEM []byte) (*rsa.PrivateKey, error) {
+	for rest := keyPEM; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("no PEM private key block (expected RSA PRIVATE KEY or PRIVATE KEY)")
+		}
+		switch block.Type {
+		case "RSA PRIVATE KEY":
+			return x509.ParsePKCS1PrivateKey(block.Bytes)
+		case "PRIVATE KEY":
+			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+			if err != nil {
+				return nil, err
+			}
+			rk, ok := k.(*rsa.PrivateKey)
+			if !ok {
+				return nil, fmt.Errorf("the private key is %T; Entra client assertions need an RSA key", k)
+			}
+			return rk, nil
+		case "ENCRYPTED PRIVATE KEY":
+			return nil, errors.New("the private key is encrypted: store it unencrypted with file permissions 0600")
+		}
+	}
+}
+
+// assertion returns a freshly signed RS256 client assertion for one token request.
+func (c *certCredential) assertion(clientID, audience string, now time.Time) (string, error) {
+	header, err := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "x5t": c.thumbprint})
+	if err != nil {
+		return "", err
+	}
+	var jti [16]byte
+	if _, err = rand.Read(jti[:]); err != nil {
+		return "", err
+	}
+	claims, err := json.Marshal(map[string]any{
+		"aud": audience,
+		"iss": clientID,
+		"sub": clientID,
+		"jti": formatUUID(jti),
+		"nbf": now.Unix(),
+		"iat": now.Unix(),
+		"exp": now.Add(assertionLifetime).Unix(),
+	})
+	if err != nil {
+		return "", err
+	}
+	signingInput := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(claims)
+	digest := sha256.Sum256([]byte(signingInput))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, c.key, crypto.SHA256, digest[:])
+	if err != nil {
+		return "", err
+	}
+	return signingInput + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+func formatUUID(b [16]byte) string {
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// loginSource fetches one token per call with x/oauth2's client-credentials flow. A certificate
+// needs a new assertion per request, so the clientcredentials.Config is rebuilt each time.
+type loginSource struct {
+	ctx      context.Context // long-lived: carries the HTTP client under oauth2.HTTPClient
+	tokenURL string
+	clientID string
+	secret   string
+	cert     *certCredential
+	scope    string
+	now      func() time.Time
+}
+
+func (s *loginSource) Token() (*oauth2.Token, error) {
+	cc := clientcredentials.Config{
+		ClientID:  s.clientID,
+		TokenURL:  s.tokenURL,
+		Scopes:    []string{s.scope},
+		AuthStyle: oauth2.AuthStyleInParams,
+	}
+	if s.cert != nil {
+		a, err := s.cert.assertion(s.clientID, s.tokenURL, s.now())
+		if err != nil {
+			return nil, fmt.Errorf("signing client assertion: %w", err)
+		}
+		cc.EndpointParams = url.Values{"client_assertion_type": {assertionType}, "client_assertion": {a}}
+	} else {
+		cc.ClientSecret = s.secret
+	}
+	tok, err := cc.Token(s.ctx)
+	if err != nil {
+		return nil, classifyLoginError(err)
+	}
+	return tok, nil
+}
+
+// tokenProvider caches tokens, renews them refreshEarly before expiry, and can be told to
+// forget the cached token (after a 401) so the next call logs in again.
+type tokenProvider struct {
+	login oauth2.TokenSource
+	mu    sync.Mutex
+	cache oauth2.TokenSource
+}
+
+func newTokenProvider(login oauth2.TokenSource) *tokenProvider {
+	return &tokenProvider{login: login, cache: oauth2.ReuseTokenSourceWithExpiry(nil, login, refreshEarly)}
+}
+
+func (p *tokenProvider) Token() (*oauth2.Token, error) {
+	p.mu.Lock()
+	ts := p.cache
+	p.mu.Unlock()
+	return ts.Token()
+}
+
+func (p *tokenProvider) invalidate() {
+	p.mu.Lock()
+	p.cache = oauth2.ReuseTokenSourceWithExpiry(nil, p.login, refreshEarly)
+	p.mu.Unlock()
+}
+
+// loginError is a refused login (an AADSTS error): retrying cannot help until the
+// configuration changes, so the receiver backs off in minutes and says what to fix.
+type loginError struct {
+	status int
+	code   string // e.g. AADSTS7000215
+	kind   string // OAuth2 error, e.g. invalid_client
+	fix    string
+}
+
+func (e *loginError) Error() string {
+	code := e.code
+	if code == "" {
+		code = "HTTP " + strconv.Itoa(e.status)
+	}
+	return fmt.Sprintf("login refused (%s %s): %s", code, e.kind, e.fix)
+}
+
+var aadstsFixes = map[string]string{
+	"AADSTS7000215": "the client secret is wrong; set client_secret to the secret's Value (not its Secret ID)",
+	"AADSTS7000222": "the client secret has expired; create a new secret on the app registration and update client_secret",
+	"AADSTS700027":  "the client assertion was rejected; upload the certificate in client_certificate.cert_file to the app registration (Certificates & secrets)",
+	"AADSTS700024":  "the client assertion is outside its validity window; check this machine's clock",
+	"AADSTS700016":  "the application was not found in the tenant; check client_id and tenant_id, and that admin consent was granted",
+	"AADSTS90002":   "the tenant was not found; check tenant_id (Directory (tenant) ID or a verified domain)",
+	"AADSTS70011":   "the scope is invalid; check api and endpoint",
+	"AADSTS50034":   "the account does not exist in the tenant; check tenant_id",
+}
+
+// classifyLoginError turns an OAuth2 error response into a loginError naming the fix. Network
+// failures and 5xx answers are left as they are: they are transient.
+func classifyLoginError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response == nil {
+		return fmt.Errorf("login request failed: %w", stripURLError(err))
+	}
+	status := re.Response.StatusCode
+	if status >= 500 || status == 429 {
+		return fmt.Errorf("login endpoint answered HTTP %d", status)
+	}
+	le := &loginError{status: status, kind: re.ErrorCode}
+	var body struct {
+		ErrorCodes []int `json:"error_codes"`
+	}
+	if json.Unmarshal(re.Body, &body) == nil && len(body.ErrorCodes) > 0 {
+		le.code = "AADSTS" + strconv.Itoa(body.ErrorCodes[0])
+	} else if i := strings.Index(re.ErrorDescription, "AADSTS"); i >= 0 {
+		end := i + 6
+		for end < len(re.ErrorDescription) && re.ErrorDescription[end] >= '0' && re.ErrorDescription[end] <= '9' {
+			end++
+		}
+		le.code = re.ErrorDescription[i:end]
+	}
+	if fix, ok := aadstsFixes[le.code]; ok {
+		le.fix = fix
+	} else {
+		le.fix = "check tenant_id, client_id and the credential; Microsoft said: " + firstLine(re.ErrorDescription)
+	}
+	return le
+}
+
+// stripURLError drops the request URL from a *url.Error: it is the token URL, harmless, but
+// the message reads better without it and the rule is that errors carry no request details.
+func stripURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,170 @@
+package messagetracereceiver
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1" //nolint:gosec // x5t is a SHA-1 thumbprint by definition
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+// writeTestCertificate writes a self-signed certificate and its PKCS#8 RSA key into dir.
+func writeTestCertificate(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "message trace app"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	pk8, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile = filepath.Join(dir, "app.crt"), filepath.Join(dir, "app.key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}), 0o600))
+	return certFile, keyFile
+}
+
+func TestAssertionIsWellFormed(t *testing.T) {
+	certFile, keyFile := writeTestCertificate(t, t.TempDir())
+	cred, err := loadCertificate(certFile, keyFile)
+	require.NoError(t, err)
+	certPEM, err := os.ReadFile(certFile)
+	require.NoError(t, err)
+	block, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+
+	now := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
+	aud := "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+	a1, err := cred.assertion("7a3c1d2e-0000-4000-8000-000000000001", aud, now)
+	require.NoError(t, err)
+	a2, err := cred.assertion("7a3c1d2e-0000-4000-8000-000000000001", aud, now)
+	require.NoError(t, err)
+
+	parts := strings.Split(a1, ".")
+	require.Len(t, parts, 3)
+	var header map[string]string
+	decodeSegment(t, parts[0], &header)
+	thumb := sha1.Sum(cert.Raw) //nolint:gosec // see import
+	assert.Equal(t, map[string]string{"alg": "RS256", "typ": "JWT", "x5t": base64.RawURLEncoding.EncodeToString(thumb[:])}, header)
+
+	var claims map[string]any
+	decodeSegment(t, parts[1], &claims)
+	assert.Equal(t, aud, claims["aud"])
+	assert.Equal(t, "7a3c1d2e-0000-4000-8000-000000000001", claims["iss"])
+	assert.Equal(t, claims["iss"], claims["sub"])
+	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, claims["jti"])
+	assert.InDelta(t, float64(now.Unix()), claims["nbf"], 0)
+	assert.InDelta(t, float64(now.Unix()), claims["iat"], 0)
+	assert.InDelta(t, float64(now.Add(10*time.Minute).Unix()), claims["exp"], 0)
+
+	var claims2 map[string]any
+	decodeSegment(t, strings.Split(a2, ".")[1], &claims2)
+	assert.NotEqual(t, claims["jti"], claims2["jti"], "every assertion needs a fresh jti")
+
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	require.NoError(t, err)
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	require.NoError(t, rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest[:], sig))
+}
+
+func decodeSegment(t *testing.T, seg string, into any) {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, into))
+}
+
+func TestLoadCertificateAcceptsPKCS1(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeTestCertificate(t, dir)
+	keyPEM, err := os.ReadFile(keyFile)
+	require.NoError(t, err)
+	block, _ := pem.Decode(keyPEM)
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	require.NoError(t, err)
+	pkcs1 := filepath.Join(dir, "pkcs1.key")
+	require.NoError(t, os.WriteFile(pkcs1, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k.(*rsa.PrivateKey))}), 0o600))
+	_, err = loadCertificate(certFile, pkcs1)
+	require.NoError(t, err)
+
+	garbage := filepath.Join(dir, "garbage.key")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a key"), 0o600))
+	_, err = loadCertificate(certFile, garbage)
+	require.ErrorContains(t, err, "no PEM private key block")
+}
+
+func TestLoginErrorsNameTheFix(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   string
+		setup  bool
+	}{
+		{"wrong secret", 401, `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x","error_codes":[7000215]}`, "secret's Value (not its Secret ID)", true},
+		{"expired secret", 401, `{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired.","error_codes":[7000222]}`, "expired", true},
+		{"certificate not registered", 401, `{"error":"invalid_client","error_description":"AADSTS700027: Client assertion contains an invalid signature.","error_codes":[700027]}`, "upload the certificate", true},
+		{"app not in tenant", 400, `{"error":"unauthorized_client","error_description":"AADSTS700016: Application not found","error_codes":[700016]}`, "check client_id and tenant_id", true},
+		{"tenant not found", 400, `{"error":"invalid_request","error_description":"AADSTS90002: Tenant not found.","error_codes":[90002]}`, "check tenant_id", true},
+		{"code only in description", 400, `{"error":"invalid_scope","error_description":"AADSTS70011: The provided value for scope is not valid."}`, "scope is invalid", true},
+		{"unknown code", 400, `{"error":"invalid_request","error_description":"AADSTS12345: Something new.\r\nTrace ID: 1"}`, "Microsoft said: AADSTS12345: Something new.", true},
+		{"server error is transient", 503, `{"error":"temporarily_unavailable"}`, "HTTP 503", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			src := &loginSource{
+				ctx:      context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client()),
+				tokenURL: srv.URL + "/t/oauth2/v2.0/token",
+				clientID: "c",
+				secret:   "s3cr3t-value",
+				scope:    "https://graph.microsoft.com/.default",
+				now:      time.Now,
+			}
+			_, err := src.Token()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "s3cr3t-value")
+			var le *loginError
+			assert.Equal(t, tt.setup, isLoginError(err, &le))
+		})
+	}
+}
+
+func isLoginError(err error, target **loginError) bool {
+	le, ok := err.(*loginError)
+	if ok {
+		*target = le
+	}
+	return ok
+}

@@ -1,0 +1,322 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+const (
+	graphPath  = "/v1.0/admin/exchange/tracing/messageTraces"
+	legacyPath = "/ecp/reportingwebservice/reporting.svc/MessageTrace"
+	// maxBodyBytes bounds one response; a 5,000-row Graph page is about 2 MB.
+	maxBodyBytes = 64 << 20
+	// servicePrincipalAppID is Microsoft's Transport Data Platform app, whose service principal
+	// must exist in the tenant before Graph message trace answers.
+	servicePrincipalAppID = "8bd644d1-64a1-4d4b-ae52-2e0cbf64e373"
+)
+
+// retryPolicy bounds the retries of one page request on transient failures.
+type retryPolicy struct {
+	attempts     int           // tries per page for 5xx, timeouts, non-JSON and truncated bodies
+	initial      time.Duration // first backoff
+	max          time.Duration // backoff ceiling
+	maxThrottles int           // 429s tolerated for one page before the cycle gives up
+}
+
+var defaultRetryPolicy = retryPolicy{attempts: 5, initial: 2 * time.Second, max: time.Minute, maxThrottles: 10}
+
+// setupError is an answer that only a change of configuration or tenant setup can fix (403,
+// a refused login, the missing service principal): the receiver says what to fix and retries
+// slowly.
+type setupError struct{ msg string }
+
+func (e *setupError) Error() string { return e.msg }
+
+// errPoisonedLink is a next-link the API now refuses (Microsoft's "Invalid starting recipient
+// address"); retrying it never helps, so the rest of the range is queried afresh.
+var errPoisonedLink = errors.New("the API refused a next-link it issued")
+
+// errForeignLink is a next-link that points away from the configured endpoint; following it
+// would send the bearer token elsewhere.
+var errForeignLink = errors.New("next-link does not point at the configured endpoint")
+
+// apiClient fetches message trace pages within the request budget, retrying what is transient.
+type apiClient struct {
+	api      string
+	base     *url.URL
+	pageSize int
+	http     *http.Client
+	tokens   *tokenProvider
+	budget   *requestBudget
+	retry    retryPolicy
+	now      func() time.Time
+	sleep    func(context.Context, time.Duration) error
+	logger   *zap.Logger
+	observe  func(status string, throttled bool) // per request, for self-metrics
+}
+
+// firstPageURL builds the query for rows received in [from, to], both inclusive, at whole
+// seconds: the documented filter format. Callers filter rows exactly on their side.
+func (c *apiClient) firstPageURL(from, to time.Time) string {
+	from = from.UTC().Truncate(time.Second)
+	if t := to.UTC().Truncate(time.Second); t.Before(to) {
+		to = t.Add(time.Second)
+	} else {
+		to = t
+	}
+	q := url.Values{}
+	u := *c.base
+	if c.api == apiLegacy {
+		u.Path = strings.TrimRight(u.Path, "/") + legacyPath
+		q.Set("$format", "json")
+		q.Set("$filter", fmt.Sprintf("StartDate eq datetime'%s' and EndDate eq datetime'%s'",
+			from.Format(time.RFC3339), to.Format(time.RFC3339)))
+	} else {
+		u.Path = strings.TrimRight(u.Path, "/") + graphPath
+		q.Set("$filter", fmt.Sprintf("receivedDateTime ge %s and receivedDateTime le %s",
+			from.Format(time.RFC3339), to.Format(time.RFC3339)))
+	}
+	q.Set("$top", strconv.Itoa(c.pageSize))
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	return u.String()
+}
+
+// resolveNextLink makes a next-link absolute (the legacy API sends relative ones) and refuses
+// any that leaves the configured scheme and host.
+func (c *apiClient) resolveNextLink(current, next string) (string, error) {
+	cur, err := url.Parse(current)
+	if err != nil {
+		return "", err
+	}
+	ref, err := url.Parse(next)
+	if err != nil {
+		return "", fmt.Errorf("%w: unparsable", errForeignLink)
+	}
+	abs := cur.ResolveReference(ref)
+	if !strings.EqualFold(abs.Scheme, c.base.Scheme) || !strings.EqualFold(abs.Host, c.base.Host) {
+		return "", fmt.Errorf("%w (%s://%s, configured %s://%s)", errForeignLink, abs.Scheme, abs.Host, c.base.Scheme, c.base.Host)
+	}
+	return abs.String(), nil
+}
+
+// fetch gets and decodes one page, retrying transient failures within the policy. isNext says
+// the URL is a next-link, whose 400 means a poisoned link rather than a bad query.
+func (c *apiClient) fetch(ctx context.Context, pageURL string, isNext bool) (*tracePage, error) {
+	var (
+		lastErr   error
+		failures  int
+		throttles int
+		refreshed bool
+	)
+	for {
+		page, retryAfter, err := c.once(ctx, pageURL, isNext)
+		if err == nil {
+			return page, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var unauthorized *unauthorizedError
+		switch {
+		case errors.As(err, &unauthorized):
+			// A token can be revoked or expire early; log in once more before calling it setup.
+			if refreshed || unauthorized.servicePrincipalMissing {
+				return nil, unauthorized.setup()
+			}
+			refreshed = true
+			c.tokens.invalidate()
+			continue
+		case retryAfter > 0:
+			throttles++
+			c.budget.pauseUntil(c.now().Add(retryAfter))
+			if throttles > c.retry.maxThrottles {
+				return nil, fmt.Errorf("throttled %d times in a row: %w", throttles, err)
+			}
+			c.logger.Info("Microsoft throttled the receiver; pausing all requests", zap.Duration("retry_after", retryAfter))
+			continue
+		case isPermanent(err):
+			return nil, err
+		}
+		lastErr = err
+		failures++
+		if failures >= c.retry.attempts {
+			return nil, fmt.Errorf("giving up on this page after %d attempts: %w", failures, lastErr)
+		}
+		wait := backoff(c.retry, failures)
+		c.logger.Warn("message trace request failed; retrying", zap.Error(err), zap.Int("attempt", failures), zap.Duration("backoff", wait))
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func isPermanent(err error) bool {
+	var se *setupError
+	var le *loginError
+	return errors.As(err, &se) || errors.As(err, &le) || errors.Is(err, errPoisonedLink) || errors.Is(err, errForeignLink)
+}
+
+// backoff is exponential with full jitter between half and the whole step.
+func backoff(p retryPolicy, failures int) time.Duration {
+	d := p.initial << (failures - 1)
+	if d > p.max || d <= 0 {
+		d = p.max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// unauthorizedError is a 401 from the API.
+type unauthorizedError struct {
+	api                     string
+	servicePrincipalMissing bool
+}
+
+func (e *unauthorizedError) Error() string { return "the API answered 401 Unauthorized" }
+
+func (e *unauthorizedError) setup() error {
+	if e.servicePrincipalMissing {
+		return &setupError{msg: "Graph answered 401: the service principal of Microsoft's app " + servicePrincipalAppID +
+			" (Transport Data Platform) does not exist in the tenant yet. Create it once with " +
+			"New-MgServicePrincipal -AppId " + servicePrincipalAppID + " (or POST /v1.0/servicePrincipals) and allow several hours for provisioning"}
+	}
+	if e.api == apiLegacy {
+		return &setupError{msg: "the Reporting Web Service answered 401 after a fresh login: grant the app the Office 365 Exchange Online application permission ReportingWebService.Read.All with admin consent"}
+	}
+	return &setupError{msg: "Graph answered 401 after a fresh login: grant the app the application permission ExchangeMessageTrace.Read.All with admin consent"}
+}
+
+// once performs a single request. It returns the Retry-After of a 429 separately so the caller
+// can pause the whole budget.
+func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tracePage, time.Duration, error) {
+	tok, err := c.tokens.Token()
+	if err != nil {
+		var le *loginError
+		if errors.As(err, &le) {
+			return nil, 0, le
+		}
+		return nil, 0, err
+	}
+	// The budget counts API calls only: logins do not use Microsoft's message trace quota.
+	finished, err := c.budget.acquire(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer finished()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pageURL, http.NoBody)
+	if err != nil {
+		return nil, 0, &setupError{msg: "cannot build request: " + err.Error()}
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.observe("error", false)
+		return nil, 0, fmt.Errorf("request failed: %w", stripURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	c.observe(strconv.Itoa(resp.StatusCode), resp.StatusCode == http.StatusTooManyRequests)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading response: %w", err)
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+		var page *tracePage
+		if c.api == apiLegacy {
+			page, err = decodeLegacyPage(body)
+		} else {
+			page, err = decodeGraphPage(body)
+		}
+		return page, 0, err
+	case code == http.StatusTooManyRequests:
+		return nil, parseRetryAfter(resp.Header.Get("Retry-After"), c.now()), errors.New("429 Too Many Requests")
+	case code == http.StatusUnauthorized:
+		return nil, 0, &unauthorizedError{api: c.api, servicePrincipalMissing: strings.Contains(string(body), servicePrincipalAppID)}
+	case code == http.StatusForbidden:
+		if c.api == apiLegacy {
+			return nil, 0, &setupError{msg: "the Reporting Web Service answered 403 (" + apiMessage(body) + "): grant ReportingWebService.Read.All with admin consent and give the app's service principal a directory role (Global Reader or Security Reader)"}
+		}
+		return nil, 0, &setupError{msg: "Graph answered 403 (" + apiMessage(body) + "): grant the app the application permission ExchangeMessageTrace.Read.All and admin consent"}
+	case code == http.StatusBadRequest && isNext:
+		return nil, 0, fmt.Errorf("%w: %s", errPoisonedLink, apiMessage(body))
+	case code == http.StatusBadRequest:
+		return nil, 0, &setupError{msg: "the API refused the query with 400 (" + apiMessage(body) + "); check endpoint, api, initial_lookback and page_size"}
+	case code == http.StatusNotFound:
+		return nil, 0, &setupError{msg: "the API answered 404: check endpoint and api (message trace lives at " + graphPath + " on Graph)"}
+	default:
+		return nil, 0, fmt.Errorf("HTTP %d: %s", code, apiMessage(body))
+	}
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date; a missing or bad value waits 30 s,
+// Graph's usual hint.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return max(time.Duration(s)*time.Second, time.Second)
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 30 * time.Second
+}
+
+// apiMessage extracts Microsoft's error message from Graph, OData or RWS error bodies, bounded
+// in length; HTML and other bodies are summarised instead of quoted.
+func apiMessage(body []byte) string {
+	var e struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+		OData *struct {
+			Message struct {
+				Value string `json:"value"`
+			} `json:"message"`
+		} `json:"odata.error"`
+		Message string `json:"Message"`
+	}
+	msg := ""
+	if json.Unmarshal(body, &e) == nil {
+		switch {
+		case e.Error != nil:
+			msg = strings.TrimSpace(e.Error.Code + " " + e.Error.Message)
+		case e.OData != nil:
+			msg = e.OData.Message.Value
+		default:
+			msg = e.Message
+		}
+	}
+	if msg == "" {
+		if looksLikeJSONObject(body) {
+			msg = "unrecognised JSON error body"
+		} else {
+			msg = fmt.Sprintf("non-JSON body of %d bytes", len(body))
+		}
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	return msg
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,178 @@
+package messagetracereceiver
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestLoadConfig(t *testing.T) {
+	storageID := component.MustNewID("file_storage")
+
+	defaults := createDefaultConfig().(*Config)
+	defaults.TenantID = "contoso.onmicrosoft.com"
+	defaults.ClientID = "7a3c1d2e-0000-4000-8000-000000000001"
+	defaults.ClientSecret = "s3cr3t-value"
+
+	full := createDefaultConfig().(*Config)
+	full.TenantID = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+	full.ClientID = "7a3c1d2e-0000-4000-8000-000000000001"
+	full.ClientSecret = "s3cr3t-value"
+	full.Endpoint = "https://graph.microsoft.com"
+	full.ProxyURL = "http://proxy.internal:3128"
+	full.Timeout = 90 * time.Second
+	full.PollInterval = 5 * time.Minute
+	full.Delay = 24 * time.Hour
+	full.InitialLookback = 720 * time.Hour
+	full.PageSize = 1000
+	full.RequestBudget = RequestBudgetConfig{Requests: 50, Interval: 5 * time.Minute}
+	full.ResetCheckpoint = "2026-11-01"
+	full.StorageID = &storageID
+	full.LegacyFieldNames = true
+	full.IncludeSubject = false
+
+	legacy := createDefaultConfig().(*Config)
+	legacy.TenantID = "contoso.onmicrosoft.com"
+	legacy.ClientID = "7a3c1d2e-0000-4000-8000-000000000001"
+	legacy.ClientSecret = "s3cr3t-value"
+	legacy.API = apiLegacy
+	legacy.InitialLookback = 48 * time.Hour
+
+	for name, want := range map[string]*Config{"defaults": defaults, "full": full, "legacy": legacy} {
+		t.Run(name, func(t *testing.T) {
+			got, err := loadConfig(t, name)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		})
+	}
+	t.Run("typo", func(t *testing.T) {
+		_, err := loadConfig(t, "typo")
+		require.ErrorContains(t, err, "poll_intervall")
+	})
+}
+
+func TestDefaultsPerAPI(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Equal(t, "https://graph.microsoft.com", cfg.effectiveEndpoint())
+	assert.Equal(t, 5000, cfg.effectivePageSize())
+	assert.Equal(t, "https://graph.microsoft.com/.default", cfg.scope())
+	cfg.API = apiLegacy
+	assert.Equal(t, "https://reports.office365.com", cfg.effectiveEndpoint())
+	assert.Equal(t, 2000, cfg.effectivePageSize())
+	assert.Equal(t, "https://outlook.office365.com/.default", cfg.scope())
+	cfg.TenantID = "contoso.onmicrosoft.com"
+	assert.Equal(t, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token", cfg.tokenURL())
+}
+
+func validConfig() *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.TenantID = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+	cfg.ClientID = "7a3c1d2e-0000-4000-8000-000000000001"
+	cfg.ClientSecret = "s3cr3t-value"
+	return cfg
+}
+
+func TestValidateErrors(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeTestCertificate(t, dir)
+	otherCert, _ := writeTestCertificate(t, filepath.Join(dir, "other"))
+	missing := filepath.Join(dir, "missing.pem")
+
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   []string // every fragment must appear in the error
+	}{
+		{"missing tenant", func(c *Config) { c.TenantID = "" }, []string{"`tenant_id` is required"}},
+		{"bad tenant", func(c *Config) { c.TenantID = "contoso/evil" }, []string{"`tenant_id`", "neither a GUID nor a domain"}},
+		{"missing client", func(c *Config) { c.ClientID = "" }, []string{"`client_id` is required"}},
+		{"client not guid", func(c *Config) { c.ClientID = "my-app" }, []string{"`client_id`", "not a GUID"}},
+		{"no credential", func(c *Config) { c.ClientSecret = "" }, []string{"`client_secret` or `client_certificate`"}},
+		{"two credentials", func(c *Config) {
+			c.ClientCertificate = &ClientCertificateConfig{CertFile: certFile, KeyFile: keyFile}
+		}, []string{"both set"}},
+		{"cert without files", func(c *Config) {
+			c.ClientSecret = ""
+			c.ClientCertificate = &ClientCertificateConfig{}
+		}, []string{"`client_certificate.cert_file` is required", "`client_certificate.key_file` is required"}},
+		{"cert unreadable", func(c *Config) {
+			c.ClientSecret = ""
+			c.ClientCertificate = &ClientCertificateConfig{CertFile: missing, KeyFile: keyFile}
+		}, []string{"`client_certificate`", "cannot read cert_file"}},
+		{"cert and key mismatch", func(c *Config) {
+			c.ClientSecret = ""
+			c.ClientCertificate = &ClientCertificateConfig{CertFile: otherCert, KeyFile: keyFile}
+		}, []string{"does not match"}},
+		{"bad api", func(c *Config) { c.API = "rest" }, []string{"`api` \"rest\"", "graph", "reporting_web_service"}},
+		{"login endpoint empty", func(c *Config) { c.LoginEndpoint = "" }, []string{"`login_endpoint` is required"}},
+		{"login endpoint not url", func(c *Config) { c.LoginEndpoint = "login.microsoftonline.com" }, []string{"`login_endpoint`", "not an http(s) URL"}},
+		{"endpoint with query", func(c *Config) { c.Endpoint = "https://graph.microsoft.com/?x=1" }, []string{"`endpoint`", "query"}},
+		{"proxy not url", func(c *Config) { c.ProxyURL = "proxy:3128" }, []string{"`proxy_url`"}},
+		{"timeout too small", func(c *Config) { c.Timeout = 0 }, []string{"`timeout`", "1s to 10m"}},
+		{"poll interval too small", func(c *Config) { c.PollInterval = 0 }, []string{"`poll_interval`", "1s to 24h"}},
+		{"delay too small", func(c *Config) { c.Delay = 0 }, []string{"`delay`", "1s to 48h"}},
+		{"delay too large", func(c *Config) { c.Delay = 49 * time.Hour }, []string{"`delay`", "1s to 48h"}},
+		{"lookback too large graph", func(c *Config) { c.InitialLookback = 91 * 24 * time.Hour }, []string{"`initial_lookback`", "2160h0m0s"}},
+		{"lookback too large legacy", func(c *Config) {
+			c.API = apiLegacy
+			c.InitialLookback = 11 * 24 * time.Hour
+		}, []string{"`initial_lookback`", "240h0m0s"}},
+		{"page size graph", func(c *Config) { c.PageSize = 5001 }, []string{"`page_size` 5001", "1 to 5000"}},
+		{"page size legacy", func(c *Config) {
+			c.API = apiLegacy
+			c.InitialLookback = 24 * time.Hour
+			c.PageSize = 5000
+		}, []string{"`page_size` 5000", "1 to 2000"}},
+		{"page size negative", func(c *Config) { c.PageSize = -1 }, []string{"`page_size` -1"}},
+		{"budget requests", func(c *Config) { c.RequestBudget.Requests = 0 }, []string{"`request_budget.requests`"}},
+		{"budget interval", func(c *Config) { c.RequestBudget.Interval = 0 }, []string{"`request_budget.interval`"}},
+		{"reset not a date", func(c *Config) { c.ResetCheckpoint = "yesterday" }, []string{"`reset_checkpoint`", "YYYY-MM-DD"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := validConfig()
+			tt.mutate(cfg)
+			err := confmap.Validate(cfg)
+			require.Error(t, err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.NotContains(t, err.Error(), "s3cr3t-value", "a secret leaked into an error")
+		})
+	}
+	t.Run("valid certificate", func(t *testing.T) {
+		cfg := validConfig()
+		cfg.ClientSecret = ""
+		cfg.ClientCertificate = &ClientCertificateConfig{CertFile: certFile, KeyFile: keyFile}
+		require.NoError(t, confmap.Validate(cfg))
+	})
+}
+
+func TestSecretIsRedacted(t *testing.T) {
+	cfg := validConfig()
+	conf := confmap.New()
+	require.NoError(t, conf.Marshal(cfg))
+	assert.NotContains(t, strings.Join([]string{conf.Get("client_secret").(string)}, ""), "s3cr3t-value")
+}

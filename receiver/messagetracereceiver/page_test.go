@@ -1,0 +1,131 @@
+package messagetracereceiver
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func readPage(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "pages", name))
+	require.NoError(t, err)
+	return b
+}
+
+func TestDecodeGraphPage(t *testing.T) {
+	p, err := decodeGraphPage(readPage(t, "graph.json"))
+	require.NoError(t, err)
+	assert.Contains(t, p.next, "$skiptoken=RVhBTVBMRQ")
+	require.Len(t, p.rows, 4)
+	assert.Equal(t, traceRow{
+		ID: "9c2d41f7-5e0b-4a63-b1d8-7f30aa12e6c4", MessageID: "<4be1d0@mx.northwind.example>",
+		Sender: "billing@northwind.example", Recipient: "ana@contoso.com", Subject: "Invoice 4471",
+		Status: "delivered", FromIP: "192.0.2.15", ToIP: "",
+		Received: time.Date(2026, 11, 21, 8, 9, 41, 512_000_000, time.UTC), Size: 73214,
+	}, p.rows[0])
+	assert.Equal(t, "Überweisung für Jürgen – 請求書 ✓ \"quoted\" \\ back", p.rows[2].Subject)
+	assert.Equal(t, `<q"uote\d@fabrikam.example>`, p.rows[2].MessageID)
+	assert.Equal(t, "2001:db8::7", p.rows[2].FromIP)
+	assert.Empty(t, p.rows[3].MessageID, "null messageId")
+	assert.Empty(t, p.rows[3].FromIP, "null fromIP")
+	assert.Equal(t, 123_456_700, p.rows[3].Received.Nanosecond(), "seven fractional digits survive")
+}
+
+func TestDecodeLegacyEnvelopes(t *testing.T) {
+	verbose, err := decodeLegacyPage(readPage(t, "legacy_verbose.json"))
+	require.NoError(t, err)
+	assert.Equal(t, "https://reports.office365.com/ecp/ReportingWebService/Reporting.svc/MessageTrace?$skiptoken=1999", verbose.next)
+	require.Len(t, verbose.rows, 1)
+	assert.Equal(t, traceRow{
+		ID: "6b1e2a9c-3f44-4d0e-8c1b-08de57a1c2f3", MessageID: "<a1f0c2@mail.fabrikam.com>",
+		Sender: "ops@fabrikam.com", Recipient: "kim@contoso.org", Subject: "Weekly status", Status: "Pending",
+		FromIP: "198.51.100.7", Organization: "fabrikam.onmicrosoft.com",
+		Received: time.UnixMilli(1772359262117).UTC(), Size: 48211,
+	}, verbose.rows[0])
+
+	light, err := decodeLegacyPage(readPage(t, "legacy_light.json"))
+	require.NoError(t, err)
+	assert.Equal(t, "../../reportingwebservice/reporting.svc/MessageTrace?$filter=x&$skiptoken=1999", light.next)
+	require.Len(t, light.rows, 2)
+	assert.Equal(t, time.Date(2026, 3, 1, 10, 1, 2, 117_000_000, time.UTC), light.rows[0].Received, "no offset means UTC")
+	assert.Equal(t, time.Date(2026, 3, 1, 10, 2, 0, 0, time.UTC), light.rows[1].Received)
+	assert.Equal(t, "GettingStatus", light.rows[1].Status)
+}
+
+func TestLegacyDates(t *testing.T) {
+	tests := map[string]time.Time{
+		"/Date(1772359262117)/":       time.UnixMilli(1772359262117).UTC(),
+		"/Date(1772359262117+0000)/":  time.UnixMilli(1772359262117).UTC(),
+		"/Date(-1000)/":               time.UnixMilli(-1000).UTC(),
+		"2022-11-29T05:35:08.2652371": time.Date(2022, 11, 29, 5, 35, 8, 265_237_100, time.UTC),
+		"2022-11-29T05:35:08Z":        time.Date(2022, 11, 29, 5, 35, 8, 0, time.UTC),
+		"2022-11-29T06:35:08+01:00":   time.Date(2022, 11, 29, 5, 35, 8, 0, time.UTC),
+	}
+	for in, want := range tests {
+		got, err := parseLegacyDate(in)
+		require.NoError(t, err, in)
+		assert.True(t, want.Equal(got), "%s: got %v want %v", in, got, want)
+	}
+	for _, bad := range []string{"", "/Date()/", "/Date(abc)/", "yesterday"} {
+		_, err := parseLegacyDate(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestDecodeRejectsNonJSON(t *testing.T) {
+	for _, decode := range []func([]byte) (*tracePage, error){decodeGraphPage, decodeLegacyPage} {
+		_, err := decode(readPage(t, "html_signin.html"))
+		require.ErrorIs(t, err, errNotJSON)
+		_, err = decode(readPage(t, "truncated.json"))
+		require.ErrorContains(t, err, "malformed")
+		_, err = decode([]byte(`{"value":[{"id":"x","receivedDateTime":"not a date"}],"d":null}`))
+		require.Error(t, err)
+	}
+	_, err := decodeLegacyPage([]byte(`{"odata.metadata":"x"}`))
+	require.ErrorContains(t, err, "neither d.results nor value")
+	empty, err := decodeLegacyPage([]byte(`{"odata.metadata":"x","value":[]}`))
+	require.NoError(t, err)
+	assert.Empty(t, empty.rows)
+}
+
+func FuzzDecodeGraphPage(f *testing.F) {
+	f.Add(readPage(f, "graph.json"))
+	f.Add(readPage(f, "truncated.json"))
+	f.Add(readPage(f, "html_signin.html"))
+	f.Add([]byte(`{"value":[]}`))
+	f.Add([]byte(`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":-1}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := decodeGraphPage(body)
+		if err != nil {
+			return
+		}
+		for _, r := range p.rows {
+			if r.ID == "" || r.Received.Location() != time.UTC {
+				t.Fatalf("decoded an invalid row: %+v", r)
+			}
+		}
+	})
+}
+
+func FuzzDecodeLegacyPage(f *testing.F) {
+	f.Add(readPage(f, "legacy_verbose.json"))
+	f.Add(readPage(f, "legacy_light.json"))
+	f.Add(readPage(f, "html_signin.html"))
+	f.Add([]byte(`{"d":{"results":[{"MessageTraceId":"x","Received":"/Date(1)/"}]}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := decodeLegacyPage(body)
+		if err != nil {
+			return
+		}
+		for _, r := range p.rows {
+			if r.ID == "" || r.Received.Location() != time.UTC {
+				t.Fatalf("decoded an invalid row: %+v", r)
+			}
+		}
+	})
+}

@@ -1,0 +1,166 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+)
+
+const (
+	eventName = "exchange.message_trace"
+	// tenantAttribute is the resource attribute holding tenant_id; OTel semantic conventions
+	// have no key for an Entra tenant, and azure.* is where Azure identifiers live.
+	tenantAttribute = "azure.tenant.id"
+	// legacyDateLayout is how the Reporting Web Service writes Received (seven fractional digits).
+	legacyDateLayout = "2006-01-02T15:04:05.0000000Z"
+)
+
+// recordBuilder turns rows into log records: one record per row, one resource per tenant.
+type recordBuilder struct {
+	tenant         string
+	legacyNames    bool
+	includeSubject bool
+	version        string
+}
+
+// build returns the rows as plog.Logs. observed is the start of the poll that fetched them.
+func (b *recordBuilder) build(rows []traceRow, observed time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr("cloud.provider", "azure")
+	res.PutStr(tenantAttribute, b.tenant)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	sl.Scope().SetVersion(b.version)
+	records := sl.LogRecords()
+	records.EnsureCapacity(len(rows))
+	obs := pcommon.NewTimestampFromTime(observed)
+	for i := range rows {
+		b.fill(records.AppendEmpty(), &rows[i], obs)
+	}
+	return ld
+}
+
+func (b *recordBuilder) fill(lr plog.LogRecord, row *traceRow, observed pcommon.Timestamp) {
+	status := normaliseStatus(row.Status)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(row.Received))
+	lr.SetObservedTimestamp(observed)
+	lr.SetEventName(eventName)
+	switch status {
+	case "failed", "quarantined", "filteredAsSpam":
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+	default:
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+	}
+
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(9)
+	attrs.PutStr("email.message_id", row.MessageID)
+	attrs.PutStr("email.local_id", row.ID)
+	attrs.PutStr("email.from.address", row.Sender)
+	attrs.PutStr("email.to.address", row.Recipient)
+	if b.includeSubject {
+		attrs.PutStr("email.subject", row.Subject)
+	}
+	if row.FromIP != "" {
+		attrs.PutStr("source.address", row.FromIP)
+	}
+	if row.ToIP != "" {
+		attrs.PutStr("destination.address", row.ToIP)
+	}
+	attrs.PutStr("exchange.message_trace.status", status)
+	attrs.PutInt("exchange.message_trace.size", row.Size)
+
+	body := lr.Body().SetEmptyMap()
+	if b.legacyNames {
+		b.legacyBody(body, row, status)
+	} else {
+		b.graphBody(body, row, status)
+	}
+}
+
+func (b *recordBuilder) graphBody(m pcommon.Map, row *traceRow, status string) {
+	m.EnsureCapacity(10)
+	m.PutStr("id", row.ID)
+	m.PutStr("messageId", row.MessageID)
+	m.PutStr("senderAddress", row.Sender)
+	m.PutStr("recipientAddress", row.Recipient)
+	if b.includeSubject {
+		m.PutStr("subject", row.Subject)
+	}
+	m.PutStr("receivedDateTime", row.Received.UTC().Format(time.RFC3339Nano))
+	m.PutStr("status", status)
+	m.PutInt("size", row.Size)
+	m.PutStr("fromIP", row.FromIP)
+	m.PutStr("toIP", row.ToIP)
+}
+
+// legacyBody uses the Reporting Web Service names and value forms (PascalCase status, null for
+// an absent IP) so parsers built for the old API, like Devo's table, keep working. The query
+// echoes StartDate, EndDate and Index are not properties of a message and are left out.
+func (b *recordBuilder) legacyBody(m pcommon.Map, row *traceRow, status string) {
+	m.EnsureCapacity(11)
+	if row.Organization != "" {
+		m.PutStr("Organization", row.Organization)
+	}
+	m.PutStr("MessageId", row.MessageID)
+	m.PutStr("Received", row.Received.UTC().Format(legacyDateLayout))
+	m.PutStr("SenderAddress", row.Sender)
+	m.PutStr("RecipientAddress", row.Recipient)
+	if b.includeSubject {
+		m.PutStr("Subject", row.Subject)
+	}
+	m.PutStr("Status", legacyStatus(status))
+	putNullableStr(m, "ToIP", row.ToIP)
+	putNullableStr(m, "FromIP", row.FromIP)
+	m.PutInt("Size", row.Size)
+	m.PutStr("MessageTraceId", row.ID)
+}
+
+func putNullableStr(m pcommon.Map, k, v string) {
+	if v == "" {
+		m.PutEmpty(k)
+		return
+	}
+	m.PutStr(k, v)
+}
+
+// knownStatuses maps the lower-cased status of either API to Graph's lower camel case.
+var knownStatuses = map[string]string{
+	"gettingstatus":      "gettingStatus",
+	"pending":            "pending",
+	"failed":             "failed",
+	"delivered":          "delivered",
+	"expanded":           "expanded",
+	"quarantined":        "quarantined",
+	"filteredasspam":     "filteredAsSpam",
+	"recalled":           "recalled",
+	"none":               "none",
+	"unknownfuturevalue": "unknownFutureValue",
+}
+
+// normaliseStatus returns the status in lower camel case whatever casing the API used.
+func normaliseStatus(s string) string {
+	if v, ok := knownStatuses[strings.ToLower(s)]; ok {
+		return v
+	}
+	if s == "" {
+		return ""
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// legacyStatus is the Reporting Web Service form (PascalCase) of a lower camel status.
+func legacyStatus(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,150 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"slices"
+	"time"
+)
+
+const (
+	// lookbackMargin keeps a query's start this far inside the API's oldest allowed time, so the
+	// time between planning and sending never pushes it over (seeds: max_historic_date_margin).
+	lookbackMargin = time.Minute
+	// minSpan is the smallest range the planner makes for a very dense tenant.
+	minSpan = time.Minute
+)
+
+// rangePlanner decides the next range to read. Ranges are as long as the API allows (10 days)
+// while the tenant is sparse, so catching up costs one request per range; for dense tenants a
+// range is sized from the row rate of the previous one to hold about targetRows rows, which
+// keeps the legacy API far below its ~1,000,000-row skiptoken ceiling and bounds the work one
+// range represents.
+type rangePlanner struct {
+	delay       time.Duration
+	maxLookback time.Duration
+	targetRows  int
+	span        time.Duration // current span, adapted after every range
+}
+
+func newRangePlanner(cfg *Config) *rangePlanner {
+	target := 200 * cfg.effectivePageSize()
+	if cfg.API == apiLegacy {
+		target = min(250*cfg.effectivePageSize(), 500_000)
+	}
+	return &rangePlanner{delay: cfg.Delay, maxLookback: cfg.maxLookback(), targetRows: target, span: maxQuerySpan}
+}
+
+// limit is the newest time that may be queried now.
+func (p *rangePlanner) limit(now time.Time) time.Time {
+	return now.Add(-p.delay).UTC().Truncate(time.Second)
+}
+
+// oldest is the oldest start the API accepts now, with a margin.
+func (p *rangePlanner) oldest(now time.Time) time.Time {
+	return now.Add(-p.maxLookback + lookbackMargin).UTC().Truncate(time.Second).Add(time.Second)
+}
+
+// clamp moves a checkpoint the API would refuse forward and reports the gap it skips.
+func (p *rangePlanner) clamp(done, now time.Time) (time.Time, time.Duration) {
+	if o := p.oldest(now); done.Before(o) {
+		return o, o.Sub(done)
+	}
+	return done, 0
+}
+
+// next returns the range (done, end] to read now, or false when the checkpoint is caught up.
+func (p *rangePlanner) next(done, now time.Time) (rangeProgress, bool) {
+	lim := p.limit(now)
+	if !done.Before(lim) {
+		return rangeProgress{}, false
+	}
+	end := done.Add(p.span)
+	if end.After(lim) {
+		end = lim
+	}
+	return rangeProgress{Start: done, End: end}, true
+}
+
+// learn adapts the span to the density of a completed range.
+func (p *rangePlanner) learn(span time.Duration, rows int) {
+	if rows <= 0 || span <= 0 {
+		p.span = maxQuerySpan
+		return
+	}
+	perRow := span / time.Duration(rows)
+	next := perRow * time.Duration(p.targetRows)
+	if perRow > 0 && next/perRow != time.Duration(p.targetRows) { // overflow: very sparse
+		next = maxQuerySpan
+	}
+	p.span = min(max(next, minSpan), maxQuerySpan)
+}
+
+// queryBounds is the time span still to query for a range, given its progress.
+func (r *rangeProgress) queryBounds() (from, to time.Time) {
+	switch r.Order {
+	case "desc":
+		return r.Start, r.Bound
+	case "asc":
+		return r.Bound, r.End
+	}
+	return r.Start, r.End
+}
+
+// contains reports whether a row belongs to the range (Start, End]. The query's bounds are
+// whole seconds and inclusive, so rows of neighbouring ranges come back and are dropped here.
+func (r *rangeProgress) contains(row *traceRow) bool {
+	return row.Received.After(r.Start) && !row.Received.After(r.End)
+}
+
+// wants reports whether a row of a re-query (after a restart or a refused next-link) belongs
+// to the range and was not delivered yet. Rows of an uninterrupted walk need only contains:
+// the API returns each row once, so filtering them by progress could only lose rows if the
+// API ever broke its order.
+func (r *rangeProgress) wants(row *traceRow) bool {
+	t := row.Received
+	if !r.contains(row) {
+		return false
+	}
+	if r.Order == "none" {
+		return true
+	}
+	if r.Bound.IsZero() {
+		return true
+	}
+	switch {
+	case t.Equal(r.Bound):
+		return !slices.Contains(r.Keys, row.key())
+	case r.Order == "desc":
+		return t.Before(r.Bound)
+	case r.Order == "asc":
+		return t.After(r.Bound)
+	}
+	return true // order unknown: only rows at Bound are known delivered
+}
+
+// delivered records rows the pipeline accepted, in the order the API sent them.
+func (r *rangeProgress) delivered(rows []traceRow) {
+	for i := range rows {
+		row := &rows[i]
+		r.Rows++
+		if r.Order == "none" {
+			continue
+		}
+		t := row.Received
+		switch {
+		case r.Bound.IsZero() || t.Equal(r.Bound):
+			r.Bound = t
+			r.Keys = append(r.Keys, row.key())
+			continue
+		case r.Order == "" && t.Before(r.Bound):
+			r.Order = "desc"
+		case r.Order == "" && t.After(r.Bound):
+			r.Order = "asc"
+		case r.Order == "desc" && t.After(r.Bound), r.Order == "asc" && t.Before(r.Bound):
+			// The API broke its order: no exact resume point exists any more.
+			r.Order, r.Bound, r.Keys = "none", time.Time{}, nil
+			continue
+		}
+		r.Bound = t
+		r.Keys = append(r.Keys[:0], row.key())
+	}
+}
