@@ -1,31 +1,377 @@
 package devoexporter // import "github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter"
 
 import (
+	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadata"
 )
 
-// devoExporter sends log records to one Devo relay.
+// devoExporter sends log records to one Devo endpoint: route -> frame -> write -> confirm.
 type devoExporter struct {
-	cfg *Config
-	set exporter.Settings
+	cfg    *Config
+	logger *zap.Logger
+	router router
+	framer *framer
+	tel    *metadata.TelemetryBuilder
+	now    func() time.Time
+	pool   *pool // built in start, once the certificates are loaded
+
+	bufs  sync.Pool // *chunkWriter buffers, reused across pushes
+	gzips sync.Pool // *gzip.Writer; each holds ~1 MB of deflate state
 }
 
-func newExporter(set exporter.Settings, cfg *Config) *devoExporter {
-	return &devoExporter{cfg: cfg, set: set}
+func newExporter(set exporter.Settings, cfg *Config) (*devoExporter, error) {
+	hostname := cfg.Hostname
+	if hostname == "" {
+		hostname = machineHostname()
+	}
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("devo: telemetry: %w", err)
+	}
+	return &devoExporter{
+		cfg:    cfg,
+		logger: set.Logger,
+		router: router{attr: cfg.TagAttribute, fallback: cfg.Tag},
+		framer: newFramer(cfg, hostname),
+		tel:    tel,
+		now:    time.Now,
+	}, nil
 }
 
-// errNotImplemented is permanent so the queue drops instead of retrying forever: delivery is
-// built in its own issue, and until then the exporter must not report success it did not have.
-var errNotImplemented = consumererror.NewPermanent(errors.New("devo exporter: delivery is not implemented in this build"))
+// machineHostname is os.Hostname made safe for a syslog header (no spaces, bounded length).
+func machineHostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	b := []byte(h)
+	for i, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			b[i] = '-'
+		}
+	}
+	return string(b[:min(len(b), maxHostnameLen)])
+}
 
-func (e *devoExporter) pushLogs(_ context.Context, ld plog.Logs) error {
+// start loads the certificates (failing start-up if they are unreadable) but does not connect:
+// Devo being unreachable must not stop the collector; pushes connect lazily and retry.
+func (e *devoExporter) start(ctx context.Context, _ component.Host) error {
+	tlsCfg, err := loadTLS(ctx, e.cfg, e.logger)
+	if err != nil {
+		return err
+	}
+	maxIdle := 1
+	if q := e.cfg.Queue.Get(); q != nil {
+		maxIdle = q.NumConsumers
+	}
+	e.pool = &pool{
+		dialer:      dialer{addr: e.cfg.Endpoint, tlsCfg: tlsCfg, timeout: e.cfg.TimeoutConfig.Timeout},
+		idleTimeout: e.cfg.IdleTimeout,
+		maxAge:      e.cfg.MaxConnectionAge,
+		maxIdle:     maxIdle,
+		now:         e.now,
+		tel:         e.tel,
+		logger:      e.logger,
+	}
+	return nil
+}
+
+// shutdown runs after exporterhelper drained the queue, so no push is in flight.
+func (e *devoExporter) shutdown(context.Context) error {
+	if e.pool != nil {
+		e.pool.close()
+	}
+	e.tel.Shutdown()
+	return nil
+}
+
+// plan is the routing result of one push: the tag of every record in iteration order, with ""
+// for records that are dropped.
+type plan struct {
+	tags     []string
+	sendable int
+	dropped  int
+}
+
+// pushLogs is exporterhelper's push function. It never mutates ld.
+func (e *devoExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if ld.LogRecordCount() == 0 {
 		return nil
 	}
-	return errNotImplemented
+	if e.pool == nil {
+		return errors.New("devo: exporter not started")
+	}
+	p, firstErr := e.route(ld)
+	if p.dropped > 0 {
+		e.tel.DevoExporterEventsDropped.Add(ctx, int64(p.dropped))
+		e.logger.Error("dropping log records with an unusable Devo tag",
+			zap.Int("dropped", p.dropped), zap.Int("in_push", len(p.tags)), zap.Error(firstErr))
+	}
+	if p.sendable == 0 {
+		// Nothing in this push can ever be sent: retrying would only repeat the drop.
+		return consumererror.NewPermanent(fmt.Errorf("devo: all %d log records dropped: %w", p.dropped, firstErr))
+	}
+
+	var sent counts
+	var err error
+	if e.cfg.Delivery == DeliveryFast {
+		sent, err = e.pushFast(ctx, ld, p)
+	} else {
+		sent, err = e.pushConfirmed(ctx, ld, p)
+	}
+	if sent.records > 0 {
+		e.tel.DevoExporterEventsSent.Add(ctx, int64(sent.records))
+		e.tel.DevoExporterBytesSent.Add(ctx, sent.bytes)
+		e.tel.DevoExporterEventsTruncated.Add(ctx, int64(sent.truncated))
+	}
+	if err == nil {
+		return nil
+	}
+	e.tel.DevoExporterPushFailures.Add(ctx, 1)
+	if sent.records == 0 && p.dropped == 0 {
+		return err // the whole request is retried as it is, no copy needed
+	}
+	// Hand back only what still needs sending: records neither dropped nor already sent. Sent
+	// records come first in iteration order, so they are the first sent.records sendable ones.
+	skip := sent.records
+	return consumererror.NewLogs(err, subset(ld, func(i int) bool {
+		if p.tags[i] == "" {
+			return false
+		}
+		if skip > 0 {
+			skip--
+			return false
+		}
+		return true
+	}))
+}
+
+// route resolves every record's tag; the first routing error explains the drops.
+func (e *devoExporter) route(ld plog.Logs) (plan, error) {
+	p := plan{tags: make([]string, 0, ld.LogRecordCount())}
+	var firstErr error
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				tag, err := e.router.tag(res, lrs.At(k))
+				if err != nil {
+					p.dropped++
+					if firstErr == nil {
+						firstErr = err
+					}
+					tag = ""
+				} else {
+					p.sendable++
+				}
+				p.tags = append(p.tags, tag)
+			}
+		}
+	}
+	return p, firstErr
+}
+
+// pushConfirmed writes the push on a fresh connection and reports success only once the server
+// confirmed it read everything (see conn.confirm). Anything less fails the whole push: we cannot
+// know how much the server read, so all of it is retried (at-least-once).
+func (e *devoExporter) pushConfirmed(ctx context.Context, ld plog.Logs, p plan) (counts, error) {
+	c, err := e.pool.dial(ctx)
+	if err != nil {
+		return counts{}, err
+	}
+	w, err := e.writeAll(ctx, c, ld, p)
+	if err == nil {
+		err = c.confirm(ctx, e.ioTimeout(ctx))
+	}
+	if err != nil {
+		e.pool.discard(ctx, c, err.Error())
+		return counts{}, err
+	}
+	c.close(false) // both sides are already closed
+	e.tel.DevoExporterConfirmedPushes.Add(ctx, 1)
+	return w, nil
+}
+
+// pushFast writes on a pooled connection and trusts completed writes. If a reused connection
+// fails before anything was written it may simply have gone stale, so one fresh connection is
+// tried at once instead of waiting for exporterhelper's backoff.
+func (e *devoExporter) pushFast(ctx context.Context, ld plog.Logs, p plan) (counts, error) {
+	for attempt := 0; ; attempt++ {
+		c, reused, err := e.pool.get(ctx)
+		if err != nil {
+			return counts{}, err
+		}
+		w, err := e.writeAll(ctx, c, ld, p)
+		if err == nil {
+			e.pool.put(c)
+			return w, nil
+		}
+		e.pool.discard(ctx, c, err.Error())
+		if w.records > 0 || !reused || attempt > 0 || ctx.Err() != nil {
+			return w, err
+		}
+	}
+}
+
+// writeAll frames and writes every sendable record; it returns what completed writes carried.
+func (e *devoExporter) writeAll(ctx context.Context, c *conn, ld plog.Logs, p plan) (counts, error) {
+	// A cancelled push must not stay blocked in a write until the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	w := e.getWriter(ctx, c)
+	defer e.putWriter(w)
+	now := e.now()
+	idx := 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				tag := p.tags[idx]
+				idx++
+				if tag == "" {
+					continue
+				}
+				if err := w.add(e.framer, tag, lrs.At(k), now); err != nil {
+					return w.written, err
+				}
+			}
+		}
+	}
+	err := w.flush()
+	return w.written, err
+}
+
+// ioTimeout bounds one blocking network step: `timeout`, or less if the push's deadline is nearer.
+func (e *devoExporter) ioTimeout(ctx context.Context) time.Duration {
+	t := e.cfg.TimeoutConfig.Timeout
+	if d, ok := ctx.Deadline(); ok {
+		t = min(t, time.Until(d))
+	}
+	return max(t, 0)
+}
+
+func (e *devoExporter) getWriter(ctx context.Context, c *conn) *chunkWriter {
+	w, _ := e.bufs.Get().(*chunkWriter)
+	if w == nil {
+		w = &chunkWriter{buf: make([]byte, 0, chunkSize+4096)}
+	}
+	w.c, w.ctx, w.timeout = c, ctx, e.cfg.TimeoutConfig.Timeout
+	if e.cfg.Compression == CompressionGzip {
+		gz, _ := e.gzips.Get().(*gzip.Writer)
+		if gz == nil {
+			gz = gzip.NewWriter(w)
+		}
+		resetGzip(gz, w)
+		w.gz = gz
+	}
+	return w
+}
+
+func (e *devoExporter) putWriter(w *chunkWriter) {
+	if w.gz != nil {
+		e.gzips.Put(w.gz)
+	}
+	// Keep memory bounded: a buffer grown by a huge event is not kept for every later push.
+	if cap(w.buf) > 4*chunkSize || cap(w.frame) > 4*chunkSize {
+		return
+	}
+	*w = chunkWriter{buf: w.buf[:0], frame: w.frame[:0]}
+	e.bufs.Put(w)
+}
+
+// subset copies the records for which keep(i) is true (i counts records in iteration order),
+// keeping their resource and scope.
+func subset(ld plog.Logs, keep func(i int) bool) plog.Logs {
+	out := plog.NewLogs()
+	idx := 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		var outRL plog.ResourceLogs
+		haveRL := false
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			sl := sls.At(j)
+			var outSL plog.ScopeLogs
+			haveSL := false
+			lrs := sl.LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				if keep(idx) {
+					if !haveRL {
+						outRL = out.ResourceLogs().AppendEmpty()
+						rl.Resource().CopyTo(outRL.Resource())
+						outRL.SetSchemaUrl(rl.SchemaUrl())
+						haveRL = true
+					}
+					if !haveSL {
+						outSL = outRL.ScopeLogs().AppendEmpty()
+						sl.Scope().CopyTo(outSL.Scope())
+						outSL.SetSchemaUrl(sl.SchemaUrl())
+						haveSL = true
+					}
+					lrs.At(k).CopyTo(outSL.LogRecords().AppendEmpty())
+				}
+				idx++
+			}
+		}
+	}
+	return out
+}
+
+// loadTLS builds the client TLS configuration. Each certificate file is read first so that an
+// unreadable one fails start-up with its key named; no PEM content ever reaches an error.
+func loadTLS(ctx context.Context, cfg *Config, logger *zap.Logger) (*tls.Config, error) {
+	if cfg.TLS.Insecure {
+		logger.Warn("`tls.insecure` is true: sending plain TCP; only an on-prem Devo relay accepts that")
+		return nil, nil
+	}
+	for _, f := range []struct{ key, path string }{
+		{"tls.ca_file", cfg.TLS.CAFile}, {"tls.cert_file", cfg.TLS.CertFile}, {"tls.key_file", cfg.TLS.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f.path); err != nil {
+			return nil, fmt.Errorf("`%s` cannot be read: %w (point it at the file Devo issued under Administration > Credentials > X.509 Certificates)", f.key, err)
+		}
+	}
+	tlsCfg, err := cfg.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("`tls`: cannot load the certificates: %w", err)
+	}
+	if cfg.TLS.CertFile == "" && cfg.TLS.CertPem == "" {
+		logger.Warn("no client certificate configured (`tls.cert_file`/`tls.key_file`): Devo's cloud endpoints require one")
+	}
+	if tlsCfg.ServerName == "" { // `server_name_override` unset: SNI and verification use the endpoint host
+		host, _, _ := net.SplitHostPort(cfg.Endpoint)
+		tlsCfg.ServerName = host
+	}
+	if tlsCfg.MinVersion < tls.VersionTLS12 {
+		tlsCfg.MinVersion = tls.VersionTLS12
+	}
+	// `confirmed` delivery opens a connection per push; resumption saves most of each handshake.
+	tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+	return tlsCfg, nil
 }

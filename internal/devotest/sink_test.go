@@ -1,0 +1,169 @@
+package devotest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func dialSink(t *testing.T, s *Sink, serverName string) *tls.Conn {
+	t.Helper()
+	cfg, err := s.Certificates().ClientTLSConfig(serverName)
+	require.NoError(t, err)
+	c, err := tls.Dial("tcp", s.Addr(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// halfCloseAndWait ends the write side and waits for the sink's answer, as the exporter does.
+func halfCloseAndWait(t *testing.T, c *tls.Conn) error {
+	t.Helper()
+	require.NoError(t, c.CloseWrite())
+	require.NoError(t, c.NetConn().(*net.TCPConn).CloseWrite())
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err := c.Read(make([]byte, 1))
+	return err
+}
+
+func TestSinkRecordsEventsSNIAndClientCN(t *testing.T) {
+	s := New(t, Options{RecordRaw: true})
+	c := dialSink(t, s, "localhost")
+	_, err := io.WriteString(c, sdkPlain+sdkMultiline)
+	require.NoError(t, err)
+	require.ErrorIs(t, halfCloseAndWait(t, c), io.EOF, "the sink answers a half-close with a clean close")
+
+	events := s.Events()
+	require.Len(t, events, 2)
+	for _, ev := range events {
+		assert.Equal(t, "localhost", ev.ServerName)
+		assert.Equal(t, DefaultClientCN, ev.ClientCN)
+		assert.Equal(t, 1, ev.Conn)
+	}
+	assert.Equal(t, []byte(sdkPlain+sdkMultiline), s.Raw(1))
+	st := s.Stats()
+	assert.Equal(t, 1, st.CleanCloses)
+	assert.Equal(t, 2, st.Events)
+	assert.Positive(t, st.BytesRead)
+}
+
+func TestSinkRequiresClientCertificate(t *testing.T) {
+	s := New(t, Options{})
+	cfg, err := s.Certificates().ClientTLSConfig("localhost")
+	require.NoError(t, err)
+	cfg.Certificates = nil
+	c, err := tls.Dial("tcp", s.Addr(), cfg)
+	if err == nil { // TLS 1.3: the client learns of the rejection on its first read
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		_ = c.Close()
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "certificate required")
+	require.Eventually(t, func() bool { return s.Stats().HandshakeErrors == 1 }, 5*time.Second, 5*time.Millisecond)
+	assert.Zero(t, s.Stats().Handshakes)
+}
+
+func TestSinkResetAfter(t *testing.T) {
+	s := New(t, Options{})
+	s.ResetAfter(2)
+	c := dialSink(t, s, "localhost")
+	_, err := io.WriteString(c, strings.Repeat(sdkPlain, 5))
+	require.NoError(t, err)
+	err = halfCloseAndWait(t, c)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF), "got %v", err)
+	assert.Equal(t, 2, s.EventCount())
+	assert.Equal(t, 1, s.Stats().Resets)
+
+	// One-shot: the next connection is served normally.
+	c2 := dialSink(t, s, "localhost")
+	_, err = io.WriteString(c2, strings.Repeat(sdkPlain, 3))
+	require.NoError(t, err)
+	require.ErrorIs(t, halfCloseAndWait(t, c2), io.EOF)
+	assert.Equal(t, 5, s.EventCount())
+}
+
+func TestSinkRefuseFor(t *testing.T) {
+	s := New(t, Options{})
+	s.RefuseFor(time.Hour)
+	cfg, err := s.Certificates().ClientTLSConfig("localhost")
+	require.NoError(t, err)
+	_, err = tls.Dial("tcp", s.Addr(), cfg)
+	require.Error(t, err)
+	assert.Equal(t, 1, s.Stats().Refused)
+	s.RefuseFor(0)
+	c := dialSink(t, s, "localhost")
+	_, err = io.WriteString(c, sdkPlain)
+	require.NoError(t, err)
+	require.ErrorIs(t, halfCloseAndWait(t, c), io.EOF)
+}
+
+func TestSinkPauseReadingBacksUpWriters(t *testing.T) {
+	s := New(t, Options{})
+	c := dialSink(t, s, "localhost")
+	_, err := io.WriteString(c, sdkPlain) // completes the handshake on both sides
+	require.NoError(t, err)
+	require.NoError(t, s.WaitForEvents(context.Background(), 1))
+	s.PauseReading()
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
+	chunk := []byte(strings.Repeat(sdkPlain, 10000)) // 660 KB per write
+	var werr error
+	for i := 0; i < 200 && werr == nil; i++ { // 132 MB is far beyond any loopback socket buffer
+		_, werr = c.Write(chunk)
+	}
+	require.ErrorIs(t, werr, os.ErrDeadlineExceeded)
+	s.ResumeReading()
+	require.NoError(t, s.WaitForEvents(context.Background(), 2))
+}
+
+func TestSinkIdleClose(t *testing.T) {
+	s := New(t, Options{})
+	s.SetIdleTimeout(50 * time.Millisecond)
+	c := dialSink(t, s, "localhost")
+	_, err := io.WriteString(c, sdkPlain)
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "an idle connection is closed cleanly")
+	assert.Equal(t, 1, s.Stats().IdleCloses)
+	assert.Equal(t, 1, s.EventCount())
+}
+
+func TestSinkPlainAndFrameErrors(t *testing.T) {
+	s := New(t, Options{Plain: true})
+	c, err := net.Dial("tcp", s.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = fmt.Fprintf(c, "%s<14>garbage\n%s", sdkPlain, sdkPlain)
+	require.NoError(t, err)
+	require.NoError(t, s.WaitForEvents(context.Background(), 2))
+	assert.Equal(t, 1, s.Stats().FrameErrors)
+	require.Len(t, s.Errors(), 1)
+	assert.ErrorIs(t, s.Errors()[0], ErrBadHeader)
+}
+
+func TestGenerateCertificatesWritesUsableFiles(t *testing.T) {
+	files, err := GenerateCertificates(t.TempDir())
+	require.NoError(t, err)
+	for _, p := range []string{files.CA, files.ServerCert, files.ServerKey, files.ClientCert, files.ClientKey} {
+		st, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Positive(t, st.Size())
+	}
+	_, err = tls.LoadX509KeyPair(files.ClientCert, files.ClientKey)
+	require.NoError(t, err)
+	_, err = tls.LoadX509KeyPair(files.ServerCert, files.ServerKey)
+	require.NoError(t, err)
+}
