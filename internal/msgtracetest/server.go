@@ -80,6 +80,9 @@ type Options struct {
 	LegacyEnvelope string
 	// Organization is echoed in legacy rows (default DefaultOrganization).
 	Organization string
+	// Addr is the loopback address to listen on (default 127.0.0.1:0, a free port); the
+	// runnable stand-in uses it to serve on a fixed port.
+	Addr string
 }
 
 // Request is one request as seen by the server.
@@ -179,7 +182,11 @@ func NewServer(opts Options) (*Server, error) {
 	if _, err := rand.Read(macKey); err != nil {
 		return nil, fmt.Errorf("msgtracetest: mac key: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("msgtracetest: listen: %w", err)
 	}

@@ -446,3 +446,15 @@ func (s *Server) RevokeTokens() {
 		ti.revoked = true
 	}
 }
+
+// IssuedTokens returns every access token the login endpoint handed out, so tests can check
+// that none of them leaks into logs.
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tokens))
+	for tok := range s.tokens {
+		out = append(out, tok)
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/devotest"
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/internal/stack"
+)
+
+// env is a running stack plus the extra environment of one test.
+type env struct {
+	t     *testing.T
+	st    *stack.Stack
+	extra []string
+	start time.Time
+}
+
+func newEnv(t *testing.T, tenant msgtracetest.Options, sink devotest.Options) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := stack.Start(stack.Options{Dir: dir, Tenant: tenant, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return &env{t: t, st: st, start: time.Now()}
+}
+
+func (e *env) environ() []string { return append(e.st.Env(), e.extra...) }
+
+// run starts the collector with a configuration from testdata/e2e; cleanup stops it.
+func (e *env) run(config string) *stack.Collector {
+	e.t.Helper()
+	c, err := stack.StartCollector(binary(e.t), filepath.Join("..", "testdata", "e2e", config), e.environ(), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if !c.Exited() {
+			_ = c.Stop(10 * time.Second)
+		}
+		if e.t.Failed() {
+			out := c.Output()
+			if len(out) > 6000 {
+				out = "...\n" + out[len(out)-6000:]
+			}
+			e.t.Logf("collector output:\n%s", out)
+		}
+	})
+	return c
+}
+
+// waitDelivered waits until every key arrived at the sink at least once.
+func (e *env) waitDelivered(c *stack.Collector, keys []string, timeout time.Duration) map[string]int {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := stack.Delivered(e.st.Sink.Events())
+		if err != nil {
+			e.t.Fatalf("malformed event at the sink: %v", err)
+		}
+		missing := 0
+		for _, k := range keys {
+			if got[k] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return got
+		}
+		if c != nil && c.Exited() {
+			e.t.Fatalf("collector exited (%v) with %d of %d rows missing", c.ExitErr(), missing, len(keys))
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d of %d rows not delivered within %v", missing, len(keys), timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// settle waits until the sink has seen no new event for quiet.
+func (e *env) settle(quiet time.Duration) {
+	last, since := e.st.Sink.EventCount(), time.Now()
+	for time.Since(since) < quiet {
+		time.Sleep(50 * time.Millisecond)
+		if n := e.st.Sink.EventCount(); n != last {
+			last, since = n, time.Now()
+		}
+	}
+}
+
+// report checks exactly-or-at-least-once delivery and logs the figures of the test.
+func (e *env) report(keys []string, got map[string]int, allowDuplicates bool) int {
+	e.t.Helper()
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	dups := 0
+	for k, n := range got {
+		if !want[k] {
+			e.t.Errorf("row %s delivered but the tenant does not hold it", k)
+		}
+		dups += n - 1
+	}
+	if dups > 0 && !allowDuplicates {
+		e.t.Errorf("%d duplicate rows delivered", dups)
+	}
+	e.t.Logf("FIGURES %s: rows=%d duplicates=%d api_requests=%d quota_violations=%d wall=%v",
+		e.t.Name(), len(keys), dups, e.st.Tenant.APIRequestCount(), e.st.Tenant.QuotaViolations(),
+		time.Since(e.start).Round(100*time.Millisecond))
+	return dups
+}
+
+func (e *env) requireNoQuotaViolation() {
+	e.t.Helper()
+	if v := e.st.Tenant.QuotaViolations(); v != 0 {
+		e.t.Errorf("%d requests violated the tenant's quota", v)
+	}
+}
+
+// rows generates messages received between 9 days and 2 minutes ago.
+func rows(seed int64, messages int) []msgtracetest.Row {
+	now := time.Now()
+	return msgtracetest.Generate(seed, messages, now.Add(-9*24*time.Hour), now.Add(-2*time.Minute),
+		msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 5})
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

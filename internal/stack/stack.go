@@ -1,0 +1,160 @@
+// Package stack runs the local stand-ins of Microsoft (msgtracetest) and Devo (devotest) with
+// throw-away certificates, and the built distribution as a subprocess against them. The
+// end-to-end tests and `make demo` both use it, so the demo shows what the tests prove.
+package stack // import "github.com/msgtrace/otelcol-msgtrace/internal/stack"
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/devotest"
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+)
+
+// Options configures a Stack.
+type Options struct {
+	// Dir holds certificates, collector state and logs; it must exist.
+	Dir string
+	// Tenant configures the fake Microsoft tenant; a client secret is generated when neither
+	// ClientSecret nor ClientCert is set.
+	Tenant msgtracetest.Options
+	// Sink configures the Devo stand-in; certificates are generated when nil.
+	Sink devotest.Options
+}
+
+// Stack is a running fake tenant and Devo sink.
+type Stack struct {
+	Dir       string
+	Tenant    *msgtracetest.Server
+	Sink      *devotest.Sink
+	SinkFiles devotest.CertFiles
+	TenantCA  string
+	Secret    string
+}
+
+// Start starts both stand-ins and writes the files a collector needs to reach them.
+func Start(opts Options) (*Stack, error) {
+	s := &Stack{Dir: opts.Dir}
+	if opts.Tenant.ClientSecret == "" && opts.Tenant.ClientCert == nil {
+		opts.Tenant.ClientSecret = randomSecret()
+	}
+	s.Secret = opts.Tenant.ClientSecret
+	var err error
+	if s.Tenant, err = msgtracetest.NewServer(opts.Tenant); err != nil {
+		return nil, err
+	}
+	if s.TenantCA, err = s.Tenant.CAFile(opts.Dir); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if opts.Sink.Certificates == nil {
+		if opts.Sink.Certificates, err = devotest.NewCertificates(devotest.CertOptions{ClientCN: "demo.devo.example"}); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	certDir := filepath.Join(opts.Dir, "devo-certs")
+	if err = os.MkdirAll(certDir, 0o700); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.SinkFiles, err = opts.Sink.Certificates.WriteFiles(certDir); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.Sink, err = devotest.NewSink(opts.Sink); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Env is the environment the configurations in testdata/e2e and testdata/demo read.
+func (s *Stack) Env() []string {
+	o := s.Tenant.Options()
+	return []string{
+		"MSGTRACE_URL=" + s.Tenant.URL(),
+		"MSGTRACE_CA=" + s.TenantCA,
+		"MSGTRACE_TENANT=" + o.TenantID,
+		"MSGTRACE_CLIENT_ID=" + o.ClientID,
+		"O365_CLIENT_SECRET=" + s.Secret,
+		"DEVO_ENDPOINT=" + s.Sink.Addr(),
+		"DEVO_CA=" + s.SinkFiles.CA,
+		"DEVO_CERT=" + s.SinkFiles.ClientCert,
+		"DEVO_KEY=" + s.SinkFiles.ClientKey,
+		"STATE_DIR=" + filepath.Join(s.Dir, "state"),
+	}
+}
+
+// Close stops both stand-ins.
+func (s *Stack) Close() {
+	if s.Sink != nil {
+		_ = s.Sink.Close()
+	}
+	if s.Tenant != nil {
+		s.Tenant.Close()
+	}
+}
+
+// Delivered counts the rows the sink received, keyed like the receiver identifies a row
+// (trace id and lower-cased recipient), from the JSON bodies under either field naming.
+func Delivered(events []devotest.Event) (map[string]int, error) {
+	out := make(map[string]int, len(events))
+	var errs []error
+	for _, e := range events {
+		k, err := RowKey(e.Message)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[k]++
+	}
+	return out, errors.Join(errs...)
+}
+
+// RowKey is the identity of the row a Devo message body carries.
+func RowKey(message string) (string, error) {
+	var body map[string]any
+	if err := json.Unmarshal([]byte(message), &body); err != nil {
+		return "", fmt.Errorf("event body is not JSON: %w", err)
+	}
+	id, _ := body["MessageTraceId"].(string)
+	to, _ := body["RecipientAddress"].(string)
+	if id == "" {
+		id, _ = body["id"].(string)
+		to, _ = body["recipientAddress"].(string)
+	}
+	if id == "" {
+		return "", fmt.Errorf("event body has no trace id: %.120s", message)
+	}
+	return id + "|" + strings.ToLower(to), nil
+}
+
+// Keys are the identities of rows.
+func Keys(rows []msgtracetest.Row) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.ID + "|" + strings.ToLower(r.Recipient)
+	}
+	return out
+}
+
+func randomSecret() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return "sim~" + hex.EncodeToString(b[:])
+}
+
+// WriteFile is os.WriteFile with the directory created.
+func WriteFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
