@@ -33,6 +33,9 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// RecordRaw keeps every connection's decrypted byte stream for Raw (golden-byte tests).
 	RecordRaw bool
+	// OnEvent, if set, is called with every parsed event, one call at a time and in arrival
+	// order (the runnable sink writes them as JSON lines). It must not call back into the Sink.
+	OnEvent func(Event)
 }
 
 // Stats counts what the sink saw. Every field only grows.
@@ -366,11 +369,14 @@ func (s *Sink) record(info ConnInfo, f Frame) bool {
 		return false
 	}
 	s.stats.Events++
+	ev.Conn, ev.ServerName, ev.ClientCN = info.ID, info.ServerName, info.ClientCN
 	if s.opts.DiscardEvents || len(s.events) >= s.opts.MaxStoredEvents {
 		s.stats.Discarded++
 	} else {
-		ev.Conn, ev.ServerName, ev.ClientCN = info.ID, info.ServerName, info.ClientCN
 		s.events = append(s.events, ev)
+	}
+	if s.opts.OnEvent != nil && !s.opts.DiscardEvents {
+		s.opts.OnEvent(ev)
 	}
 	if s.resetAfter > 0 {
 		s.resetAfter--

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/devotest"
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
@@ -77,19 +78,13 @@ func Start(opts Options) (*Stack, error) {
 
 // Env is the environment the configurations in testdata/e2e and testdata/demo read.
 func (s *Stack) Env() []string {
-	o := s.Tenant.Options()
-	return []string{
-		"MSGTRACE_URL=" + s.Tenant.URL(),
-		"MSGTRACE_CA=" + s.TenantCA,
-		"MSGTRACE_TENANT=" + o.TenantID,
-		"MSGTRACE_CLIENT_ID=" + o.ClientID,
-		"O365_CLIENT_SECRET=" + s.Secret,
-		"DEVO_ENDPOINT=" + s.Sink.Addr(),
-		"DEVO_CA=" + s.SinkFiles.CA,
-		"DEVO_CERT=" + s.SinkFiles.ClientCert,
-		"DEVO_KEY=" + s.SinkFiles.ClientKey,
-		"STATE_DIR=" + filepath.Join(s.Dir, "state"),
-	}
+	return append(s.TenantEnv(),
+		"DEVO_ENDPOINT="+s.Sink.Addr(),
+		"DEVO_CA="+s.SinkFiles.CA,
+		"DEVO_CERT="+s.SinkFiles.ClientCert,
+		"DEVO_KEY="+s.SinkFiles.ClientKey,
+		"STATE_DIR="+filepath.Join(s.Dir, "state"),
+	)
 }
 
 // Close stops both stand-ins.
@@ -157,4 +152,79 @@ func WriteFile(path string, data []byte) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o600)
+}
+
+// StartTenant starts only a fake tenant (with a generated secret unless opts has a credential)
+// and writes its CA into dir.
+func StartTenant(dir string, opts msgtracetest.Options) (*Stack, error) {
+	s := &Stack{Dir: dir}
+	if opts.ClientSecret == "" && opts.ClientCert == nil {
+		opts.ClientSecret = randomSecret()
+	}
+	s.Secret = opts.ClientSecret
+	var err error
+	if s.Tenant, err = msgtracetest.NewServer(opts); err != nil {
+		return nil, err
+	}
+	if s.TenantCA, err = s.Tenant.CAFile(dir); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// TenantEnv is the part of Env that describes the tenant.
+func (s *Stack) TenantEnv() []string {
+	o := s.Tenant.Options()
+	return []string{
+		"MSGTRACE_URL=" + s.Tenant.URL(),
+		"MSGTRACE_CA=" + s.TenantCA,
+		"MSGTRACE_TENANT=" + o.TenantID,
+		"MSGTRACE_CLIENT_ID=" + o.ClientID,
+		"O365_CLIENT_SECRET=" + s.Secret,
+	}
+}
+
+// FaultMix is the Microsoft fault mix of the end-to-end tests, each kind at rate: 5xx, an HTML
+// sign-in page with 200, truncated JSON, slow replies, a poisoned next-link, a 401, a 429.
+func FaultMix(rate float64) map[msgtracetest.FaultKind]float64 {
+	return map[msgtracetest.FaultKind]float64{
+		msgtracetest.FaultServerError:    rate,
+		msgtracetest.FaultHTMLSignIn:     rate,
+		msgtracetest.FaultTruncatedJSON:  rate,
+		msgtracetest.FaultSlow:           rate / 2,
+		msgtracetest.FaultPoisonNextLink: rate,
+		msgtracetest.FaultUnauthorized:   rate / 2,
+		msgtracetest.FaultThrottle:       rate / 2,
+	}
+}
+
+// LiveTraffic adds perSecond new messages a second (received now) until the returned func is
+// called, so a running collector sees a tenant that keeps receiving mail.
+func LiveTraffic(t *msgtracetest.Server, seed int64, perSecond float64, gen msgtracetest.GenerateOptions) (stop func()) {
+	if perSecond <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		carry := 0.0
+		for i := int64(0); ; i++ {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				carry += perSecond
+				n := int(carry)
+				carry -= float64(n)
+				if n > 0 {
+					t.AddRows(msgtracetest.Generate(seed+i, n, now.Add(-time.Second), now, gen)...)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
