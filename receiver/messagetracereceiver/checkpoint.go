@@ -23,6 +23,17 @@ type checkpoint struct {
 	API     string `json:"api"`
 	// Reset is the reset_checkpoint value this checkpoint was started under.
 	Reset string `json:"reset"`
+	// passCheckpoint (promoted: Done, Open) is the settled pass, the one at `delay`.
+	passCheckpoint
+	// Early is the early pass at `early_delay`; nil while it is off or has not started.
+	Early *passCheckpoint `json:"early,omitempty"`
+	// EarlyFrom is where the early pass started covering time: rows the settled pass finds
+	// after it that the early pass did not see are late rows.
+	EarlyFrom time.Time `json:"early_from,omitzero"`
+}
+
+// passCheckpoint is one pass's position.
+type passCheckpoint struct {
 	// Done is the end of the newest fully delivered range: every row received at or before it
 	// (as far as the API showed it) has been accepted by the pipeline.
 	Done time.Time `json:"done"`
@@ -68,12 +79,15 @@ func (s *checkpointStore) load(ctx context.Context) (*checkpoint, error) {
 	return &cp, nil
 }
 
-func (s *checkpointStore) save(ctx context.Context, cp *checkpoint) error {
+// save writes the checkpoint together with other operations (the remembered rows) in one
+// batch, which storage extensions such as file_storage apply in one transaction.
+func (s *checkpointStore) save(ctx context.Context, cp *checkpoint, ops ...*storage.Operation) error {
 	raw, err := json.Marshal(cp)
 	if err != nil {
 		return err
 	}
-	if err := s.client.Set(ctx, checkpointKey, raw); err != nil {
+	ops = append(ops, storage.SetOperation(checkpointKey, raw))
+	if err := s.client.Batch(ctx, ops...); err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
 	return nil

@@ -59,8 +59,10 @@ type Config struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 	// PollInterval is how often the receiver walks forward from its checkpoint.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
-	// Delay is how far behind now the newest queried time stays: rows can appear up to 24 h late.
+	// Delay is how far behind now the settled pass stays: rows can appear up to 24 h late.
 	Delay time.Duration `mapstructure:"delay"`
+	// EarlyDelay is how far behind now the early pass stays; 0 turns the early pass off.
+	EarlyDelay time.Duration `mapstructure:"early_delay"`
 	// InitialLookback is how far back the first run (or a reset) starts.
 	InitialLookback time.Duration `mapstructure:"initial_lookback"`
 	// PageSize is $top; 0 means the API's maximum (graph 5000, legacy 2000).
@@ -160,6 +162,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Delay < minDelay || c.Delay > maxDelay {
 		add("`delay` %v is out of range: use 1s to 48h (Microsoft publishes rows up to 24 h late; 25h loses none)", c.Delay)
+	}
+	if c.EarlyDelay != 0 && (c.EarlyDelay < time.Second || c.EarlyDelay >= c.Delay) {
+		add("`early_delay` %v is out of range: use 0 (no early pass) or at least 1s and less than `delay` (%v)", c.EarlyDelay, c.Delay)
 	}
 	if c.InitialLookback <= 0 || c.InitialLookback > maxLookback {
 		add("`initial_lookback` %v is out of range for api %s: use more than 0 and at most %v (the API refuses older data)", c.InitialLookback, c.API, maxLookback)

@@ -45,6 +45,7 @@ func TestLoadConfig(t *testing.T) {
 	full.Timeout = 90 * time.Second
 	full.PollInterval = 5 * time.Minute
 	full.Delay = 24 * time.Hour
+	full.EarlyDelay = 0
 	full.InitialLookback = 720 * time.Hour
 	full.PageSize = 1000
 	full.RequestBudget = RequestBudgetConfig{Requests: 50, Interval: 5 * time.Minute}
@@ -134,6 +135,8 @@ func TestValidateErrors(t *testing.T) {
 		{"poll interval too small", func(c *Config) { c.PollInterval = 0 }, []string{"`poll_interval`", "1s to 24h"}},
 		{"delay too small", func(c *Config) { c.Delay = 0 }, []string{"`delay`", "1s to 48h"}},
 		{"delay too large", func(c *Config) { c.Delay = 49 * time.Hour }, []string{"`delay`", "1s to 48h"}},
+		{"early delay not below delay", func(c *Config) { c.EarlyDelay = 25 * time.Hour }, []string{"`early_delay` 25h0m0s", "less than `delay`"}},
+		{"early delay too small", func(c *Config) { c.EarlyDelay = time.Millisecond }, []string{"`early_delay`", "at least 1s"}},
 		{"lookback too large graph", func(c *Config) { c.InitialLookback = 91 * 24 * time.Hour }, []string{"`initial_lookback`", "2160h0m0s"}},
 		{"lookback too large legacy", func(c *Config) {
 			c.API = apiLegacy

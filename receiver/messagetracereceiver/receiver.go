@@ -42,7 +42,10 @@ type messageTraceReceiver struct {
 	obs       *receiverhelper.ObsReport
 	telemetry *metadata.TelemetryBuilder
 	builder   *recordBuilder
-	planner   *rangePlanner
+	planner   *rangePlanner // of the settled pass
+	settled   *pass
+	early     *pass // nil when early_delay is 0
+	passes    []*pass
 
 	// Seams for tests.
 	now   func() time.Time
@@ -57,6 +60,7 @@ type messageTraceReceiver struct {
 	storage  storage.Client
 	store    *checkpointStore
 	cp       *checkpoint
+	seen     *seenState   // what was emitted per row; nil without an early pass
 	requests atomic.Int64 // API requests sent, for range summaries
 	setupErr time.Duration
 }
@@ -75,7 +79,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 	if err != nil {
 		return nil, err
 	}
-	return &messageTraceReceiver{
+	r := &messageTraceReceiver{
 		cfg:       cfg,
 		set:       set,
 		next:      next,
@@ -87,11 +91,24 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 			includeSubject: cfg.IncludeSubject,
 			version:        set.BuildInfo.Version,
 		},
-		planner: newRangePlanner(cfg),
+		planner: newRangePlanner(cfg, cfg.Delay),
 		now:     time.Now,
 		sleep:   sleepCtx,
 		retry:   defaultRetryPolicy,
-	}, nil
+	}
+	r.settled = &pass{name: "settled", planner: r.planner, cp: func() *passCheckpoint { return &r.cp.passCheckpoint }}
+	r.passes = []*pass{r.settled}
+	if cfg.EarlyDelay > 0 {
+		r.early = &pass{name: "early", planner: newRangePlanner(cfg, cfg.EarlyDelay), cp: func() *passCheckpoint {
+			if r.cp.Early == nil {
+				r.cp.Early = &passCheckpoint{}
+			}
+			return r.cp.Early
+		}}
+		// The early pass goes first: freshness is its whole point.
+		r.passes = []*pass{r.early, r.settled}
+	}
+	return r, nil
 }
 
 // Start prepares clients and the checkpoint and starts polling in the background. It never
@@ -135,6 +152,11 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 		return nil, err
 	}
 	r.cp = r.loadCheckpoint(ctx)
+	if r.early != nil {
+		if r.seen, err = loadSeenState(ctx, r.storage); err != nil {
+			r.set.Logger.Warn("ignoring the stored remembered rows; rows seen before may be emitted again", zap.Error(err))
+		}
+	}
 
 	base, err := url.Parse(r.cfg.effectiveEndpoint())
 	if err != nil {
@@ -202,11 +224,11 @@ func (r *messageTraceReceiver) openStorage(ctx context.Context, host component.H
 // one starting initial_lookback ago.
 func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) *checkpoint {
 	fresh := &checkpoint{
-		Version: checkpointVersion,
-		Tenant:  r.cfg.TenantID,
-		API:     r.cfg.API,
-		Reset:   r.cfg.ResetCheckpoint,
-		Done:    r.now().Add(-r.cfg.InitialLookback).UTC().Truncate(time.Second),
+		Version:        checkpointVersion,
+		Tenant:         r.cfg.TenantID,
+		API:            r.cfg.API,
+		Reset:          r.cfg.ResetCheckpoint,
+		passCheckpoint: passCheckpoint{Done: r.now().Add(-r.cfg.InitialLookback).UTC().Truncate(time.Second)},
 	}
 	stored, err := r.store.load(ctx)
 	switch {
@@ -290,67 +312,125 @@ func (r *messageTraceReceiver) afterFailure(err error) time.Duration {
 	return r.cfg.PollInterval
 }
 
-// poll walks from the checkpoint to now - delay, range by range.
+// pass is one reading of time: the settled pass at `delay` (complete data) or the early pass
+// at `early_delay` (fresh data). Both share the request budget and take turns range by range.
+type pass struct {
+	name    string
+	planner *rangePlanner
+	cp      func() *passCheckpoint
+}
+
+// poll walks both passes from their checkpoints to now - delay (settled) and now - early_delay
+// (early), one range of each in turn so neither falls behind while the other has a backlog.
 func (r *messageTraceReceiver) poll(ctx context.Context) error {
 	observed := r.now()
 	defer r.recordLag(ctx)
 	for ctx.Err() == nil {
-		prog, ok := r.nextRange()
-		if !ok {
+		progressed := false
+		for _, p := range r.passes {
+			ok, err := r.step(ctx, p, observed)
+			if err != nil {
+				return err
+			}
+			progressed = progressed || ok
+		}
+		if !progressed {
 			return nil
 		}
-		started, requests := r.now(), r.requests.Load()
-		pages, err := r.walk(ctx, prog, observed)
-		if err != nil {
-			return err
-		}
-		r.planner.learn(prog.End.Sub(prog.Start), prog.Rows)
-		r.cp.Done, r.cp.Open = prog.End, nil
-		if err := r.store.save(ctx, r.cp); err != nil {
-			r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next range", zap.Error(err))
-		}
-		r.set.Logger.Info("Pull summary: range complete",
-			zap.Time("from", prog.Start), zap.Time("to", prog.End),
-			zap.Int("rows", prog.Rows), zap.Int("pages", pages),
-			zap.Int64("requests", r.requests.Load()-requests),
-			zap.Duration("took", r.now().Sub(started).Round(time.Millisecond)),
-			zap.Duration("lag", r.planner.limit(r.now()).Sub(r.cp.Done)))
-		r.recordLag(ctx)
 	}
 	return ctx.Err()
 }
 
-// nextRange resumes the open range or plans the next one, clamping a checkpoint the API would
-// refuse and reporting the gap.
-func (r *messageTraceReceiver) nextRange() (*rangeProgress, bool) {
+// step reads the next range of a pass, if any.
+func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.Time) (bool, error) {
+	prog, ok := r.nextRange(p)
+	if !ok {
+		return false, nil
+	}
+	started, requests := r.now(), r.requests.Load()
+	pages, emitted, err := r.walk(ctx, p, prog, observed)
+	if err != nil {
+		return false, err
+	}
+	p.planner.learn(prog.End.Sub(prog.Start), prog.Rows)
+	cp := p.cp()
+	cp.Done, cp.Open = prog.End, nil
+	if p == r.settled && r.seen != nil {
+		// The settled pass never returns here: what it remembered of this range is done.
+		r.seen.forgetBefore(cp.Done.Add(-bucketSpan))
+	}
+	r.save(ctx)
+	r.set.Logger.Info("Pull summary: range complete",
+		zap.String("pass", p.name),
+		zap.Time("from", prog.Start), zap.Time("to", prog.End),
+		zap.Int("rows", prog.Rows), zap.Int("emitted", emitted), zap.Int("pages", pages),
+		zap.Int64("requests", r.requests.Load()-requests),
+		zap.Duration("took", r.now().Sub(started).Round(time.Millisecond)),
+		zap.Duration("lag", p.planner.limit(r.now()).Sub(cp.Done)))
+	r.recordLag(ctx)
+	return true, nil
+}
+
+// save stores the checkpoint and the remembered rows in one batch.
+func (r *messageTraceReceiver) save(ctx context.Context) {
+	var ops []*storage.Operation
+	if r.seen != nil {
+		ops = r.seen.saveOps()
+	}
+	if err := r.store.save(ctx, r.cp, ops...); err != nil {
+		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
+		return
+	}
+	if r.seen != nil {
+		r.seen.saved()
+		rows, bytes := r.seen.size()
+		r.telemetry.ReceiverMessageTraceRememberedRows.Record(ctx, int64(rows))
+		r.telemetry.ReceiverMessageTraceStateBytes.Record(ctx, int64(bytes))
+	}
+}
+
+// nextRange resumes the pass's open range or plans its next one. The settled pass clamps a
+// checkpoint the API would refuse and reports the gap; the early pass never reads what the
+// settled pass may already read.
+func (r *messageTraceReceiver) nextRange(p *pass) (*rangeProgress, bool) {
 	now := r.now()
-	if done, gap := r.planner.clamp(r.cp.Done, now); gap > 0 {
-		r.set.Logger.Warn("the checkpoint is older than the API allows; rows in the gap cannot be read any more",
-			zap.Time("checkpoint", r.cp.Done), zap.Time("clamped_to", done), zap.Duration("gap", gap))
-		r.cp.Done = done
-		if r.cp.Open != nil && !r.cp.Open.End.After(done) {
-			r.cp.Open = nil
+	cp := p.cp()
+	if p == r.settled {
+		if done, gap := p.planner.clamp(cp.Done, now); gap > 0 {
+			r.set.Logger.Warn("the checkpoint is older than the API allows; rows in the gap cannot be read any more",
+				zap.Time("checkpoint", cp.Done), zap.Time("clamped_to", done), zap.Duration("gap", gap))
+			cp.Done = done
+			if cp.Open != nil && !cp.Open.End.After(done) {
+				cp.Open = nil
+			}
+		}
+	} else if floor := r.settled.planner.limit(now); cp.Done.Before(floor) {
+		if cp.Open == nil || !cp.Open.End.After(floor) {
+			cp.Done, cp.Open = floor, nil
+		}
+		if r.cp.EarlyFrom.IsZero() {
+			r.cp.EarlyFrom = floor
 		}
 	}
-	if open := r.cp.Open; open != nil {
-		if open.Start.Before(r.cp.Done) {
-			open.Start = r.cp.Done
+	if open := cp.Open; open != nil {
+		if open.Start.Before(cp.Done) {
+			open.Start = cp.Done
 		}
 		return open, true
 	}
-	p, ok := r.planner.next(r.cp.Done, now)
+	next, ok := p.planner.next(cp.Done, now)
 	if !ok {
 		return nil, false
 	}
-	return &p, true
+	return &next, true
 }
 
 // walk reads one range page by page, delivering each page before storing progress past it.
-func (r *messageTraceReceiver) walk(ctx context.Context, prog *rangeProgress, observed time.Time) (int, error) {
+func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangeProgress, observed time.Time) (pages, emitted int, err error) {
 	resumed := prog.Rows > 0
 	pageURL := r.client.firstPageURL(prog.queryBounds())
 	isNext := false
-	pages, requeries := 0, 0
+	requeries := 0
 	for {
 		page, err := r.client.fetch(ctx, pageURL, isNext)
 		if errors.Is(err, errPoisonedLink) && requeries < maxRequeries {
@@ -362,57 +442,96 @@ func (r *messageTraceReceiver) walk(ctx context.Context, prog *rangeProgress, ob
 			continue
 		}
 		if err != nil {
-			return pages, err
+			return pages, emitted, err
 		}
 		pages++
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
-		rows := page.rows[:0]
+		handled := page.rows[:0]
 		for i := range page.rows {
 			if (resumed && prog.wants(&page.rows[i])) || (!resumed && prog.contains(&page.rows[i])) {
-				rows = append(rows, page.rows[i])
+				handled = append(handled, page.rows[i])
 			}
 		}
-		if len(rows) > 0 {
-			if err := r.deliver(ctx, rows, observed); err != nil {
-				return pages, err
+		if len(handled) > 0 {
+			n, err := r.deliver(ctx, p, handled, observed)
+			if err != nil {
+				return pages, emitted, err
 			}
+			emitted += n
 			requeries = 0
-			prog.delivered(rows)
-			r.cp.Open = prog
-			if err := r.store.save(ctx, r.cp); err != nil {
-				r.set.Logger.Warn("could not store progress; it is kept in memory", zap.Error(err))
-			}
+			prog.delivered(handled)
+			*p.cp() = passCheckpoint{Done: p.cp().Done, Open: prog}
+			r.save(ctx)
 		}
 		if page.next == "" {
-			return pages, nil
+			return pages, emitted, nil
 		}
 		if pageURL, err = r.client.resolveNextLink(pageURL, page.next); err != nil {
-			return pages, err
+			return pages, emitted, err
 		}
 		isNext = true
 	}
 }
 
-// deliver hands rows to the pipeline. A retryable refusal stops the poll so the same rows are
-// offered again; a permanent one is logged, counted and skipped, as retrying cannot help.
-func (r *messageTraceReceiver) deliver(ctx context.Context, rows []traceRow, observed time.Time) error {
-	ld := r.builder.build(rows, observed)
-	opCtx := r.obs.StartLogsOp(ctx)
-	err := r.next.ConsumeLogs(opCtx, ld)
-	r.obs.EndLogsOp(opCtx, "json", len(rows), err)
-	if err == nil {
-		r.telemetry.ReceiverMessageTraceRows.Add(ctx, int64(len(rows)))
-		return nil
+// deliver hands the rows that are new or changed to the pipeline and remembers them. A
+// retryable refusal stops the poll so the same rows are offered again; a permanent one is
+// logged, counted and skipped, as retrying cannot help.
+func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []traceRow, observed time.Time) (int, error) {
+	emit, previous, codes := rows, []string(nil), []uint8(nil)
+	if r.seen != nil {
+		emit = make([]traceRow, 0, len(rows))
+		for i := range rows {
+			code := statusCode(normaliseStatus(rows[i].Status))
+			prev := r.seen.lookup(&rows[i])
+			if prev == code {
+				continue // emitted before with this status: a boundary or restart repeat
+			}
+			emit = append(emit, rows[i])
+			codes = append(codes, code)
+			previous = append(previous, statusNames[prev])
+			switch {
+			case prev != statusUnknown:
+				r.telemetry.ReceiverMessageTraceStatusUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
+			case p == r.settled && rows[i].Received.After(r.cp.EarlyFrom) && !r.cp.EarlyFrom.IsZero():
+				r.telemetry.ReceiverMessageTraceLateRows.Add(ctx, 1)
+			}
+		}
 	}
-	if consumererror.IsPermanent(err) {
-		r.telemetry.ReceiverMessageTraceRejectedRows.Add(ctx, int64(len(rows)))
-		r.set.Logger.Error("the pipeline refused rows permanently; skipping them", zap.Int("rows", len(rows)), zap.Error(err))
-		return nil
+	if len(emit) > 0 {
+		ld := r.builder.build(emit, observed)
+		if previous != nil {
+			lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+			for i, prev := range previous {
+				if prev != "" {
+					lrs.At(i).Attributes().PutStr("exchange.message_trace.previous_status", prev)
+				}
+			}
+		}
+		opCtx := r.obs.StartLogsOp(ctx)
+		err := r.next.ConsumeLogs(opCtx, ld)
+		r.obs.EndLogsOp(opCtx, "json", len(emit), err)
+		switch {
+		case err == nil:
+			r.telemetry.ReceiverMessageTraceRows.Add(ctx, int64(len(emit)), metric.WithAttributes(attribute.String("pass", p.name)))
+		case consumererror.IsPermanent(err):
+			r.telemetry.ReceiverMessageTraceRejectedRows.Add(ctx, int64(len(emit)))
+			r.set.Logger.Error("the pipeline refused rows permanently; skipping them", zap.Int("rows", len(emit)), zap.Error(err))
+		default:
+			return 0, fmt.Errorf("the pipeline refused %d rows (they will be offered again): %w", len(emit), err)
+		}
 	}
-	return fmt.Errorf("the pipeline refused %d rows (they will be offered again): %w", len(rows), err)
+	for i := range emit {
+		if r.seen != nil {
+			r.seen.remember(&emit[i], codes[i])
+		}
+	}
+	return len(emit), nil
 }
 
 func (r *messageTraceReceiver) recordLag(ctx context.Context) {
-	lag := r.planner.limit(r.now()).Sub(r.cp.Done).Seconds()
-	r.telemetry.ReceiverMessageTraceCheckpointLag.Record(ctx, max(lag, 0))
+	now := r.now()
+	for _, p := range r.passes {
+		lag := p.planner.limit(now).Sub(p.cp().Done).Seconds()
+		r.telemetry.ReceiverMessageTraceCheckpointLag.Record(ctx, max(lag, 0), metric.WithAttributes(attribute.String("pass", p.name)))
+	}
 }

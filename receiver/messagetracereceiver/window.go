@@ -25,12 +25,12 @@ type rangePlanner struct {
 	span        time.Duration // current span, adapted after every range
 }
 
-func newRangePlanner(cfg *Config) *rangePlanner {
+func newRangePlanner(cfg *Config, delay time.Duration) *rangePlanner {
 	target := 200 * cfg.effectivePageSize()
 	if cfg.API == apiLegacy {
 		target = min(250*cfg.effectivePageSize(), 500_000)
 	}
-	return &rangePlanner{delay: cfg.Delay, maxLookback: cfg.maxLookback(), targetRows: target, span: maxQuerySpan}
+	return &rangePlanner{delay: delay, maxLookback: cfg.maxLookback(), targetRows: target, span: maxQuerySpan}
 }
 
 // limit is the newest time that may be queried now.

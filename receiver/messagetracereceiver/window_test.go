@@ -9,7 +9,7 @@ import (
 
 func TestPlannerRanges(t *testing.T) {
 	cfg := validConfig() // graph, delay 25h
-	p := newRangePlanner(cfg)
+	p := newRangePlanner(cfg, cfg.Delay)
 	now := time.Date(2026, 11, 21, 12, 0, 0, 500, time.UTC)
 	limit := time.Date(2026, 11, 20, 11, 0, 0, 0, time.UTC)
 
@@ -42,7 +42,7 @@ func TestPlannerRanges(t *testing.T) {
 
 func TestPlannerAdaptsToDensity(t *testing.T) {
 	cfg := validConfig()
-	p := newRangePlanner(cfg) // target 200 pages of 5000 rows
+	p := newRangePlanner(cfg, cfg.Delay) // target 200 pages of 5000 rows
 	p.learn(10*24*time.Hour, 10)
 	assert.Equal(t, maxQuerySpan, p.span, "a sparse tenant keeps the longest range")
 	p.learn(24*time.Hour, 10_000_000)
@@ -54,7 +54,7 @@ func TestPlannerAdaptsToDensity(t *testing.T) {
 
 	legacy := validConfig()
 	legacy.API = apiLegacy
-	lp := newRangePlanner(legacy)
+	lp := newRangePlanner(legacy, legacy.Delay)
 	assert.Equal(t, 500_000, lp.targetRows, "legacy ranges stay far below the ~1M-row skiptoken ceiling")
 }
 

@@ -27,10 +27,14 @@ type TelemetryBuilder struct {
 	mu                                    sync.Mutex
 	registrations                         []metric.Registration
 	ReceiverMessageTraceCheckpointLag     metric.Float64Gauge
+	ReceiverMessageTraceLateRows          metric.Int64Counter
 	ReceiverMessageTracePages             metric.Int64Counter
 	ReceiverMessageTraceRejectedRows      metric.Int64Counter
+	ReceiverMessageTraceRememberedRows    metric.Int64Gauge
 	ReceiverMessageTraceRequests          metric.Int64Counter
 	ReceiverMessageTraceRows              metric.Int64Counter
+	ReceiverMessageTraceStateBytes        metric.Int64Gauge
+	ReceiverMessageTraceStatusUpdates     metric.Int64Counter
 	ReceiverMessageTraceThrottledRequests metric.Int64Counter
 }
 
@@ -65,8 +69,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ReceiverMessageTraceCheckpointLag, err = builder.meter.Float64Gauge(
 		"otelcol_receiver_message_trace_checkpoint_lag",
-		metric.WithDescription("Seconds between the newest time the receiver may query (now - delay) and its checkpoint. [Development]"),
+		metric.WithDescription("Seconds between the newest time a pass may query (now - delay, now - early_delay) and its checkpoint (attribute pass). [Development]"),
 		metric.WithUnit("s"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceLateRows, err = builder.meter.Int64Counter(
+		"otelcol_receiver_message_trace_late_rows",
+		metric.WithDescription("Rows the settled pass found that the early pass had not seen (published late). [Development]"),
+		metric.WithUnit("{rows}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverMessageTracePages, err = builder.meter.Int64Counter(
@@ -81,6 +91,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{rows}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceRememberedRows, err = builder.meter.Int64Gauge(
+		"otelcol_receiver_message_trace_remembered_rows",
+		metric.WithDescription("Rows remembered (hash and status) to find status changes and repeats. [Development]"),
+		metric.WithUnit("{rows}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverMessageTraceRequests, err = builder.meter.Int64Counter(
 		"otelcol_receiver_message_trace_requests",
 		metric.WithDescription("API requests sent, by HTTP status (attribute status; error when no response arrived). [Development]"),
@@ -89,7 +105,19 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverMessageTraceRows, err = builder.meter.Int64Counter(
 		"otelcol_receiver_message_trace_rows",
-		metric.WithDescription("Message trace rows emitted as log records. [Development]"),
+		metric.WithDescription("Message trace rows emitted as log records (attribute pass). [Development]"),
+		metric.WithUnit("{rows}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceStateBytes, err = builder.meter.Int64Gauge(
+		"otelcol_receiver_message_trace_state_bytes",
+		metric.WithDescription("Bytes the remembered rows take in storage. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceStatusUpdates, err = builder.meter.Int64Counter(
+		"otelcol_receiver_message_trace_status_updates",
+		metric.WithDescription("Rows emitted again because their status changed (attribute pass). [Development]"),
 		metric.WithUnit("{rows}"),
 	)
 	errs = errors.Join(errs, err)

@@ -20,13 +20,20 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ReceiverMessageTraceCheckpointLag.Record(context.Background(), 1)
+	tb.ReceiverMessageTraceLateRows.Add(context.Background(), 1)
 	tb.ReceiverMessageTracePages.Add(context.Background(), 1)
 	tb.ReceiverMessageTraceRejectedRows.Add(context.Background(), 1)
+	tb.ReceiverMessageTraceRememberedRows.Record(context.Background(), 1)
 	tb.ReceiverMessageTraceRequests.Add(context.Background(), 1)
 	tb.ReceiverMessageTraceRows.Add(context.Background(), 1)
+	tb.ReceiverMessageTraceStateBytes.Record(context.Background(), 1)
+	tb.ReceiverMessageTraceStatusUpdates.Add(context.Background(), 1)
 	tb.ReceiverMessageTraceThrottledRequests.Add(context.Background(), 1)
 	AssertEqualReceiverMessageTraceCheckpointLag(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceLateRows(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverMessageTracePages(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -34,10 +41,19 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualReceiverMessageTraceRejectedRows(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceRememberedRows(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverMessageTraceRequests(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverMessageTraceRows(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceStateBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceStatusUpdates(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverMessageTraceThrottledRequests(t, testTel,

@@ -1,0 +1,219 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+)
+
+const (
+	// bucketSpan groups remembered rows by received time, so that a page rewrites only the few
+	// buckets its rows fall in and old buckets are forgotten whole.
+	bucketSpan     = 10 * time.Minute
+	seenIndexKey   = "seen_index"
+	seenKeyPrefix  = "seen/"
+	entryBytes     = 9 // 8-byte key hash + 1-byte status
+	statusUnknown  = 0
+	statusOther    = 255
+	seenKeyVersion = 1
+)
+
+// statusCodes packs the statuses into one byte; statusOther covers values Microsoft may add.
+var statusCodes = map[string]uint8{
+	"gettingStatus": 1, "pending": 2, "failed": 3, "delivered": 4, "expanded": 5,
+	"quarantined": 6, "filteredAsSpam": 7, "recalled": 8, "none": 9, "unknownFutureValue": 10,
+}
+
+var statusNames = func() map[uint8]string {
+	m := make(map[uint8]string, len(statusCodes))
+	for k, v := range statusCodes {
+		m[v] = k
+	}
+	return m
+}()
+
+func statusCode(normalised string) uint8 {
+	if c, ok := statusCodes[normalised]; ok {
+		return c
+	}
+	return statusOther
+}
+
+// rowHash is the 64-bit FNV-1a hash of a row's identity (trace id, lower-cased recipient). With a
+// million rows remembered, the chance that two share a hash is about 3e-8.
+func rowHash(r *traceRow) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(r.ID))
+	_, _ = h.Write([]byte{'|'})
+	_, _ = h.Write([]byte(strings.ToLower(r.Recipient)))
+	return h.Sum64()
+}
+
+// seenBucket holds the rows received in one bucketSpan, sorted by hash: 9 bytes a row.
+type seenBucket struct {
+	hashes   []uint64
+	statuses []uint8
+	dirty    bool
+	unsorted bool
+}
+
+func (b *seenBucket) Len() int           { return len(b.hashes) }
+func (b *seenBucket) Less(i, j int) bool { return b.hashes[i] < b.hashes[j] }
+func (b *seenBucket) Swap(i, j int) {
+	b.hashes[i], b.hashes[j] = b.hashes[j], b.hashes[i]
+	b.statuses[i], b.statuses[j] = b.statuses[j], b.statuses[i]
+}
+
+func (b *seenBucket) sortIfNeeded() {
+	if b.unsorted {
+		sort.Sort(b)
+		b.unsorted = false
+	}
+}
+
+func (b *seenBucket) find(h uint64) (int, bool) {
+	b.sortIfNeeded()
+	i := sort.Search(len(b.hashes), func(i int) bool { return b.hashes[i] >= h })
+	return i, i < len(b.hashes) && b.hashes[i] == h
+}
+
+// seenState remembers what was emitted for each row (its hash and status) until the settled
+// pass is past it. It lives in memory and is written to storage with the checkpoints.
+type seenState struct {
+	buckets map[int64]*seenBucket // by bucket start, unix seconds
+	removed []int64               // buckets forgotten since the last save
+}
+
+func newSeenState() *seenState { return &seenState{buckets: map[int64]*seenBucket{}} }
+
+func bucketOf(t time.Time) int64 {
+	return t.UTC().Truncate(bucketSpan).Unix()
+}
+
+// lookup returns the status last emitted for the row, or statusUnknown.
+func (s *seenState) lookup(r *traceRow) uint8 {
+	b := s.buckets[bucketOf(r.Received)]
+	if b == nil {
+		return statusUnknown
+	}
+	if i, ok := b.find(rowHash(r)); ok {
+		return b.statuses[i]
+	}
+	return statusUnknown
+}
+
+// remember records the status emitted for the row.
+func (s *seenState) remember(r *traceRow, status uint8) {
+	key := bucketOf(r.Received)
+	b := s.buckets[key]
+	if b == nil {
+		b = &seenBucket{}
+		s.buckets[key] = b
+	}
+	h := rowHash(r)
+	if i, ok := b.find(h); ok {
+		b.statuses[i] = status
+	} else {
+		b.hashes = append(b.hashes, h)
+		b.statuses = append(b.statuses, status)
+		b.unsorted = true
+	}
+	b.dirty = true
+}
+
+// forgetBefore drops every bucket that ends at or before t.
+func (s *seenState) forgetBefore(t time.Time) {
+	for k := range s.buckets {
+		if time.Unix(k, 0).Add(bucketSpan).After(t) {
+			continue
+		}
+		delete(s.buckets, k)
+		s.removed = append(s.removed, k)
+	}
+}
+
+// size is the number of rows remembered and the bytes they take in storage.
+func (s *seenState) size() (rows, bytes int) {
+	for _, b := range s.buckets {
+		rows += len(b.hashes)
+	}
+	return rows, rows * entryBytes
+}
+
+// saveOps are the storage operations that persist what changed since the last save.
+func (s *seenState) saveOps() []*storage.Operation {
+	var ops []*storage.Operation
+	changed := len(s.removed) > 0
+	for k, b := range s.buckets {
+		if !b.dirty {
+			continue
+		}
+		changed = true
+		b.sortIfNeeded()
+		buf := make([]byte, 1+len(b.hashes)*entryBytes)
+		buf[0] = seenKeyVersion
+		for i, h := range b.hashes {
+			binary.LittleEndian.PutUint64(buf[1+i*entryBytes:], h)
+			buf[1+i*entryBytes+8] = b.statuses[i]
+		}
+		ops = append(ops, storage.SetOperation(seenKeyPrefix+strconv.FormatInt(k, 10), buf))
+	}
+	for _, k := range s.removed {
+		ops = append(ops, storage.DeleteOperation(seenKeyPrefix+strconv.FormatInt(k, 10)))
+	}
+	if changed {
+		keys := make([]int64, 0, len(s.buckets))
+		for k := range s.buckets {
+			keys = append(keys, k)
+		}
+		idx, _ := json.Marshal(keys)
+		ops = append(ops, storage.SetOperation(seenIndexKey, idx))
+	}
+	return ops
+}
+
+// saved marks everything as stored.
+func (s *seenState) saved() {
+	for _, b := range s.buckets {
+		b.dirty = false
+	}
+	s.removed = s.removed[:0]
+}
+
+// loadSeenState reads the remembered rows back from storage.
+func loadSeenState(ctx context.Context, client storage.Client) (*seenState, error) {
+	s := newSeenState()
+	raw, err := client.Get(ctx, seenIndexKey)
+	if err != nil || raw == nil {
+		return s, err
+	}
+	var keys []int64
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return newSeenState(), fmt.Errorf("remembered rows index is corrupt: %w", err)
+	}
+	for _, k := range keys {
+		buf, err := client.Get(ctx, seenKeyPrefix+strconv.FormatInt(k, 10))
+		if err != nil {
+			return newSeenState(), err
+		}
+		if len(buf) == 0 || buf[0] != seenKeyVersion || (len(buf)-1)%entryBytes != 0 {
+			return newSeenState(), fmt.Errorf("remembered rows bucket %d is corrupt", k)
+		}
+		n := (len(buf) - 1) / entryBytes
+		b := &seenBucket{hashes: make([]uint64, n), statuses: make([]uint8, n)}
+		for i := range n {
+			b.hashes[i] = binary.LittleEndian.Uint64(buf[1+i*entryBytes:])
+			b.statuses[i] = buf[1+i*entryBytes+8]
+		}
+		s.buckets[k] = b
+	}
+	return s, nil
+}
