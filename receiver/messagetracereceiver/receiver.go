@@ -502,8 +502,16 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		if previous != nil {
 			lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 			for i, prev := range previous {
-				if prev != "" {
-					lrs.At(i).Attributes().PutStr("exchange.message_trace.previous_status", prev)
+				if prev == "" {
+					continue
+				}
+				lr := lrs.At(i)
+				lr.Attributes().PutStr("exchange.message_trace.previous_status", prev)
+				// Syslog destinations such as Devo only see the body: say it there too.
+				if r.cfg.LegacyFieldNames {
+					lr.Body().Map().PutStr("PreviousStatus", legacyStatus(prev))
+				} else {
+					lr.Body().Map().PutStr("previousStatus", prev)
 				}
 			}
 		}

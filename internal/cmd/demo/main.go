@@ -67,7 +67,7 @@ func run(bin, config, dir string, messages int) error {
 		return err
 	}
 	defer st.Close()
-	gen := msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 5, LateFraction: 0.05, LateBy: 30 * time.Second, PendingFraction: 0.05}
+	gen := msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 5, LateFraction: 0.05, LateBy: 30 * time.Second, PendingFraction: 0.05, SettleAfter: 90 * time.Second}
 	now := time.Now()
 	st.Tenant.AddRows(msgtracetest.Generate(42, messages, now.Add(-10*24*time.Hour), now, gen)...)
 	stopTraffic := stack.LiveTraffic(st.Tenant, 43, 3, gen)
@@ -109,12 +109,19 @@ func run(bin, config, dir string, messages int) error {
 	}
 }
 
-// lagPattern reads the lag (seconds) of the receiver's latest "Pull summary" log line.
-var lagPattern = regexp.MustCompile(`Pull summary.*"lag": ([0-9.]+)`)
+// lagPattern reads the pass and lag (seconds) of the receiver's "Pull summary" log lines.
+var lagPattern = regexp.MustCompile(`Pull summary.*"pass": "(\w+)".*"lag": ([0-9.]+)`)
 
 func status(st *stack.Stack, c *stack.Collector, final bool) {
-	delivered, _ := stack.Delivered(st.Sink.Events())
-	dups := 0
+	events := st.Sink.Events()
+	delivered, _ := stack.Delivered(events)
+	updates := 0
+	for _, e := range events {
+		if strings.Contains(e.Message, `"PreviousStatus"`) {
+			updates++
+		}
+	}
+	dups := -updates
 	for _, n := range delivered {
 		dups += n - 1
 	}
@@ -125,17 +132,17 @@ func status(st *stack.Stack, c *stack.Collector, final bool) {
 			throttled++
 		}
 	}
-	lag := "?"
-	if m := lagPattern.FindAllStringSubmatch(c.Output(), -1); len(m) > 0 {
-		lag = m[len(m)-1][1] + "s"
+	lags := map[string]string{"early": "?", "settled": "?"}
+	for _, m := range lagPattern.FindAllStringSubmatch(c.Output(), -1) {
+		lags[m[1]] = m[2] + "s"
 	}
 	prefix := "  "
 	if final {
 		prefix = "=="
 	}
-	fmt.Printf("%s %s  tenant rows %6d | fetched %6d in %3d requests (%d throttled, %d over quota) | delivered to Devo %6d (+%d duplicates) | lag behind now-delay %s\n",
+	fmt.Printf("%s %s  tenant rows %6d | fetched %6d in %3d requests (%d throttled, %d over quota) | delivered to Devo %6d rows, %d status updates, %d duplicates | lag early %s, settled %s\n",
 		prefix, time.Now().Format("15:04:05"), len(st.Tenant.Rows()), fetched, st.Tenant.APIRequestCount(), throttled,
-		st.Tenant.QuotaViolations(), len(delivered), dups, lag)
+		st.Tenant.QuotaViolations(), len(delivered), updates, dups, lags["early"], lags["settled"])
 }
 
 // showLines prints a few Devo lines as the sink received them: the first three, then the
