@@ -86,6 +86,17 @@ func (e *env) waitDelivered(c *stack.Collector, keys []string, timeout time.Dura
 	}
 }
 
+// deliverAll waits until every key arrived, lets the sink settle, and checks and reports the
+// delivery (allowDuplicates: at-least-once tests).
+func (e *env) deliverAll(c *stack.Collector, keys []string, timeout time.Duration, allowDuplicates bool) map[string]int {
+	e.t.Helper()
+	e.waitDelivered(c, keys, timeout)
+	e.settle(time.Second)
+	got, _ := stack.Delivered(e.st.Sink.Events())
+	e.report(keys, got, allowDuplicates)
+	return got
+}
+
 // settle waits until the sink has seen no new event for quiet.
 func (e *env) settle(quiet time.Duration) {
 	last, since := e.st.Sink.EventCount(), time.Now()

@@ -21,10 +21,7 @@ func TestGraphBackfillExactlyOnce(t *testing.T) {
 	e.st.Tenant.AddRows(src...)
 	e.extra = append(e.extra, "PAGE_SIZE=1000", "BUDGET_REQUESTS=8", "BUDGET_INTERVAL=2s")
 	c := e.run("graph.yaml")
-	got := e.waitDelivered(c, stack.Keys(src), 2*time.Minute)
-	e.settle(time.Second)
-	got, _ = stack.Delivered(e.st.Sink.Events())
-	e.report(stack.Keys(src), got, false)
+	e.deliverAll(c, stack.Keys(src), 2*time.Minute, false)
 	e.requireNoQuotaViolation()
 
 	// Bodies equal the source rows; frames are well formed.
@@ -101,10 +98,7 @@ func TestCrashDuringBackfillLosesNothing(t *testing.T) {
 		}
 	}
 	c := e.run("graph.yaml")
-	got := e.waitDelivered(c, stack.Keys(src), 3*time.Minute)
-	e.settle(2 * time.Second)
-	got, _ = stack.Delivered(e.st.Sink.Events())
-	e.report(stack.Keys(src), got, true)
+	e.deliverAll(c, stack.Keys(src), 3*time.Minute, true)
 }
 
 // 3. Microsoft's fault mix: no row lost, the collector keeps running.
@@ -112,23 +106,13 @@ func TestMicrosoftFaults(t *testing.T) {
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	src := rows(3, 3000)
 	e.st.Tenant.AddRows(src...)
-	e.st.Tenant.SetFaultMix(map[msgtracetest.FaultKind]float64{
-		msgtracetest.FaultServerError:    0.08,
-		msgtracetest.FaultHTMLSignIn:     0.08,
-		msgtracetest.FaultTruncatedJSON:  0.08,
-		msgtracetest.FaultSlow:           0.04,
-		msgtracetest.FaultPoisonNextLink: 0.08,
-		msgtracetest.FaultUnauthorized:   0.05,
-		msgtracetest.FaultThrottle:       0.05,
-	}, 3)
+	e.st.Tenant.SetFaultMix(stack.FaultMix(0.08), 3)
 	e.extra = append(e.extra, "PAGE_SIZE=200")
 	c := e.run("graph.yaml")
-	got := e.waitDelivered(c, stack.Keys(src), 3*time.Minute)
+	e.deliverAll(c, stack.Keys(src), 3*time.Minute, true)
 	if c.Exited() {
 		t.Fatalf("the collector stopped: %v", c.ExitErr())
 	}
-	e.settle(time.Second)
-	got, _ = stack.Delivered(e.st.Sink.Events())
 	faults := map[string]int{}
 	for _, r := range e.st.Tenant.Requests() {
 		if r.Fault != "" {
@@ -136,7 +120,6 @@ func TestMicrosoftFaults(t *testing.T) {
 		}
 	}
 	t.Logf("faults served: %v", faults)
-	e.report(stack.Keys(src), got, true)
 }
 
 // 4. Devo faults in confirmed mode: RSTs, refusal, stalled reads.
@@ -155,12 +138,9 @@ func TestDevoFaults(t *testing.T) {
 	e.st.Sink.PauseReading()
 	time.Sleep(3 * time.Second)
 	e.st.Sink.ResumeReading()
-	got := e.waitDelivered(c, stack.Keys(src), 3*time.Minute)
-	e.settle(time.Second)
-	got, _ = stack.Delivered(e.st.Sink.Events())
+	e.deliverAll(c, stack.Keys(src), 3*time.Minute, true)
 	s := e.st.Sink.Stats()
 	t.Logf("sink: resets=%d refused=%d connections=%d", s.Resets, s.Refused, s.Connections)
-	e.report(stack.Keys(src), got, true)
 }
 
 func waitEvents(t *testing.T, s *devotest.Sink, n int, timeout time.Duration) {
@@ -181,10 +161,7 @@ func TestLegacyAPI(t *testing.T) {
 	e.st.Tenant.AddRows(src...)
 	e.extra = append(e.extra, "MSGTRACE_API=reporting_web_service", "PAGE_SIZE=400")
 	c := e.run("graph.yaml")
-	got := e.waitDelivered(c, stack.Keys(src), 2*time.Minute)
-	e.settle(time.Second)
-	got, _ = stack.Delivered(e.st.Sink.Events())
-	e.report(stack.Keys(src), got, false)
+	e.deliverAll(c, stack.Keys(src), 2*time.Minute, false)
 	for _, ev := range e.st.Sink.Events()[:10] {
 		if !strings.Contains(ev.Message, `"MessageTraceId"`) || !strings.Contains(ev.Message, `"Organization"`) {
 			t.Fatalf("legacy body names missing: %s", ev.Message)

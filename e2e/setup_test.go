@@ -30,10 +30,7 @@ func TestCertificateAuthentication(t *testing.T) {
 	e.st.Tenant.AddRows(src...)
 	e.extra = append(e.extra, "APP_CERT="+certFile, "APP_KEY="+keyFile)
 	c := e.run("certificate.yaml")
-	got := e.waitDelivered(c, stack.Keys(src), time.Minute)
-	e.settle(500 * time.Millisecond)
-	got, _ = stack.Delivered(e.st.Sink.Events())
-	e.report(stack.Keys(src), got, false)
+	e.deliverAll(c, stack.Keys(src), time.Minute, false)
 }
 
 // 7. Changing reset_checkpoint re-reads from initial_lookback.
