@@ -147,6 +147,9 @@ func (c *Config) Validate() error {
 	if v := c.TLS.MinVersion; v == "1.0" || v == "1.1" {
 		add(fmt.Errorf("`tls.min_version` must be \"1.2\" or \"1.3\", got %q: Devo requires TLS 1.2 or newer", v))
 	}
+	if v := c.TLS.MaxVersion; v == "1.0" || v == "1.1" {
+		add(fmt.Errorf("`tls.max_version` must be \"1.2\", \"1.3\" or empty, got %q: Devo requires TLS 1.2 or newer", v))
+	}
 	return errors.Join(errs...)
 }
 

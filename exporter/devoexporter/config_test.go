@@ -136,6 +136,7 @@ func TestConfigValidationErrors(t *testing.T) {
 		{"invalid_max_connection_age", "`max_connection_age` must be positive"},
 		{"invalid_timeout", "`timeout` must be positive"},
 		{"invalid_tls_version", "`tls.min_version` must be \"1.2\" or \"1.3\""},
+		{"invalid_tls_max_version", "`tls.max_version` must be \"1.2\", \"1.3\" or empty"},
 		{"invalid_tls_cert_without_key", "tls: TLS configuration must include both certificate and key"},
 		{"invalid_queue", "`num_consumers` must be positive"},
 	}

@@ -357,3 +357,19 @@ func TestPlainTCPForRelay(t *testing.T) {
 	require.Len(t, s.Events(), 1)
 	assert.Equal(t, int64(1), counter(t, tel, "devo_exporter_confirmed_pushes"), "half-close confirmation works on TCP too")
 }
+
+// A push whose context is already cancelled (shutdown, timeout) sends nothing more, even on a
+// connection that is open and writable.
+func TestCancelledPushWritesNothing(t *testing.T) {
+	s, files := newSink(t, devotest.Options{})
+	cfg := sinkConfig(t, s, files)
+	cfg.Delivery = DeliveryFast
+	e, _ := startExporter(t, cfg)
+	require.NoError(t, e.pushLogs(context.Background(), strLogs("warm up the connection")))
+	require.Eventually(t, func() bool { return s.EventCount() == 1 }, 5*time.Second, 10*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, e.pushLogs(ctx, strLogs("a", "b", "c")), context.Canceled)
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, 1, s.EventCount())
+}

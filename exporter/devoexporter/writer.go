@@ -82,6 +82,11 @@ func (w *chunkWriter) flush() error {
 	if w.pending.records == 0 {
 		return nil
 	}
+	// A cancelled push stops here: the write deadline set below would otherwise override the
+	// past deadline the cancellation set, and the rest of the batch would still go out.
+	if err := w.ctx.Err(); err != nil {
+		return fmt.Errorf("devo: write: %w", err)
+	}
 	if w.gz != nil {
 		if err := w.gz.Close(); err != nil { // ends the member: header, deflate data, trailer
 			return fmt.Errorf("devo: gzip: %w", err)

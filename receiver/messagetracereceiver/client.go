@@ -104,10 +104,22 @@ func (c *apiClient) resolveNextLink(current, next string) (string, error) {
 		return "", fmt.Errorf("%w: unparsable", errForeignLink)
 	}
 	abs := cur.ResolveReference(ref)
-	if !strings.EqualFold(abs.Scheme, c.base.Scheme) || !strings.EqualFold(abs.Host, c.base.Host) {
+	if !strings.EqualFold(abs.Scheme, c.base.Scheme) || !strings.EqualFold(hostPort(abs), hostPort(c.base)) {
 		return "", fmt.Errorf("%w (%s://%s, configured %s://%s)", errForeignLink, abs.Scheme, abs.Host, c.base.Scheme, c.base.Host)
 	}
 	return abs.String(), nil
+}
+
+// hostPort is the URL's host with the scheme's default port made explicit, so that
+// https://graph.microsoft.com and https://graph.microsoft.com:443 are the same place.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "http" {
+		return u.Hostname() + ":80"
+	}
+	return u.Hostname() + ":443"
 }
 
 // fetch gets and decodes one page, retrying transient failures within the policy. isNext says
@@ -199,6 +211,13 @@ func (e *unauthorizedError) setup() error {
 // once performs a single request. It returns the Retry-After of a 429 separately so the caller
 // can pause the whole budget.
 func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tracePage, time.Duration, error) {
+	// The slot comes first: waiting for it can take minutes, and a token fetched before the
+	// wait could expire during it. Logins themselves are not part of Microsoft's quota.
+	finished, err := c.budget.acquire(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer finished()
 	tok, err := c.tokens.Token()
 	if err != nil {
 		var le *loginError
@@ -207,12 +226,6 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 		}
 		return nil, 0, err
 	}
-	// The budget counts API calls only: logins do not use Microsoft's message trace quota.
-	finished, err := c.budget.acquire(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer finished()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pageURL, http.NoBody)
 	if err != nil {
 		return nil, 0, &setupError{msg: "cannot build request: " + err.Error()}
@@ -254,6 +267,9 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 		return nil, 0, &setupError{msg: "the API refused the query with 400 (" + apiMessage(body) + "); check endpoint, api, initial_lookback and page_size"}
 	case code == http.StatusNotFound:
 		return nil, 0, &setupError{msg: "the API answered 404: check endpoint and api (message trace lives at " + graphPath + " on Graph)"}
+	case code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		// Graph sends Retry-After with 503 too when it sheds load.
+		return nil, parseRetryAfter(resp.Header.Get("Retry-After"), c.now()), fmt.Errorf("HTTP 503: %s", apiMessage(body))
 	default:
 		return nil, 0, fmt.Errorf("HTTP %d: %s", code, apiMessage(body))
 	}
@@ -265,8 +281,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
 		return max(time.Duration(s)*time.Second, time.Second)
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), time.Second)
 	}
 	return 30 * time.Second
 }

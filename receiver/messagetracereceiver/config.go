@@ -211,11 +211,15 @@ func validateURL(key, raw string, emptyOK bool) error {
 		return fmt.Errorf("`%s` is required: use an https URL such as %s", key, defaultLoginURL)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("`%s` %q is not an http(s) URL: use the form https://host[:port]", key, raw)
+	if err != nil {
+		// The parser's error quotes the URL, which may hold proxy credentials.
+		return fmt.Errorf("`%s` is not a valid URL: use the form https://host[:port]", key)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("`%s` %q is not an http(s) URL: use the form https://host[:port]", key, u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("`%s` %q must not have a query or fragment: use the form https://host[:port]", key, raw)
+		return fmt.Errorf("`%s` %q must not have a query or fragment: use the form https://host[:port]", key, u.Redacted())
 	}
 	return nil
 }

@@ -135,7 +135,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	if r.cfg.ProxyURL != "" {
 		proxy, perr := url.Parse(r.cfg.ProxyURL)
 		if perr != nil {
-			return nil, fmt.Errorf("`proxy_url`: %w", perr)
+			return nil, errors.New("`proxy_url` is not a valid URL") // the parser's error quotes credentials
 		}
 		transport.Proxy = http.ProxyURL(proxy)
 	}
@@ -151,10 +151,16 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	if err = r.openStorage(ctx, host); err != nil {
 		return nil, err
 	}
-	r.cp = r.loadCheckpoint(ctx)
+	var fresh bool
+	r.cp, fresh = r.loadCheckpoint(ctx)
 	if r.early != nil {
 		if r.seen, err = loadSeenState(ctx, r.storage); err != nil {
 			r.set.Logger.Warn("ignoring the stored remembered rows; rows seen before may be emitted again", zap.Error(err))
+		}
+		if fresh {
+			// A new start (reset_checkpoint, another tenant) re-reads everything: rows remembered
+			// from before must not suppress them.
+			r.seen.forgetBefore(time.Unix(1<<40, 0))
 		}
 	}
 
@@ -222,7 +228,7 @@ func (r *messageTraceReceiver) openStorage(ctx context.Context, host component.H
 
 // loadCheckpoint returns the stored checkpoint if it belongs to this configuration, else a new
 // one starting initial_lookback ago.
-func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) *checkpoint {
+func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) (*checkpoint, bool) {
 	fresh := &checkpoint{
 		Version:        checkpointVersion,
 		Tenant:         r.cfg.TenantID,
@@ -230,25 +236,30 @@ func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) *checkpoint {
 		Reset:          r.cfg.ResetCheckpoint,
 		passCheckpoint: passCheckpoint{Done: r.now().Add(-r.cfg.InitialLookback).UTC().Truncate(time.Second)},
 	}
+	// initial_lookback may equal the API's limit; start just inside it rather than warning
+	// about a gap on every first run.
+	if oldest := r.planner.oldest(r.now()); fresh.Done.Before(oldest) {
+		fresh.Done = oldest
+	}
 	stored, err := r.store.load(ctx)
 	switch {
 	case err != nil:
 		r.set.Logger.Warn("ignoring the stored checkpoint; starting from initial_lookback", zap.Error(err), zap.Time("start", fresh.Done))
-		return fresh
+		return fresh, true
 	case stored == nil:
 		r.set.Logger.Info("no stored checkpoint; starting from initial_lookback", zap.Time("start", fresh.Done))
-		return fresh
+		return fresh, true
 	case stored.Reset != r.cfg.ResetCheckpoint:
 		r.set.Logger.Warn("reset_checkpoint changed: discarding the stored checkpoint and starting from initial_lookback",
 			zap.String("previous", stored.Reset), zap.String("reset_checkpoint", r.cfg.ResetCheckpoint), zap.Time("start", fresh.Done))
-		return fresh
+		return fresh, true
 	case stored.Tenant != r.cfg.TenantID || stored.API != r.cfg.API:
 		r.set.Logger.Warn("the stored checkpoint belongs to another tenant or api; starting from initial_lookback",
 			zap.String("stored_tenant", stored.Tenant), zap.String("stored_api", stored.API), zap.Time("start", fresh.Done))
-		return fresh
+		return fresh, true
 	}
 	r.set.Logger.Info("resuming from the stored checkpoint", zap.Time("done_until", stored.Done), zap.Bool("inside_range", stored.Open != nil))
-	return stored
+	return stored, false
 }
 
 // Shutdown stops polling, cancels requests in flight and closes the storage client. It is safe
@@ -323,6 +334,8 @@ type pass struct {
 // poll walks both passes from their checkpoints to now - delay (settled) and now - early_delay
 // (early), one range of each in turn so neither falls behind while the other has a backlog.
 func (r *messageTraceReceiver) poll(ctx context.Context) error {
+	// One clock reading for the whole poll: the passes walk to limits fixed at its start, so a
+	// slow API cannot keep the poll going with ever newer one-second ranges.
 	observed := r.now()
 	defer r.recordLag(ctx)
 	for ctx.Err() == nil {
@@ -341,16 +354,22 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// step reads the next range of a pass, if any.
+// step reads the next range of a pass, or the next pageBudget pages of it, so that the other
+// pass gets its turn while one has a long range.
 func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.Time) (bool, error) {
-	prog, ok := r.nextRange(p)
+	prog, ok := r.nextRange(p, observed)
 	if !ok {
 		return false, nil
 	}
 	started, requests := r.now(), r.requests.Load()
-	pages, emitted, err := r.walk(ctx, p, prog, observed)
+	pages, emitted, complete, err := r.walk(ctx, p, prog, observed)
 	if err != nil {
 		return false, err
+	}
+	if !complete {
+		r.set.Logger.Debug("range paused for the other pass", zap.String("pass", p.name),
+			zap.Time("from", prog.Start), zap.Time("to", prog.End), zap.Int("rows", prog.Rows), zap.Int("pages", pages))
+		return true, nil
 	}
 	p.planner.learn(prog.End.Sub(prog.Start), prog.Rows)
 	cp := p.cp()
@@ -366,7 +385,7 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 		zap.Int("rows", prog.Rows), zap.Int("emitted", emitted), zap.Int("pages", pages),
 		zap.Int64("requests", r.requests.Load()-requests),
 		zap.Duration("took", r.now().Sub(started).Round(time.Millisecond)),
-		zap.Duration("lag", p.planner.limit(r.now()).Sub(cp.Done)))
+		zap.Duration("lag", p.planner.limit(observed).Sub(cp.Done)))
 	r.recordLag(ctx)
 	return true, nil
 }
@@ -392,16 +411,15 @@ func (r *messageTraceReceiver) save(ctx context.Context) {
 // nextRange resumes the pass's open range or plans its next one. The settled pass clamps a
 // checkpoint the API would refuse and reports the gap; the early pass never reads what the
 // settled pass may already read.
-func (r *messageTraceReceiver) nextRange(p *pass) (*rangeProgress, bool) {
-	now := r.now()
+func (r *messageTraceReceiver) nextRange(p *pass, now time.Time) (*rangeProgress, bool) {
 	cp := p.cp()
 	if p == r.settled {
 		if done, gap := p.planner.clamp(cp.Done, now); gap > 0 {
 			r.set.Logger.Warn("the checkpoint is older than the API allows; rows in the gap cannot be read any more",
 				zap.Time("checkpoint", cp.Done), zap.Time("clamped_to", done), zap.Duration("gap", gap))
 			cp.Done = done
-			if cp.Open != nil && !cp.Open.End.After(done) {
-				cp.Open = nil
+			if cp.Open != nil && !cp.Open.clampStart(done) {
+				cp.Done, cp.Open = cp.Open.End, nil
 			}
 		}
 	} else if floor := r.settled.planner.limit(now); cp.Done.Before(floor) {
@@ -426,7 +444,7 @@ func (r *messageTraceReceiver) nextRange(p *pass) (*rangeProgress, bool) {
 }
 
 // walk reads one range page by page, delivering each page before storing progress past it.
-func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangeProgress, observed time.Time) (pages, emitted int, err error) {
+func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangeProgress, observed time.Time) (pages, emitted int, complete bool, err error) {
 	resumed := prog.Rows > 0
 	pageURL := r.client.firstPageURL(prog.queryBounds())
 	isNext := false
@@ -442,7 +460,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			continue
 		}
 		if err != nil {
-			return pages, emitted, err
+			return pages, emitted, false, err
 		}
 		pages++
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
@@ -455,7 +473,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		if len(handled) > 0 {
 			n, err := r.deliver(ctx, p, handled, observed)
 			if err != nil {
-				return pages, emitted, err
+				return pages, emitted, false, err
 			}
 			emitted += n
 			requeries = 0
@@ -464,10 +482,14 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			r.save(ctx)
 		}
 		if page.next == "" {
-			return pages, emitted, nil
+			return pages, emitted, true, nil
+		}
+		if r.early != nil && pages >= p.planner.pageBudget() && (prog.Order == "desc" || prog.Order == "asc") {
+			// Progress is stored exactly, so the rest is queried afresh on the next turn.
+			return pages, emitted, false, nil
 		}
 		if pageURL, err = r.client.resolveNextLink(pageURL, page.next); err != nil {
-			return pages, emitted, err
+			return pages, emitted, false, err
 		}
 		isNext = true
 	}
@@ -528,8 +550,10 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 			return 0, fmt.Errorf("the pipeline refused %d rows (they will be offered again): %w", len(emit), err)
 		}
 	}
-	for i := range emit {
-		if r.seen != nil {
+	// Only the early pass's rows are read again (by the settled pass); what the settled pass
+	// emits is never read again, so remembering it would only cost memory.
+	if r.seen != nil && p != r.settled {
+		for i := range emit {
 			r.seen.remember(&emit[i], codes[i])
 		}
 	}
@@ -538,6 +562,9 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 
 func (r *messageTraceReceiver) recordLag(ctx context.Context) {
 	now := r.now()
+	if now.IsZero() {
+		return
+	}
 	for _, p := range r.passes {
 		lag := p.planner.limit(now).Sub(p.cp().Done).Seconds()
 		r.telemetry.ReceiverMessageTraceCheckpointLag.Record(ctx, max(lag, 0), metric.WithAttributes(attribute.String("pass", p.name)))

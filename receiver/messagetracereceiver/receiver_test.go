@@ -264,7 +264,7 @@ func TestCrashMidRangeLosesNothingAndRepeatsAtMostOnePage(t *testing.T) {
 			second := new(consumertest.LogsSink)
 			r2, ctx2 := h.receiver(second)
 			r2.store = &checkpointStore{client: store}
-			r2.cp = r2.loadCheckpoint(ctx2)
+			r2.cp, _ = r2.loadCheckpoint(ctx2)
 			require.NoError(t, r2.poll(ctx2))
 
 			all := append(delivered(&first.LogsSink), delivered(second)...)
@@ -470,6 +470,10 @@ func TestForeignNextLinkIsRefused(t *testing.T) {
 	got, err := c.resolveNextLink(cur, "https://GRAPH.microsoft.com/v1.0/admin/exchange/tracing/messageTraces?$skiptoken=x")
 	require.NoError(t, err)
 	assert.Contains(t, got, "$skiptoken=x")
+	_, err = c.resolveNextLink(cur, "https://graph.microsoft.com:443/v1.0/admin/exchange/tracing/messageTraces?$skiptoken=y")
+	require.NoError(t, err, "the default port is the same host")
+	_, err = c.resolveNextLink(cur, "https://graph.microsoft.com:8443/x")
+	require.ErrorIs(t, err, errForeignLink)
 
 	legacy := &apiClient{base: mustParse(t, "https://reports.office365.com")}
 	got, err = legacy.resolveNextLink("https://reports.office365.com/ecp/reportingwebservice/reporting.svc/MessageTrace?$format=json",

@@ -22,6 +22,7 @@ type rangePlanner struct {
 	delay       time.Duration
 	maxLookback time.Duration
 	targetRows  int
+	pageSize    int
 	span        time.Duration // current span, adapted after every range
 }
 
@@ -30,7 +31,22 @@ func newRangePlanner(cfg *Config, delay time.Duration) *rangePlanner {
 	if cfg.API == apiLegacy {
 		target = min(250*cfg.effectivePageSize(), 500_000)
 	}
-	return &rangePlanner{delay: delay, maxLookback: cfg.maxLookback(), targetRows: target, span: maxQuerySpan}
+	span := maxQuerySpan
+	if cfg.API == apiLegacy {
+		span = legacyFirstSpan
+	}
+	return &rangePlanner{delay: delay, maxLookback: cfg.maxLookback(), targetRows: target, span: span, pageSize: cfg.effectivePageSize()}
+}
+
+// legacyFirstSpan is the legacy API's first range, before the planner knows the tenant's
+// density: a 10-day first range of a dense tenant would pass the ~1,000,000-row skiptoken
+// ceiling. Graph has no such ceiling, and a long range there is walked in turns
+// (pageBudget), so it starts at the full 10 days: one request for a sparse tenant.
+const legacyFirstSpan = time.Hour
+
+// pageBudget is how many pages one turn of a pass reads before the other pass gets its turn.
+func (p *rangePlanner) pageBudget() int {
+	return max(p.targetRows/p.pageSize, 1)
 }
 
 // limit is the newest time that may be queried now.
@@ -57,7 +73,9 @@ func (p *rangePlanner) next(done, now time.Time) (rangeProgress, bool) {
 	if !done.Before(lim) {
 		return rangeProgress{}, false
 	}
-	end := done.Add(p.span)
+	// Queries round the start down to a second; measure the span from there so the query
+	// never exceeds the API's 10 days.
+	end := done.Truncate(time.Second).Add(p.span)
 	if end.After(lim) {
 		end = lim
 	}
@@ -76,6 +94,27 @@ func (p *rangePlanner) learn(span time.Duration, rows int) {
 		next = maxQuerySpan
 	}
 	p.span = min(max(next, minSpan), maxQuerySpan)
+}
+
+// clampStart moves the range's start forward to done (the oldest time the API still serves)
+// and drops progress that pointed before it. It reports false when nothing of the range that
+// is left to read can be read any more.
+func (r *rangeProgress) clampStart(done time.Time) bool {
+	if !r.End.After(done) {
+		return false
+	}
+	if r.Start.Before(done) {
+		r.Start = done
+	}
+	switch {
+	case r.Order == "desc" && !r.Bound.After(done):
+		return false // what is left lies before the API's limit
+	case r.Order == "asc" && r.Bound.Before(done):
+		r.Bound, r.Keys = done, nil
+	case r.Order == "" && !r.Bound.IsZero() && !r.Bound.After(done):
+		r.Bound, r.Keys = time.Time{}, nil
+	}
+	return true
 }
 
 // queryBounds is the time span still to query for a range, given its progress.
