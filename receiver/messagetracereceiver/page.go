@@ -2,12 +2,16 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"bytes"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // traceRow is one message trace row (one message, one recipient) in API-neutral form.
@@ -41,22 +45,746 @@ type tracePage struct {
 // Microsoft sporadically returns; it is transient.
 var errNotJSON = errors.New("response body is not JSON (Microsoft sometimes answers 200 with an HTML sign-in page)")
 
-type graphPage struct {
-	NextLink string     `json:"@odata.nextLink"`
-	Value    []graphRow `json:"value"`
+// The decoders below are a hand-written, single-pass scanner for the two flat envelopes
+// instead of encoding/json: a full 5,000-row Graph page is about 2 MB and reflection-based
+// decoding cost more than building the records. They keep encoding/json's semantics exactly
+// (the differential fuzz targets in page_reference_bench_test.go hold them to it):
+//
+//   - the whole body must be valid JSON (unknown members are validated and skipped, nesting is
+//     limited to 10,000 levels), with nothing but whitespace after the object;
+//   - member names match exactly, else case-insensitively with encoding/json's folding;
+//   - a repeated member overwrites the earlier one, and a repeated array decodes into the rows
+//     the earlier one left, as encoding/json does with a slice it already holds;
+//   - null leaves a non-pointer field (Graph id and receivedDateTime) unchanged and clears the
+//     others; a value of the wrong type is an error; size must be an integer that fits int64;
+//   - strings are unescaped (\uXXXX with surrogate pairs) and invalid UTF-8 or unpaired
+//     surrogates become U+FFFD.
+//
+// All string values of a page are unescaped into one buffer that becomes a single string, and
+// rows share their substrings, so a page costs a handful of allocations instead of one per
+// value. Values repeated from the previous row (the recipients of one message) are stored once.
+
+// Row fields. The first ones are the fields both APIs have.
+const (
+	fID = iota
+	fMessageID
+	fSender
+	fRecipient
+	fSubject
+	fReceived
+	fStatus
+	fFromIP
+	fToIP
+	fOrganization
+	nStrFields
+	fSize   = nStrFields     // integer field
+	fIgnore = nStrFields + 1 // a member the row does not have
+)
+
+// strRef is a string value inside the page's string buffer.
+type strRef struct{ off, n int32 }
+
+// rawRow is a row while its page is decoded.
+type rawRow struct {
+	str  [nStrFields]strRef
+	size int64
 }
 
-type graphRow struct {
-	ID               string  `json:"id"`
-	MessageID        *string `json:"messageId"`
-	SenderAddress    *string `json:"senderAddress"`
-	RecipientAddress *string `json:"recipientAddress"`
-	Subject          *string `json:"subject"`
-	ReceivedDateTime string  `json:"receivedDateTime"`
-	Status           *string `json:"status"`
-	Size             *int64  `json:"size"`
-	FromIP           *string `json:"fromIP"`
-	ToIP             *string `json:"toIP"`
+// rowTable describes one API's row object: member names by field and which fields, being
+// plain strings in the reference types, ignore null.
+type rowTable struct {
+	names       [nStrFields + 1]string // indexed by field; "" = not in this API
+	folded      [nStrFields + 1]string
+	keepOnNull  [nStrFields]bool
+	lengthsMask uint64 // bit n set when some name has n bytes (n < 64)
+}
+
+func newRowTable(names map[int]string, keepOnNull ...int) *rowTable {
+	t := &rowTable{}
+	for f, n := range names {
+		t.names[f] = n
+		t.folded[f] = string(appendFoldedName(nil, []byte(n)))
+		t.lengthsMask |= 1 << uint(len(n))
+	}
+	for _, f := range keepOnNull {
+		t.keepOnNull[f] = true
+	}
+	return t
+}
+
+var (
+	graphRows = newRowTable(map[int]string{
+		fID: "id", fMessageID: "messageId", fSender: "senderAddress", fRecipient: "recipientAddress",
+		fSubject: "subject", fReceived: "receivedDateTime", fStatus: "status", fSize: "size",
+		fFromIP: "fromIP", fToIP: "toIP",
+	}, fID, fReceived)
+	legacyRows = newRowTable(map[int]string{
+		fOrganization: "Organization", fMessageID: "MessageId", fReceived: "Received",
+		fSender: "SenderAddress", fRecipient: "RecipientAddress", fSubject: "Subject",
+		fStatus: "Status", fToIP: "ToIP", fFromIP: "FromIP", fSize: "Size", fID: "MessageTraceId",
+	})
+)
+
+// field returns the row field a member name selects, like encoding/json: exact match first,
+// then the folded name.
+func (t *rowTable) field(key []byte) int {
+	// Exact names, by the lengths that occur in either API.
+	switch len(key) {
+	case 2:
+		if string(key) == t.names[fID] {
+			return fID
+		}
+	case 4:
+		switch string(key) {
+		case t.names[fSize]:
+			return fSize
+		case t.names[fToIP]:
+			return fToIP
+		}
+	case 6:
+		switch string(key) {
+		case t.names[fStatus]:
+			return fStatus
+		case t.names[fFromIP]:
+			return fFromIP
+		}
+	case 7:
+		if string(key) == t.names[fSubject] {
+			return fSubject
+		}
+	case 8:
+		if string(key) == t.names[fReceived] {
+			return fReceived
+		}
+	case 9:
+		if string(key) == t.names[fMessageID] {
+			return fMessageID
+		}
+	}
+	for f := range t.names {
+		if t.names[f] != "" && string(key) == t.names[f] {
+			return f
+		}
+	}
+	return t.foldedField(key)
+}
+
+func (t *rowTable) foldedField(key []byte) int {
+	if isASCII(key) && (len(key) >= 64 || t.lengthsMask&(1<<uint(len(key))) == 0) {
+		return fIgnore
+	}
+	var arr [64]byte
+	k := appendFoldedName(arr[:0], key)
+	for f := range t.folded {
+		if t.folded[f] != "" && string(k) == t.folded[f] {
+			return f
+		}
+	}
+	return fIgnore
+}
+
+// nameIs reports whether a member name selects the envelope field named name (ASCII).
+func nameIs(key []byte, name string) bool {
+	if string(key) == name {
+		return true
+	}
+	if isASCII(key) && len(key) != len(name) {
+		return false
+	}
+	var arr [64]byte
+	return string(appendFoldedName(arr[:0], key)) == string(appendFoldedName(nil, []byte(name)))
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// appendFoldedName is encoding/json's case folding of member names.
+func appendFoldedName(out, in []byte) []byte {
+	for i := 0; i < len(in); {
+		if c := in[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(in[i:])
+		out = utf8.AppendRune(out, foldRune(r))
+		i += n
+	}
+	return out
+}
+
+// foldRune returns the smallest rune of r's fold set, as encoding/json does.
+func foldRune(r rune) rune {
+	for {
+		r2 := unicode.SimpleFold(r)
+		if r2 <= r {
+			return r2
+		}
+		r = r2
+	}
+}
+
+// maxNestingDepth is encoding/json's limit.
+const maxNestingDepth = 10000
+
+// rowArray is a decoded JSON array of rows with encoding/json's slice semantics: set says the
+// field is a non-nil slice, n is its length, and backing keeps rows a longer earlier array of
+// the same member left, which a repeated member decodes into.
+type rowArray struct {
+	set     bool
+	n       int
+	backing []rawRow
+}
+
+// pageDecoder scans one response body.
+type pageDecoder struct {
+	b     []byte
+	i     int
+	depth int
+	table *rowTable
+	strs  []byte // every decoded string value of the page
+	key   []byte // scratch for member names with escapes
+	prev  [nStrFields][]byte
+	prevR [nStrFields]strRef
+	err   error
+}
+
+// syntaxError is a body that is not JSON.
+type syntaxError struct {
+	msg string
+	off int
+}
+
+func (e *syntaxError) Error() string { return fmt.Sprintf("%s at offset %d", e.msg, e.off) }
+
+func (d *pageDecoder) fail(msg string) error {
+	if d.err == nil {
+		d.err = &syntaxError{msg: msg, off: d.i}
+	}
+	return d.err
+}
+
+func (d *pageDecoder) typeError(what string) error {
+	if d.err == nil {
+		d.err = fmt.Errorf("cannot decode %s at offset %d", what, d.i)
+	}
+	return d.err
+}
+
+func (d *pageDecoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek skips whitespace and returns the next byte (0 at the end).
+func (d *pageDecoder) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// enter consumes an opening bracket and counts the nesting.
+func (d *pageDecoder) enter() error {
+	d.i++
+	d.depth++
+	if d.depth > maxNestingDepth {
+		return d.fail("exceeded max depth")
+	}
+	return nil
+}
+
+// first reports whether the object or array just entered has a first element, consuming its
+// closing bracket if not.
+func (d *pageDecoder) first(closing byte) bool {
+	if d.peek() == closing {
+		d.i++
+		d.depth--
+		return false
+	}
+	return true
+}
+
+// more consumes the separator after an element and reports whether another follows.
+func (d *pageDecoder) more(closing byte) (bool, error) {
+	switch d.peek() {
+	case ',':
+		d.i++
+		return true, nil
+	case closing:
+		d.i++
+		d.depth--
+		return false, nil
+	}
+	return false, d.fail("invalid character after element")
+}
+
+// member reads a member name and its colon; the name is only valid until the next member.
+func (d *pageDecoder) member() ([]byte, error) {
+	if d.peek() != '"' {
+		return nil, d.fail("expected a member name")
+	}
+	raw, plain, err := d.str()
+	if err != nil {
+		return nil, err
+	}
+	key := raw
+	if !plain {
+		d.key = unquote(d.key[:0], raw)
+		key = d.key
+	}
+	if d.peek() != ':' {
+		return nil, d.fail("expected ':' after a member name")
+	}
+	d.i++
+	d.ws()
+	return key, nil
+}
+
+// strClass marks bytes that end the fast path of a string: quote, backslash, control
+// characters and non-ASCII bytes.
+var strClass = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+// lsb has the lowest bit of every byte set.
+const lsb = 0x0101010101010101
+
+// str reads a string starting at its opening quote and returns its raw content and whether it
+// is plain (ASCII without escapes, usable as is).
+func (d *pageDecoder) str() (raw []byte, plain bool, err error) {
+	start := d.i + 1
+	i := start
+	plain = true
+	b := d.b
+	for {
+		// Eight bytes at a time while none is special (the usual case: addresses, ids).
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			q, bs := w^(lsb*'"'), w^(lsb*'\\')
+			if (w|(w-lsb*0x20)|((q-lsb)&^q)|((bs-lsb)&^bs))&(lsb*0x80) != 0 {
+				break
+			}
+			i += 8
+		}
+		for i < len(b) && !strClass[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			d.i = i
+			return nil, false, d.fail("unexpected end of JSON input in string")
+		}
+		switch c := b[i]; {
+		case c == '"':
+			d.i = i + 1
+			return b[start:i], plain, nil
+		case c == '\\':
+			plain = false
+			if i+1 >= len(b) {
+				d.i = i
+				return nil, false, d.fail("unexpected end of JSON input in string escape")
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					d.i = i
+					return nil, false, d.fail("invalid \\u escape in string")
+				}
+				i += 6
+			default:
+				d.i = i
+				return nil, false, d.fail("invalid escape in string")
+			}
+		case c < 0x20:
+			d.i = i
+			return nil, false, d.fail("invalid control character in string")
+		default: // non-ASCII: valid or not, handled when unquoting
+			plain = false
+			i++
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		default:
+			c = c - 'A' + 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// unquote appends the unescaped form of a validated raw string, as encoding/json does.
+func unquote(dst, raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		switch {
+		case c == '\\':
+			switch raw[i+1] {
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				r := hex4(raw[i+2:])
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' && isHex(raw[i+2]) && isHex(raw[i+3]) && isHex(raw[i+4]) && isHex(raw[i+5]) {
+						if dec := utf16.DecodeRune(r, hex4(raw[i+2:])); dec != unicode.ReplacementChar {
+							dst = utf8.AppendRune(dst, dec)
+							i += 6
+							continue
+						}
+					}
+					r = unicode.ReplacementChar
+				}
+				dst = utf8.AppendRune(dst, r)
+				continue
+			default: // " \ /
+				dst = append(dst, raw[i+1])
+			}
+			i += 2
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = utf8.AppendRune(dst, unicode.ReplacementChar)
+			} else {
+				dst = append(dst, raw[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return dst
+}
+
+// strValue decodes the string at the cursor into the page's buffer. Values equal to the same
+// field of the previous row share its bytes.
+func (d *pageDecoder) strValue(field int) (strRef, error) {
+	if field < nStrFields {
+		// The previous row's raw value was a complete string: the same bytes followed by a
+		// quote are the same string, without scanning it again.
+		if p, end := d.prev[field], d.i+1+len(d.prev[field]); p != nil && end < len(d.b) && d.b[end] == '"' && bytes.Equal(p, d.b[d.i+1:end]) {
+			d.i = end + 1
+			return d.prevR[field], nil
+		}
+	}
+	raw, plain, err := d.str()
+	if err != nil {
+		return strRef{}, err
+	}
+	off := len(d.strs)
+	if plain {
+		d.strs = append(d.strs, raw...)
+	} else {
+		d.strs = unquote(d.strs, raw)
+	}
+	ref := strRef{off: int32(off), n: int32(len(d.strs) - off)}
+	if field < nStrFields {
+		d.prev[field], d.prevR[field] = raw, ref
+	}
+	return ref, nil
+}
+
+// number validates a JSON number at the cursor and returns its text.
+func (d *pageDecoder) number() ([]byte, error) {
+	b, start, i := d.b, d.i, d.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	default:
+		d.i = i
+		return nil, d.fail("invalid number")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			d.i = i
+			return nil, d.fail("invalid number")
+		}
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			d.i = i
+			return nil, d.fail("invalid number")
+		}
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	}
+	d.i = i
+	return b[start:i], nil
+}
+
+// literal consumes true, false or null.
+func (d *pageDecoder) literal(word string) error {
+	if len(d.b)-d.i < len(word) || string(d.b[d.i:d.i+len(word)]) != word {
+		return d.fail("invalid literal")
+	}
+	d.i += len(word)
+	return nil
+}
+
+// skip validates and skips any value.
+func (d *pageDecoder) skip() error {
+	switch c := d.peek(); c {
+	case '"':
+		_, _, err := d.str()
+		return err
+	case '{':
+		if err := d.enter(); err != nil {
+			return err
+		}
+		for ok := d.first('}'); ok; {
+			if _, err := d.member(); err != nil {
+				return err
+			}
+			if err := d.skip(); err != nil {
+				return err
+			}
+			var err error
+			if ok, err = d.more('}'); err != nil {
+				return err
+			}
+		}
+		return nil
+	case '[':
+		if err := d.enter(); err != nil {
+			return err
+		}
+		for ok := d.first(']'); ok; {
+			if err := d.skip(); err != nil {
+				return err
+			}
+			var err error
+			if ok, err = d.more(']'); err != nil {
+				return err
+			}
+		}
+		return nil
+	case 't':
+		return d.literal("true")
+	case 'f':
+		return d.literal("false")
+	case 'n':
+		return d.literal("null")
+	default:
+		_, err := d.number()
+		return err
+	}
+}
+
+// isNull consumes null if it is next.
+func (d *pageDecoder) isNull() (bool, error) {
+	if d.peek() != 'n' {
+		return false, nil
+	}
+	return true, d.literal("null")
+}
+
+// optString decodes a string member of an envelope: null keeps the current value.
+func (d *pageDecoder) optString(cur strRef) (strRef, error) {
+	switch d.peek() {
+	case '"':
+		return d.strValue(fIgnore)
+	case 'n':
+		return cur, d.literal("null")
+	}
+	return cur, d.typeError("a non-string value into a string")
+}
+
+// rows decodes an array of row objects into a, with encoding/json's slice semantics.
+func (d *pageDecoder) rows(a *rowArray) error {
+	switch d.peek() {
+	case 'n':
+		*a = rowArray{}
+		return d.literal("null")
+	case '[':
+	default:
+		return d.typeError("a non-array value into the rows")
+	}
+	if err := d.enter(); err != nil {
+		return err
+	}
+	if a.backing == nil {
+		// Rows are at least ~250 bytes on either API: one allocation for the whole page.
+		a.backing = make([]rawRow, 0, len(d.b)/256+1)
+	}
+	n := 0
+	for ok := d.first(']'); ok; n++ {
+		if n == len(a.backing) {
+			a.backing = append(a.backing, rawRow{})
+		}
+		if err := d.row(&a.backing[n]); err != nil {
+			return err
+		}
+		var err error
+		if ok, err = d.more(']'); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		a.backing = nil // encoding/json replaces an emptied slice by a new empty one
+	}
+	a.set, a.n = true, n
+	return nil
+}
+
+// row decodes one row object (or null, which leaves it as it is).
+func (d *pageDecoder) row(r *rawRow) error {
+	switch d.peek() {
+	case 'n':
+		return d.literal("null")
+	case '{':
+	default:
+		return d.typeError("a non-object value into a row")
+	}
+	if err := d.enter(); err != nil {
+		return err
+	}
+	for ok := d.first('}'); ok; {
+		key, err := d.member()
+		if err != nil {
+			return err
+		}
+		switch f := d.table.field(key); {
+		case f == fIgnore:
+			if err := d.skip(); err != nil {
+				return err
+			}
+		case f == fSize:
+			switch c := d.peek(); {
+			case c == 'n':
+				if err := d.literal("null"); err != nil {
+					return err
+				}
+				r.size = 0
+			case c == '-' || '0' <= c && c <= '9':
+				num, err := d.number()
+				if err != nil {
+					return err
+				}
+				v, perr := strconv.ParseInt(string(num), 10, 64)
+				if perr != nil {
+					return d.typeError("a number that is not an int64 into size")
+				}
+				r.size = v
+			default:
+				if err := d.skip(); err != nil {
+					return err
+				}
+				return d.typeError("a non-number value into size")
+			}
+		default:
+			switch c := d.peek(); c {
+			case '"':
+				if r.str[f], err = d.strValue(f); err != nil {
+					return err
+				}
+			case 'n':
+				if err := d.literal("null"); err != nil {
+					return err
+				}
+				if !d.table.keepOnNull[f] {
+					r.str[f] = strRef{}
+				}
+			default:
+				if err := d.skip(); err != nil {
+					return err
+				}
+				return d.typeError("a non-string value into a string field")
+			}
+		}
+		if ok, err = d.more('}'); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// object iterates the members of an object at the cursor.
+func (d *pageDecoder) object(member func(key []byte) error) error {
+	if d.peek() != '{' {
+		return d.fail("expected an object")
+	}
+	if err := d.enter(); err != nil {
+		return err
+	}
+	for ok := d.first('}'); ok; {
+		key, err := d.member()
+		if err != nil {
+			return err
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+		if ok, err = d.more('}'); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// end checks that only whitespace follows the top-level object.
+func (d *pageDecoder) end() error {
+	if d.peek() != 0 || d.i < len(d.b) {
+		return d.fail("invalid character after top-level value")
+	}
+	return nil
 }
 
 // decodeGraphPage decodes a Graph messageTraces response.
@@ -64,102 +792,243 @@ func decodeGraphPage(body []byte) (*tracePage, error) {
 	if !looksLikeJSONObject(body) {
 		return nil, errNotJSON
 	}
-	var p graphPage
-	if err := json.Unmarshal(body, &p); err != nil {
+	d := &pageDecoder{b: body, table: graphRows, strs: make([]byte, 0, len(body)/2)}
+	var value rowArray
+	var next strRef
+	err := d.object(func(key []byte) error {
+		var err error
+		switch {
+		case nameIs(key, "value"):
+			err = d.rows(&value)
+		case nameIs(key, "@odata.nextLink"):
+			next, err = d.optString(next)
+		default:
+			err = d.skip()
+		}
+		return err
+	})
+	if err == nil {
+		err = d.end()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("malformed Graph response: %w", err)
 	}
-	out := &tracePage{next: p.NextLink, rows: make([]traceRow, 0, len(p.Value))}
-	for i := range p.Value {
-		g := &p.Value[i]
-		received, err := time.Parse(time.RFC3339Nano, g.ReceivedDateTime)
+	strs := d.strings()
+	out := &tracePage{next: ref(strs, next), rows: make([]traceRow, 0, value.n)}
+	var dates dateCache
+	for i := range value.n {
+		raw := &value.backing[i]
+		row := rowOf(strs, raw)
+		received, err := dates.parse(strs, raw.str[fReceived], parseGraphDate)
 		if err != nil {
-			return nil, fmt.Errorf("malformed Graph row %d: receivedDateTime %q: %w", i, g.ReceivedDateTime, err)
+			return nil, fmt.Errorf("malformed Graph row %d: receivedDateTime %q: %w", i, ref(strs, raw.str[fReceived]), err)
 		}
-		if g.ID == "" {
+		if row.ID == "" {
 			return nil, fmt.Errorf("malformed Graph row %d: no id", i)
 		}
-		out.rows = append(out.rows, traceRow{
-			ID:        g.ID,
-			MessageID: deref(g.MessageID),
-			Sender:    deref(g.SenderAddress),
-			Recipient: deref(g.RecipientAddress),
-			Subject:   deref(g.Subject),
-			Status:    deref(g.Status),
-			FromIP:    deref(g.FromIP),
-			ToIP:      deref(g.ToIP),
-			Received:  received.UTC(),
-			Size:      derefInt(g.Size),
-		})
+		row.Received = received
+		out.rows = append(out.rows, row)
 	}
 	return out, nil
 }
 
-// legacyPage accepts both JSON envelopes the Reporting Web Service is seen to send: verbose
-// OData v2 (d.results + d.__next) and light (value + odata.nextLink, often relative).
-type legacyPage struct {
-	D *struct {
-		Results []legacyRow `json:"results"`
-		Next    string      `json:"__next"`
-	} `json:"d"`
-	Value    []legacyRow `json:"value"`
-	NextLink string      `json:"odata.nextLink"`
-}
-
-type legacyRow struct {
-	Organization     *string `json:"Organization"`
-	MessageID        *string `json:"MessageId"`
-	Received         *string `json:"Received"`
-	SenderAddress    *string `json:"SenderAddress"`
-	RecipientAddress *string `json:"RecipientAddress"`
-	Subject          *string `json:"Subject"`
-	Status           *string `json:"Status"`
-	ToIP             *string `json:"ToIP"`
-	FromIP           *string `json:"FromIP"`
-	Size             *int64  `json:"Size"`
-	MessageTraceID   *string `json:"MessageTraceId"`
-}
-
-// decodeLegacyPage decodes a Reporting Web Service MessageTrace response.
+// decodeLegacyPage decodes a Reporting Web Service MessageTrace response, in either JSON
+// envelope it is seen to send: verbose OData v2 (d.results + d.__next) and light (value +
+// odata.nextLink, often relative).
 func decodeLegacyPage(body []byte) (*tracePage, error) {
 	if !looksLikeJSONObject(body) {
 		return nil, errNotJSON
 	}
-	var p legacyPage
-	if err := json.Unmarshal(body, &p); err != nil {
+	d := &pageDecoder{b: body, table: legacyRows, strs: make([]byte, 0, len(body)/2)}
+	var (
+		value, results rowArray
+		nextLink, next strRef
+		hasD           bool
+	)
+	err := d.object(func(key []byte) error {
+		switch {
+		case nameIs(key, "d"):
+			null, err := d.isNull()
+			if err != nil || null {
+				hasD, results, next = false, rowArray{}, strRef{}
+				return err
+			}
+			if d.peek() != '{' {
+				if err := d.skip(); err != nil {
+					return err
+				}
+				return d.typeError("a non-object value into d")
+			}
+			hasD = true
+			return d.object(func(key []byte) error {
+				var err error
+				switch {
+				case nameIs(key, "results"):
+					err = d.rows(&results)
+				case nameIs(key, "__next"):
+					next, err = d.optString(next)
+				default:
+					err = d.skip()
+				}
+				return err
+			})
+		case nameIs(key, "value"):
+			return d.rows(&value)
+		case nameIs(key, "odata.nextLink"):
+			var err error
+			nextLink, err = d.optString(nextLink)
+			return err
+		}
+		return d.skip()
+	})
+	if err == nil {
+		err = d.end()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("malformed Reporting Web Service response: %w", err)
 	}
-	rows, next := p.Value, p.NextLink
-	if p.D != nil {
-		rows, next = p.D.Results, p.D.Next
-	} else if p.Value == nil {
+	rows, nextRef := value, nextLink
+	if hasD {
+		rows, nextRef = results, next
+	} else if !value.set {
 		return nil, errors.New("malformed Reporting Web Service response: neither d.results nor value")
 	}
-	out := &tracePage{next: next, rows: make([]traceRow, 0, len(rows))}
-	for i := range rows {
-		l := &rows[i]
-		received, err := parseLegacyDate(deref(l.Received))
+	strs := d.strings()
+	out := &tracePage{next: ref(strs, nextRef), rows: make([]traceRow, 0, rows.n)}
+	var dates dateCache
+	for i := range rows.n {
+		raw := &rows.backing[i]
+		row := rowOf(strs, raw)
+		received, err := dates.parse(strs, raw.str[fReceived], parseLegacyDate)
 		if err != nil {
 			return nil, fmt.Errorf("malformed Reporting Web Service row %d: Received: %w", i, err)
 		}
-		id := deref(l.MessageTraceID)
-		if id == "" {
+		if row.ID == "" {
 			return nil, fmt.Errorf("malformed Reporting Web Service row %d: no MessageTraceId", i)
 		}
-		out.rows = append(out.rows, traceRow{
-			ID:           id,
-			MessageID:    deref(l.MessageID),
-			Sender:       deref(l.SenderAddress),
-			Recipient:    deref(l.RecipientAddress),
-			Subject:      deref(l.Subject),
-			Status:       deref(l.Status),
-			FromIP:       deref(l.FromIP),
-			ToIP:         deref(l.ToIP),
-			Organization: deref(l.Organization),
-			Received:     received,
-			Size:         derefInt(l.Size),
-		})
+		row.Received = received
+		out.rows = append(out.rows, row)
 	}
 	return out, nil
+}
+
+// strings returns the page's string values as one string without copying them, as
+// strings.Builder does: the buffer is never written again once the page is decoded.
+func (d *pageDecoder) strings() string {
+	s := unsafe.String(unsafe.SliceData(d.strs), len(d.strs))
+	d.strs = nil
+	return s
+}
+
+func ref(strs string, r strRef) string { return strs[r.off : r.off+r.n] }
+
+func rowOf(strs string, r *rawRow) traceRow {
+	return traceRow{
+		ID:           ref(strs, r.str[fID]),
+		MessageID:    ref(strs, r.str[fMessageID]),
+		Sender:       ref(strs, r.str[fSender]),
+		Recipient:    ref(strs, r.str[fRecipient]),
+		Subject:      ref(strs, r.str[fSubject]),
+		Status:       ref(strs, r.str[fStatus]),
+		FromIP:       ref(strs, r.str[fFromIP]),
+		ToIP:         ref(strs, r.str[fToIP]),
+		Organization: ref(strs, r.str[fOrganization]),
+		Size:         r.size,
+	}
+}
+
+// dateCache parses a date once for consecutive rows that share it: the recipients of one
+// message.
+type dateCache struct {
+	last  strRef
+	t     time.Time
+	valid bool
+}
+
+func (c *dateCache) parse(strs string, r strRef, parse func(string) (time.Time, error)) (time.Time, error) {
+	if c.valid && r == c.last {
+		return c.t, nil
+	}
+	t, err := parse(ref(strs, r))
+	if err != nil {
+		return time.Time{}, err
+	}
+	c.last, c.t, c.valid = r, t, true
+	return t, nil
+}
+
+// parseGraphDate reads receivedDateTime (RFC 3339) as UTC.
+func parseGraphDate(s string) (time.Time, error) {
+	if t, ok := parseISOFast(s, true); ok {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+// parseISOFast parses the shapes the APIs send, "2006-01-02T15:04:05[.fffffffff]Z" (and
+// without the Z when zoneless is allowed), to the same instant time.Parse gives. Anything else
+// is left to time.Parse.
+func parseISOFast(s string, needZ bool) (time.Time, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(p string) (int, bool) {
+		n := 0
+		for i := 0; i < len(p); i++ {
+			if p[i] < '0' || p[i] > '9' {
+				return 0, false
+			}
+			n = n*10 + int(p[i]-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(s[0:4])
+	month, ok2 := num(s[5:7])
+	day, ok3 := num(s[8:10])
+	hour, ok4 := num(s[11:13])
+	minute, ok5 := num(s[14:16])
+	sec, ok6 := num(s[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(time.Month(month), year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	rest := s[19:]
+	nsec := 0
+	if len(rest) > 0 && rest[0] == '.' {
+		digits := 0
+		for digits+1 < len(rest) && rest[digits+1] >= '0' && rest[digits+1] <= '9' {
+			digits++
+		}
+		if digits == 0 || digits > 9 {
+			return time.Time{}, false
+		}
+		nsec, _ = num(rest[1 : 1+digits])
+		for k := digits; k < 9; k++ {
+			nsec *= 10
+		}
+		rest = rest[1+digits:]
+	}
+	switch {
+	case rest == "Z":
+	case rest == "" && !needZ:
+	default:
+		return time.Time{}, false
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+func daysIn(m time.Month, year int) int {
+	if m == time.February {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 31 - int((m-1)%7%2)
 }
 
 // parseLegacyDate reads "/Date(1772359262117)/" (optionally with an offset suffix, which does
@@ -176,6 +1045,9 @@ func parseLegacyDate(s string) (time.Time, error) {
 		}
 		return time.UnixMilli(ms).UTC(), nil
 	}
+	if t, ok := parseISOFast(s, false); ok {
+		return t, nil
+	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}
@@ -189,18 +1061,4 @@ func parseLegacyDate(s string) (time.Time, error) {
 func looksLikeJSONObject(body []byte) bool {
 	b := bytes.TrimLeft(body, " \t\r\n\xef\xbb\xbf")
 	return len(b) > 0 && b[0] == '{'
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func derefInt(i *int64) int64 {
-	if i == nil {
-		return 0
-	}
-	return *i
 }
