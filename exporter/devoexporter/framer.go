@@ -2,6 +2,7 @@ package devoexporter // import "github.com/msgtrace/otelcol-msgtrace/exporter/de
 
 import (
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -59,7 +60,7 @@ func (f *framer) appendFrame(dst []byte, tag string, rec plog.LogRecord, now tim
 	if f.sdkDate {
 		dst = append(dst, sdkDate...)
 	} else {
-		dst = recordTime(rec, now).UTC().AppendFormat(dst, collectorDateLayout)
+		dst = appendCollectorDate(dst, recordTime(rec, now).UTC())
 	}
 	dst = append(dst, ' ')
 	dst = append(dst, f.hostname...)
@@ -119,7 +120,9 @@ func (f *framer) appendMessage(dst []byte, rec plog.LogRecord, now time.Time) []
 }
 
 func (f *framer) appendText(dst []byte, s string) []byte {
-	if f.octet {
+	// Most events have no line break: IndexByte is vectorised, the byte loop below is not
+	// (nor is IndexAny with two characters).
+	if f.octet || (strings.IndexByte(s, '\n') < 0 && strings.IndexByte(s, '\r') < 0) {
 		return append(dst, s...)
 	}
 	start := 0
@@ -175,4 +178,19 @@ func pullingID(rec plog.LogRecord, now time.Time) int64 {
 		return int64(ts) / int64(time.Millisecond)
 	}
 	return now.UnixMilli()
+}
+
+// appendCollectorDate appends t as collectorDateLayout without parsing the layout for every
+// record (AppendFormat was a tenth of the exporter's CPU).
+func appendCollectorDate(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / int(time.Millisecond)
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, collectorDateLayout)
+	}
+	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
+	dst = append(dst, byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), ' ')
+	dst = append(dst, byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':')
+	return append(dst, byte('0'+sec/10), byte('0'+sec%10), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
 }

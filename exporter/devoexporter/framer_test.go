@@ -416,3 +416,15 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendCollectorDateMatchesTheLayout(t *testing.T) {
+	for _, ts := range []time.Time{
+		time.Date(2026, 11, 21, 8, 9, 41, 512_999_999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(0, 0).UTC(),
+	} {
+		assert.Equal(t, ts.Format(collectorDateLayout), string(appendCollectorDate(nil, ts)))
+	}
+}

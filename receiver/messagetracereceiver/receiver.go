@@ -499,7 +499,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 // retryable refusal stops the poll so the same rows are offered again; a permanent one is
 // logged, counted and skipped, as retrying cannot help.
 func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []traceRow, observed time.Time) (int, error) {
-	emit, previous, codes := rows, []string(nil), []uint8(nil)
+	emit, previous, codes, known := rows, []string(nil), []uint8(nil), []bool(nil)
 	if r.seen != nil {
 		emit = make([]traceRow, 0, len(rows))
 		for i := range rows {
@@ -510,6 +510,7 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 			}
 			emit = append(emit, rows[i])
 			codes = append(codes, code)
+			known = append(known, prev != statusUnknown)
 			previous = append(previous, statusNames[prev])
 			switch {
 			case prev != statusUnknown:
@@ -553,9 +554,7 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 	// Only the early pass's rows are read again (by the settled pass); what the settled pass
 	// emits is never read again, so remembering it would only cost memory.
 	if r.seen != nil && p != r.settled {
-		for i := range emit {
-			r.seen.remember(&emit[i], codes[i])
-		}
+		r.seen.rememberAll(emit, codes, known)
 	}
 	return len(emit), nil
 }

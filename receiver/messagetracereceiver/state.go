@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,14 +46,31 @@ func statusCode(normalised string) uint8 {
 	return statusOther
 }
 
-// rowHash is the 64-bit FNV-1a hash of a row's identity (trace id, lower-cased recipient). With a
-// million rows remembered, the chance that two share a hash is about 3e-8.
+// rowHash is the 64-bit FNV-1a hash of a row's identity (trace id, "|", lower-cased
+// recipient), computed without allocating. With a million rows remembered, the chance that two
+// share a hash is about 3e-8.
 func rowHash(r *traceRow) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(r.ID))
-	_, _ = h.Write([]byte{'|'})
-	_, _ = h.Write([]byte(strings.ToLower(r.Recipient)))
-	return h.Sum64()
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(r.ID); i++ {
+		h = (h ^ uint64(r.ID[i])) * prime
+	}
+	h = (h ^ '|') * prime
+	recipient := r.Recipient
+	for i := 0; i < len(recipient); i++ {
+		if recipient[i] >= 0x80 { // non-ASCII: Unicode lower-casing, rare
+			recipient = strings.ToLower(recipient)
+			break
+		}
+	}
+	for i := 0; i < len(recipient); i++ {
+		c := recipient[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint64(c)) * prime
+	}
+	return h
 }
 
 // seenBucket holds the rows received in one bucketSpan, sorted by hash: 9 bytes a row.
@@ -110,23 +126,35 @@ func (s *seenState) lookup(r *traceRow) uint8 {
 	return statusUnknown
 }
 
-// remember records the status emitted for the row.
-func (s *seenState) remember(r *traceRow, status uint8) {
-	key := bucketOf(r.Received)
-	b := s.buckets[key]
-	if b == nil {
-		b = &seenBucket{}
-		s.buckets[key] = b
+// rememberAll records the statuses emitted for a page's rows; known says which rows were
+// found by lookup. Known rows are updated in place while the buckets are still sorted, new ones
+// appended and each bucket sorted once, at its next lookup: one sort per page, not per row.
+func (s *seenState) rememberAll(rows []traceRow, statuses []uint8, known []bool) {
+	for i := range rows {
+		if !known[i] {
+			continue
+		}
+		if b := s.buckets[bucketOf(rows[i].Received)]; b != nil {
+			if j, ok := b.find(rowHash(&rows[i])); ok {
+				b.statuses[j] = statuses[i]
+				b.dirty = true
+			}
+		}
 	}
-	h := rowHash(r)
-	if i, ok := b.find(h); ok {
-		b.statuses[i] = status
-	} else {
-		b.hashes = append(b.hashes, h)
-		b.statuses = append(b.statuses, status)
-		b.unsorted = true
+	for i := range rows {
+		if known[i] {
+			continue
+		}
+		key := bucketOf(rows[i].Received)
+		b := s.buckets[key]
+		if b == nil {
+			b = &seenBucket{}
+			s.buckets[key] = b
+		}
+		b.hashes = append(b.hashes, rowHash(&rows[i]))
+		b.statuses = append(b.statuses, statuses[i])
+		b.unsorted, b.dirty = true, true
 	}
-	b.dirty = true
 }
 
 // forgetBefore drops every bucket that ends at or before t.

@@ -3,6 +3,7 @@ package messagetracereceiver
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -213,10 +214,14 @@ func TestSeenStateRoundTripAndForget(t *testing.T) {
 	for i := range 1000 {
 		rows = append(rows, traceRow{ID: fmt.Sprintf("id-%d", i%300), Recipient: fmt.Sprintf("U%d@X", i), Received: t0.Add(time.Duration(i) * time.Second)})
 	}
-	for i := range rows {
-		s.remember(&rows[i], statusCode("pending"))
+	pending := make([]uint8, len(rows))
+	for i := range pending {
+		pending[i] = statusCode("pending")
 	}
-	s.remember(&rows[0], statusCode("delivered"))
+	s.rememberAll(rows, pending, make([]bool, len(rows)))
+	s.rememberAll(rows[:1], []uint8{statusCode("delivered")}, []bool{true})
+	n0, _ := s.size()
+	assert.Equal(t, len(rows), n0, "a known row is updated, not added")
 	client := newMemClient()
 	require.NoError(t, client.Batch(context.Background(), s.saveOps()...))
 	s.saved()
@@ -242,3 +247,15 @@ func TestSeenStateRoundTripAndForget(t *testing.T) {
 }
 
 func (*recorder) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func TestRowHashIsFNVOfTheLowerCasedIdentity(t *testing.T) {
+	for _, r := range []traceRow{
+		{ID: "6b1e2a9c-3f44", Recipient: "Kim.Nguyen@Contoso.com"},
+		{ID: "x", Recipient: "JÜRGEN.Müller@contoso.com"},
+		{ID: "", Recipient: ""},
+	} {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(r.ID + "|" + strings.ToLower(r.Recipient)))
+		assert.Equal(t, h.Sum64(), rowHash(&r), r.Recipient)
+	}
+}
