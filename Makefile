@@ -84,9 +84,12 @@ check-generated: generate
 	@if ! git diff --quiet -- '*generated_*' '*/internal/metadata/*' README.md '*/README.md' 2>/dev/null; then \
 		echo "generated files are stale; run make generate and commit:"; git diff --stat; exit 1; fi
 
-## bench: every Go benchmark, several counts
+## bench: the issue 6 benchmarks (decode, framing, TLS export, quota use, whole binary) with
+## their baselines, BENCHCOUNT counts, one table of medians (see BENCHMARKS.md). The whole-binary
+## figures use bin/otelcol-msgtrace (run make build first); BENCHSKIP=quota,binary skips groups.
+BENCHSKIP   ?=
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) $(PKGS)
+	$(GO) run ./bench/run -count $(BENCHCOUNT) -skip "$(BENCHSKIP)"
 
 ## fuzz: every fuzz target for FUZZTIME each (short and bounded)
 fuzz:
