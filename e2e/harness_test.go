@@ -97,6 +97,23 @@ func (e *env) deliverAll(c *stack.Collector, keys []string, timeout time.Duratio
 	return got
 }
 
+// restartSendsNothing stops the collector, starts it again with the same configuration and
+// checks that the stored checkpoints hold: nothing reaches the sink a second time. It returns
+// the restarted collector.
+func (e *env) restartSendsNothing(c *stack.Collector, config string) *stack.Collector {
+	e.t.Helper()
+	if err := c.Stop(10 * time.Second); err != nil {
+		e.t.Fatal(err)
+	}
+	before := e.st.Sink.EventCount()
+	c = e.run(config)
+	time.Sleep(3 * time.Second)
+	if n := e.st.Sink.EventCount(); n != before {
+		e.t.Fatalf("restart re-sent %d events", n-before)
+	}
+	return c
+}
+
 // settle waits until the sink has seen no new event for quiet.
 func (e *env) settle(quiet time.Duration) {
 	last, since := e.st.Sink.EventCount(), time.Now()

@@ -146,14 +146,6 @@ func randomSecret() string {
 	return "sim~" + hex.EncodeToString(b[:])
 }
 
-// WriteFile is os.WriteFile with the directory created.
-func WriteFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o600)
-}
-
 // StartTenant starts only a fake tenant (with a generated secret unless opts has a credential)
 // and writes its CA into dir.
 func StartTenant(dir string, opts msgtracetest.Options) (*Stack, error) {

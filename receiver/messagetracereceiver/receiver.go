@@ -561,9 +561,6 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 
 func (r *messageTraceReceiver) recordLag(ctx context.Context) {
 	now := r.now()
-	if now.IsZero() {
-		return
-	}
 	for _, p := range r.passes {
 		lag := p.planner.limit(now).Sub(p.cp().Done).Seconds()
 		r.telemetry.ReceiverMessageTraceCheckpointLag.Record(ctx, max(lag, 0), metric.WithAttributes(attribute.String("pass", p.name)))
