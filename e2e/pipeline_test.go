@@ -124,7 +124,9 @@ func TestMicrosoftFaults(t *testing.T) {
 
 // 4. Devo faults in confirmed mode: RSTs, refusal, stalled reads.
 func TestDevoFaults(t *testing.T) {
-	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1, LatencyPer1000Rows: 20 * time.Millisecond}, devotest.Options{})
+	// About 150 ms per 250-row page: the backfill takes several seconds, so the faults below
+	// land while rows are still flowing.
+	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1, LatencyPer1000Rows: 600 * time.Millisecond}, devotest.Options{})
 	src := rows(4, 4000)
 	e.st.Tenant.AddRows(src...)
 	e.extra = append(e.extra, "PAGE_SIZE=250")
@@ -134,13 +136,16 @@ func TestDevoFaults(t *testing.T) {
 	e.st.Sink.RefuseFor(2 * time.Second)
 	time.Sleep(2500 * time.Millisecond)
 	e.st.Sink.ResetAfter(500)
-	waitEvents(t, e.st.Sink, e.st.Sink.EventCount()+200, 30*time.Second)
+	waitEvents(t, e.st.Sink, min(e.st.Sink.EventCount()+200, len(src)), 30*time.Second)
 	e.st.Sink.PauseReading()
 	time.Sleep(3 * time.Second)
 	e.st.Sink.ResumeReading()
 	e.deliverAll(c, stack.Keys(src), 3*time.Minute, true)
 	s := e.st.Sink.Stats()
 	t.Logf("sink: resets=%d refused=%d connections=%d", s.Resets, s.Refused, s.Connections)
+	if s.Resets == 0 || s.Refused == 0 {
+		t.Fatalf("the faults did not hit the delivery (resets=%d, refused=%d)", s.Resets, s.Refused)
+	}
 }
 
 func waitEvents(t *testing.T, s *devotest.Sink, n int, timeout time.Duration) {
