@@ -34,12 +34,13 @@ build: tools
 	cp $(DIST_DIR)/otelcol-msgtrace $(BIN)
 	@$(MAKE) --no-print-directory check-dist-versions
 
-## check-dist-versions: the generated go.mod must only hold the pinned collector modules
+## check-dist-versions: the generated go.mod (of DIST_DIR) must only hold the pinned collector
+## modules: core v1.71.0 / v0.165.0 and contrib v0.165.1.
 check-dist-versions:
-	@bad=$$(grep -E '^\s*(go\.opentelemetry\.io/collector|github\.com/open-telemetry/opentelemetry-collector-contrib)/' $(DIST_DIR)/go.mod \
-		| grep -vE ' (v1\.68\.0|v0\.162\.0)( |$$)' || true); \
+	@bad=$$( { grep -E '^\s*go\.opentelemetry\.io/collector/' $(DIST_DIR)/go.mod | grep -vE ' (v1\.71\.0|v0\.165\.0)( |$$)'; \
+		grep -E '^\s*github\.com/open-telemetry/opentelemetry-collector-contrib/' $(DIST_DIR)/go.mod | grep -vE ' v0\.165\.1( |$$)'; } || true); \
 	if [ -n "$$bad" ]; then echo "$(DIST_DIR)/go.mod mixes in unpinned collector modules:"; echo "$$bad"; exit 1; fi; \
-	echo "$(DIST_DIR)/go.mod: every collector module is at v1.68.0 / v0.162.0"
+	echo "$(DIST_DIR)/go.mod: every collector module is at core v1.71.0 / v0.165.0, contrib v0.165.1"
 
 ## demo: the main job on an embedded default, no credentials needed
 demo: build
