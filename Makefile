@@ -15,7 +15,7 @@ BENCHCOUNT  ?= 5
 # Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
 PKGS        := ./...
 
-.PHONY: all build demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean
+.PHONY: all build install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean
 
 all: build
 
@@ -30,9 +30,22 @@ $(TOOLS_DIR)/.stamp: tools/go.mod tools/go.sum
 ## build: generate the distribution with ocb and put the binary at bin/otelcol-msgtrace
 build: tools
 	$(OCB) --config builder-config.yaml
-	@mkdir -p bin
-	cp $(DIST_DIR)/otelcol-msgtrace $(BIN)
+	@$(MAKE) --no-print-directory install-bin FROM=$(DIST_DIR)/otelcol-msgtrace TO=$(BIN)
 	@$(MAKE) --no-print-directory check-dist-versions
+
+## install-bin: put FROM at TO atomically. Copying onto TO in place fails with "Text file busy"
+## while a collector runs from it; a temporary file beside TO renamed over it leaves a running
+## collector on the old file and starts the next one on the new.
+install-bin:
+	@mkdir -p $(dir $(TO))
+	@tmp=$$(mktemp $(dir $(TO)).$(notdir $(TO)).XXXXXX) && \
+	if cp $(FROM) "$$tmp" && chmod 0755 "$$tmp" && mv -f "$$tmp" $(TO); then echo "installed $(TO)"; \
+	else rm -f "$$tmp"; exit 1; fi
+
+## check-rebuild-while-running: install-bin replaces bin/otelcol-msgtrace while a collector runs
+## from it, and that collector keeps running (needs make build first)
+check-rebuild-while-running:
+	./scripts/rebuild-while-running.sh
 
 ## check-dist-versions: the generated go.mod (of DIST_DIR) must only hold the pinned collector
 ## modules: core v1.71.0 / v0.165.0 and contrib v0.165.1.
@@ -52,7 +65,7 @@ run: build
 	./$(BIN) --config "$(CONFIG)"
 
 ## test: everything CI checks
-test: lint check-generated unit build e2e
+test: lint check-generated unit build check-rebuild-while-running e2e
 
 vet:
 	$(GO) vet $(PKGS)
