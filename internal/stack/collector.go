@@ -24,8 +24,19 @@ type Collector struct {
 // StartCollector runs `bin --config config` with env added to the current environment. Its
 // output is kept (Output) and, when tee is not nil, copied there as well.
 func StartCollector(bin, config string, env []string, tee io.Writer) (*Collector, error) {
+	return StartCollectorMerged(bin, []string{config}, env, tee)
+}
+
+// StartCollectorMerged is StartCollector with several configuration files, which the collector
+// merges in order (a later file's keys win): a user-facing example runs unchanged, with a
+// second file pointing its receiver and exporter at the stand-ins.
+func StartCollectorMerged(bin string, configs []string, env []string, tee io.Writer) (*Collector, error) {
 	c := &Collector{out: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(bin, "--config", config)
+	var args []string
+	for _, cfg := range configs {
+		args = append(args, "--config", cfg)
+	}
+	c.cmd = exec.Command(bin, args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	var w io.Writer = c.out
 	if tee != nil {
