@@ -9,13 +9,15 @@ MDATAGEN    := $(TOOLS_DIR)/mdatagen
 OCB         := $(TOOLS_DIR)/builder
 DIST_DIR    := _build
 BIN         := bin/otelcol-msgtrace
+DROPIN_DIR  := testdata/dropin
+DROPIN_BIN  := bin/otelcol-dropin
 CONFIG      ?=
 FUZZTIME    ?= 15s
 BENCHCOUNT  ?= 5
 # Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
 PKGS        := ./...
 
-.PHONY: all build install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean
+.PHONY: all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean
 
 all: build
 
@@ -55,6 +57,15 @@ check-dist-versions:
 	if [ -n "$$bad" ]; then echo "$(DIST_DIR)/go.mod mixes in unpinned collector modules:"; echo "$$bad"; exit 1; fi; \
 	echo "$(DIST_DIR)/go.mod: every collector module is at core v1.71.0 / v0.165.0, contrib v0.165.1"
 
+## dropin: build $(DROPIN_DIR)/builder-config.yaml, a user's own distribution with our receiver
+## and exporter taken by module path, into bin/otelcol-dropin (the e2e tests run it). It shares
+## the Go module and build caches with `make build`, so after it only new packages and the
+## link cost time.
+dropin: tools
+	cd $(DROPIN_DIR) && $(OCB) --config builder-config.yaml
+	@$(MAKE) --no-print-directory install-bin FROM=$(DROPIN_DIR)/_build/otelcol-acme TO=$(DROPIN_BIN)
+	@$(MAKE) --no-print-directory check-dist-versions DIST_DIR=$(DROPIN_DIR)/_build
+
 ## demo: the main job on an embedded default, no credentials needed
 demo: build
 	./scripts/demo.sh
@@ -65,7 +76,7 @@ run: build
 	./$(BIN) --config "$(CONFIG)"
 
 ## test: everything CI checks
-test: lint check-generated unit build check-rebuild-while-running e2e
+test: lint check-generated unit build check-rebuild-while-running dropin e2e
 
 vet:
 	$(GO) vet $(PKGS)
@@ -81,9 +92,9 @@ fmt:
 unit:
 	$(GO) test -race -count=1 $(PKGS)
 
-## e2e: black-box tests of bin/otelcol-msgtrace (needs `make build` first)
+## e2e: black-box tests of bin/otelcol-msgtrace and bin/otelcol-dropin (needs `make build dropin` first)
 e2e:
-	OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 20m ./e2e/...
+	OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) OTELCOL_DROPIN_BIN=$(CURDIR)/$(DROPIN_BIN) $(GO) test -tags e2e -count=1 -timeout 20m ./e2e/...
 
 ## generate: run mdatagen on every metadata.yaml
 generate: tools
@@ -118,4 +129,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(DIST_DIR) bin
+	rm -rf $(DIST_DIR) $(DROPIN_DIR)/_build bin
