@@ -4,6 +4,7 @@
 # `make build` (make install-bin) onto it and checks that it succeeded, that bin/ now holds a
 # new file, and that the running collector is still healthy. Run after `make build`.
 set -euo pipefail
+command -v curl >/dev/null || { echo "$0 needs curl"; exit 1; }
 cd "$(dirname "$0")/.."
 bin=bin/otelcol-msgtrace
 built=_build/otelcol-msgtrace
