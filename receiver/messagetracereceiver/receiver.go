@@ -139,7 +139,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 		}
 		transport.Proxy = http.ProxyURL(proxy)
 	}
-	r.http = &http.Client{Transport: transport, Timeout: r.cfg.Timeout}
+	r.http = &http.Client{Transport: transport, Timeout: r.cfg.Timeout, CheckRedirect: refuseRedirect}
 
 	var cert *certCredential
 	if r.cfg.ClientCertificate != nil {
@@ -466,6 +466,11 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
 		handled := page.rows[:0]
 		for i := range page.rows {
+			if page.rows[i].TimeUnknown && page.rows[i].Received.IsZero() {
+				// An unparsed row on a page without any parsed row: it lies somewhere in what
+				// was queried, so it is placed at the end of the range.
+				page.rows[i].Received = prog.End
+			}
 			if (resumed && prog.wants(&page.rows[i])) || (!resumed && prog.contains(&page.rows[i])) {
 				handled = append(handled, page.rows[i])
 			}
@@ -544,6 +549,7 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		switch {
 		case err == nil:
 			r.telemetry.ReceiverMessageTraceRows.Add(ctx, int64(len(emit)), metric.WithAttributes(attribute.String("pass", p.name)))
+			r.countUnparsed(ctx, p, emit)
 		case consumererror.IsPermanent(err):
 			r.telemetry.ReceiverMessageTraceRejectedRows.Add(ctx, int64(len(emit)))
 			r.set.Logger.Error("the pipeline refused rows permanently; skipping them", zap.Int("rows", len(emit)), zap.Error(err))
@@ -557,6 +563,18 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		r.seen.rememberAll(emit, codes, known)
 	}
 	return len(emit), nil
+}
+
+// countUnparsed counts and logs the rows delivered raw because they could not be parsed.
+func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows []traceRow) {
+	for i := range rows {
+		if rows[i].ParseError == "" {
+			continue
+		}
+		r.telemetry.ReceiverMessageTraceUnparsedRows.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
+		r.set.Logger.Warn("a message trace row could not be parsed; delivered it raw with the attribute "+parseErrorAttribute,
+			zap.String("pass", p.name), zap.String("reason", rows[i].ParseError), zap.String("row_id", rows[i].ID))
+	}
 }
 
 func (r *messageTraceReceiver) recordLag(ctx context.Context) {
