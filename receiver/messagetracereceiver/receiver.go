@@ -126,6 +126,9 @@ func (r *messageTraceReceiver) Start(ctx context.Context, host component.Host) e
 // prepare builds the HTTP client, token source and API client and loads the checkpoint; it
 // returns the context the poll loop runs under. Tests call it and then poll directly.
 func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
+	for _, w := range r.cfg.weakSettings() {
+		r.set.Logger.Warn("insecure setting: " + w)
+	}
 	tlsCfg, err := r.cfg.TLS.LoadTLSConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("`tls`: %w", err)
@@ -133,7 +136,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsCfg
 	if r.cfg.ProxyURL != "" {
-		proxy, perr := url.Parse(r.cfg.ProxyURL)
+		proxy, perr := url.Parse(string(r.cfg.ProxyURL))
 		if perr != nil {
 			return nil, errors.New("`proxy_url` is not a valid URL") // the parser's error quotes credentials
 		}
