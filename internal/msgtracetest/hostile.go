@@ -132,7 +132,14 @@ func spoil(resp *response, f Fault, legacy bool) {
 // endpoint might.
 func (s *Server) tokenEcho(r *http.Request, now time.Time) *response {
 	_ = r.ParseForm()
-	desc := "AADSTS9002999: request " + r.PostForm.Encode() + "\r\nTimestamp: " + now.UTC().Format(time.RFC3339)
+	// The credential first, so that even a short quote of the description would hold it.
+	echo := url.Values{}
+	for _, k := range []string{"client_secret", "client_assertion"} {
+		if v := r.PostForm.Get(k); v != "" {
+			echo.Set(k, v)
+		}
+	}
+	desc := "AADSTS9002999: request " + echo.Encode() + "&" + r.PostForm.Encode() + "\r\nTimestamp: " + now.UTC().Format(time.RFC3339)
 	b, _ := json.Marshal(map[string]any{"error": "invalid_request", "error_description": desc, "error_codes": []int{9002999}})
 	return newResponse(http.StatusBadRequest, "application/json; charset=utf-8", b)
 }

@@ -261,8 +261,51 @@ func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) (*checkpoint,
 			zap.String("stored_tenant", stored.Tenant), zap.String("stored_api", stored.API), zap.Time("start", fresh.Done))
 		return fresh, true
 	}
+	if found := futureCheckpoint(stored, r.now().Add(maxClockSkew)); found != "" {
+		r.set.Logger.Warn("the stored checkpoint lies in the future (corrupt, or this machine's clock jumped back): "+
+			"discarding it and starting from initial_lookback; rows since then may be emitted again",
+			zap.String("found", found), zap.Time("now", r.now().UTC()), zap.Time("start", fresh.Done))
+		return fresh, true
+	}
+	for _, pc := range []*passCheckpoint{&stored.passCheckpoint, stored.Early} {
+		if pc == nil || pc.Open == nil {
+			continue
+		}
+		if o := pc.Open; !o.End.After(o.Start) || o.End.Sub(o.Start) > maxQuerySpan+time.Second {
+			r.set.Logger.Warn("the stored checkpoint's open range is empty or wider than the API allows (10 days): "+
+				"discarding the range and reading on from its done time; rows of it already delivered may be emitted again",
+				zap.Time("range_start", o.Start), zap.Time("range_end", o.End), zap.Time("done_until", pc.Done))
+			pc.Open = nil
+		}
+	}
 	r.set.Logger.Info("resuming from the stored checkpoint", zap.Time("done_until", stored.Done), zap.Bool("inside_range", stored.Open != nil))
 	return stored, false
+}
+
+// futureCheckpoint describes the first time of a stored checkpoint that lies after limit, or
+// returns "". Such a checkpoint would make the receiver send nothing (done ahead) or queries
+// the API refuses (an open range ahead) until the clock catches up, possibly for years.
+func futureCheckpoint(cp *checkpoint, limit time.Time) string {
+	check := func(name string, pc *passCheckpoint) string {
+		switch {
+		case pc == nil:
+		case pc.Done.After(limit):
+			return name + " done " + pc.Done.UTC().Format(time.RFC3339)
+		case pc.Open != nil && (pc.Open.End.After(limit) || pc.Open.Start.After(limit)):
+			return name + " open range " + pc.Open.Start.UTC().Format(time.RFC3339) + " to " + pc.Open.End.UTC().Format(time.RFC3339)
+		}
+		return ""
+	}
+	if s := check("settled pass", &cp.passCheckpoint); s != "" {
+		return s
+	}
+	if s := check("early pass", cp.Early); s != "" {
+		return s
+	}
+	if cp.EarlyFrom.After(limit) {
+		return "early_from " + cp.EarlyFrom.UTC().Format(time.RFC3339)
+	}
+	return ""
 }
 
 // Shutdown stops polling, cancels requests in flight and closes the storage client. It is safe
@@ -362,6 +405,12 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.Time) (bool, error) {
 	prog, ok := r.nextRange(p, observed)
 	if !ok {
+		if done := p.cp().Done; done.After(observed.Add(maxClockSkew)) {
+			// Checked at load too; this is the clock jumping back while running. Restarting
+			// from initial_lookback would emit rows again, so the pass waits for the clock.
+			r.set.Logger.Warn("the checkpoint lies ahead of this machine's clock (did the clock jump back?); "+
+				"nothing is read until the clock passes it", zap.String("pass", p.name), zap.Time("done_until", done), zap.Time("now", observed.UTC()))
+		}
 		return false, nil
 	}
 	started, requests := r.now(), r.requests.Load()
