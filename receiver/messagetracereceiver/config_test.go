@@ -202,7 +202,7 @@ func TestProxyPasswordIsRedacted(t *testing.T) {
 	require.NoError(t, confmap.Validate(cfg))
 	conf := confmap.New()
 	require.NoError(t, conf.Marshal(cfg))
-	printed := fmt.Sprint(conf.ToStringMap())
+	printed := fmt.Sprintf("%#v", conf.ToStringMap()) // %#v: the value as stored, not its String()
 	assert.NotContains(t, printed, "pr0xy-pa55")
 	assert.Contains(t, printed, "proxy.internal:3128", "the proxy itself is still shown")
 	assert.NotContains(t, fmt.Sprintf("%v %s %+v", cfg.ProxyURL, cfg.ProxyURL, *cfg), "pr0xy-pa55")
