@@ -251,6 +251,15 @@ var differentialSeeds = []string{
 	`{"value":[{"MessageTraceId":"x","Received":"/Date(abc)/"}]}`,
 	`{"value":[{"MessageTraceId":null,"Received":"/Date(1)/"}]}`,
 	`{"value":[{"MessageTraceId":"x","Received":null}]}`,
+	// Bad rows among good ones (issue 11): each is delivered raw, the others as usual.
+	`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z"},{"id":"b","receivedDateTime":"2026-13-45T99:00:00Z"},{"id":"c","receivedDateTime":"2026-11-21T07:00:00Z"}]}`,
+	`{"value":[{"id":"b","receivedDateTime":"nope"},{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z"}]}`,
+	`{"value":[{"id":"b","receivedDateTime":"nope"},{"receivedDateTime":"2026-11-21T08:00:00Z"},7,"s",[1],null]}`,
+	`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":"1","subject":5,"toIP":[]}]}`,
+	`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":1},{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":1.5}],"value":[{"id":"c"}]}`,
+	"{\"value\":[{\"id\":\"a\",\"receivedDateTime\":\"\xff\xfe\",\"x\":\"\xc3\"}]}",
+	`{"d":{"results":[{"MessageTraceId":"x","Received":"/Date(1)/","Size":"big"},{"MessageTraceId":"y","Received":"later"}]}}`,
+	`{"value":[{"MessageTraceId":5,"Received":"/Date(1)/"},{"MessageTraceId":"y","Received":"/Date(2)/"}]}`,
 }
 
 func TestDecodersMatchReference(t *testing.T) {

@@ -1,6 +1,7 @@
 package messagetracereceiver
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,8 +105,10 @@ func FuzzDecodeGraphPage(f *testing.F) {
 	f.Add(readPage(f, "html_signin.html"))
 	f.Add([]byte(`{"value":[]}`))
 	f.Add([]byte(`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":-1}]}`))
+	f.Add([]byte(`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z"},{"id":"b","receivedDateTime":"x"},{"size":"1"},[]]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodeGraphPage(body)
+		checkTop(t, body, p, err, decodeGraphPageMax)
 		if err != nil {
 			return
 		}
@@ -118,13 +121,39 @@ func FuzzDecodeLegacyPage(f *testing.F) {
 	f.Add(readPage(f, "legacy_light.json"))
 	f.Add(readPage(f, "html_signin.html"))
 	f.Add([]byte(`{"d":{"results":[{"MessageTraceId":"x","Received":"/Date(1)/"}]}}`))
+	f.Add([]byte(`{"d":{"results":[{"MessageTraceId":"x","Received":"/Date(1)/"},{"MessageTraceId":"y","Received":"soon"},{"Size":"1"}]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodeLegacyPage(body)
+		checkTop(t, body, p, err, decodeLegacyPageMax)
 		if err != nil {
 			return
 		}
 		checkRows(t, p.rows)
 	})
+}
+
+// checkTop holds the $top check to the unlimited decoding: a page of n rows is refused by name
+// exactly when n exceeds the limit, and otherwise decodes the same.
+func checkTop(t *testing.T, body []byte, p *tracePage, err error, decode func([]byte, int) (*tracePage, error)) {
+	t.Helper()
+	const top = 2
+	limited, lerr := decode(body, top)
+	switch {
+	case err != nil:
+		if lerr == nil {
+			t.Fatalf("the limited decoder accepted what the unlimited one refused: %v", err)
+		}
+	case len(p.rows) > top:
+		if !errors.Is(lerr, errPageRefused) {
+			t.Fatalf("%d rows with $top=%d: %v", len(p.rows), top, lerr)
+		}
+	case lerr != nil && !errors.Is(lerr, errPageRefused):
+		t.Fatalf("%d rows within $top=%d failed otherwise: %v", len(p.rows), top, lerr)
+	case lerr == nil && len(limited.rows) != len(p.rows):
+		t.Fatalf("%d rows within $top=%d decoded as %d", len(p.rows), top, len(limited.rows))
+	}
+	// Refusing rows within $top is only right when a longer rows member came earlier (a
+	// repeated member replaces the rows): the refusal never comes from the rows kept.
 }
 
 // checkRows holds decoded rows to what the receiver relies on: parsed rows have an id and a UTC
