@@ -1,0 +1,179 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/devotest"
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/internal/stack"
+)
+
+// Issue 11: the built distribution under hostile and malformed input.
+
+// waitOutput waits until the collector printed want.
+func waitOutput(t *testing.T, c *stack.Collector, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(c.Output(), want) {
+		if c.Exited() {
+			t.Fatalf("collector exited (%v) before printing %q", c.ExitErr(), want)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the collector did not print %q within %v", want, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Rows 1 and 2: a redirect of the token request (307, which would re-post the client secret)
+// or of an API call (302, which would resend the bearer token) to a plain-HTTP listener on
+// another port: the listener receives nothing, and the collector logs the refusal.
+func TestRedirectsNeverCarryCredentials(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		fault  msgtracetest.FaultKind
+		status string
+	}{
+		{"token endpoint", msgtracetest.FaultTokenRedirect, "HTTP 307"},
+		{"API", msgtracetest.FaultRedirect, "HTTP 302"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			trap, err := msgtracetest.NewTrap()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer trap.Close()
+			e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
+			e.st.Tenant.AddRows(rows(111, 50)...)
+			location := trap.URL() + "/" + e.st.Tenant.Options().TenantID + "/oauth2/v2.0/token"
+			if tt.fault == msgtracetest.FaultRedirect {
+				location = trap.URL() + "/v1.0/admin/exchange/tracing/messageTraces?$top=5000"
+			}
+			e.st.Tenant.InjectFaults(msgtracetest.Fault{Kind: tt.fault, Location: location})
+			c := e.run("graph.yaml")
+			waitOutput(t, c, tt.status+" with a redirect to "+trap.URL(), time.Minute)
+			if err := c.Stop(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range trap.Requests() {
+				if q.HasCredential() {
+					t.Errorf("a credential reached the plain-HTTP listener: %s %s", q.Method, q.Path)
+				}
+			}
+			if n := trap.Connections(); n != 0 {
+				t.Fatalf("%d connections reached the listener the redirect pointed at", n)
+			}
+			if strings.Contains(c.Output(), e.st.Secret) {
+				t.Fatal("the client secret appears in the collector output")
+			}
+			for _, ev := range e.st.Sink.Events() {
+				if strings.Contains(ev.Message, "trap@example.com") {
+					t.Fatal("the listener's answer was taken as data")
+				}
+			}
+			t.Logf("FIGURES %s: trap connections=0 requests=%d", t.Name(), len(trap.Requests()))
+		})
+	}
+}
+
+// Row 3: a row with a malformed receivedDateTime stays in the tenant. Every other row is
+// delivered once, the bad row is delivered raw with its parse-error attribute, and the receiver
+// keeps polling: a row added afterwards arrives too.
+func TestBadRowDeliveredRawAndPollingGoesOn(t *testing.T) {
+	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
+	src := rows(112, 400)
+	const badDate = "2026-13-45T99:99:99Z"
+	src[100].Corrupt = map[string]string{"receivedDateTime": `"` + badDate + `"`}
+	e.st.Tenant.AddRows(src...)
+	good := append(append([]msgtracetest.Row{}, src[:100]...), src[101:]...)
+
+	// graph.yaml plus the debug exporter, which prints attributes: Devo only sees the body.
+	base, err := os.ReadFile(filepath.Join("..", "testdata", "e2e", "graph.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(base), "exporters:\n  devo:", "exporters:\n  debug:\n    verbosity: detailed\n  devo:", 1)
+	cfg = strings.Replace(cfg, "exporters: [devo]", "exporters: [devo, debug]", 1)
+	if cfg == string(base) {
+		t.Fatal("the configuration was not changed")
+	}
+	c, err := stack.StartCollector(binary(t), writeConfig(t, cfg), e.environ(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !c.Exited() {
+			_ = c.Stop(10 * time.Second)
+		}
+		if t.Failed() {
+			out := c.Output()
+			if len(out) > 6000 {
+				out = "...\n" + out[len(out)-6000:]
+			}
+			t.Logf("collector output:\n%s", out)
+		}
+	})
+
+	// split separates the raw bad row from the rows delivered as records.
+	split := func() (map[string]int, []string) {
+		got := map[string]int{}
+		var raw []string
+		for _, ev := range e.st.Sink.Events() {
+			if strings.Contains(ev.Message, badDate) {
+				raw = append(raw, ev.Message)
+				continue
+			}
+			k, err := stack.RowKey(ev.Message)
+			if err != nil {
+				t.Fatalf("malformed event at the sink: %v", err)
+			}
+			got[k]++
+		}
+		return got, raw
+	}
+	wait := func(keys []string, what string) {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got, raw := split()
+			missing := 0
+			for _, k := range keys {
+				if got[k] == 0 {
+					missing++
+				}
+			}
+			if missing == 0 && len(raw) > 0 {
+				return
+			}
+			if c.Exited() || time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d rows missing, %d raw rows (exited %v)", what, missing, len(keys), len(raw), c.Exited())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	wait(stack.Keys(good), "first poll")
+	e.settle(time.Second)
+	got, raw := split()
+	e.report(stack.Keys(good), got, false)
+	if len(raw) != 1 || !strings.HasPrefix(raw[0], "{") || !strings.Contains(raw[0], `"id":"`+src[100].ID+`"`) {
+		t.Fatalf("the bad row was not delivered once, raw: %q", raw)
+	}
+	waitOutput(t, c, "exchange.message_trace.parse_error", 10*time.Second)
+	waitOutput(t, c, `receivedDateTime \"`+badDate+`\" is not an RFC 3339 time`, 10*time.Second)
+
+	// The receiver keeps polling: a row received after the first polls arrives as well.
+	later := msgtracetest.Generate(113, 1, time.Now().Add(-90*time.Second), time.Now().Add(-80*time.Second), msgtracetest.GenerateOptions{MaxRecipients: 1})
+	e.st.Tenant.AddRows(later...)
+	wait(append(stack.Keys(good), stack.Keys(later)...), "later poll")
+	e.settle(time.Second)
+	got, raw = split()
+	e.report(append(stack.Keys(good), stack.Keys(later)...), got, false)
+	if len(raw) != 1 {
+		t.Fatalf("the bad row was delivered %d times", len(raw))
+	}
+}
