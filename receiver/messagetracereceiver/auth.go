@@ -258,7 +258,7 @@ func classifyLoginError(err error, credential string) error {
 	if fix, ok := aadstsFixes[le.code]; ok {
 		le.fix = fix
 	} else {
-		le.fix = "check tenant_id, client_id and the credential; Microsoft said: " + cut(scrub(firstLine(re.ErrorDescription), credential))
+		le.fix = "check tenant_id, client_id and the credential; Microsoft said: " + cutN(scrub(firstLine(re.ErrorDescription), credential), messageLimit)
 	}
 	return le
 }

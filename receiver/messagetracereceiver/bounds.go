@@ -17,8 +17,10 @@ const (
 	// answer asks for longer, and a bigger value (a bug, or a hostile proxy) would otherwise
 	// stop every request until a restart.
 	maxRetryAfter = 5 * time.Minute
-	// quoteLimit is how much of a server-sent value an error or log line quotes.
-	quoteLimit = 64
+	// quoteLimit is how much of a server-sent value an error or log line quotes; messageLimit
+	// is for error texts Microsoft writes for people (error.message, error_description).
+	quoteLimit   = 64
+	messageLimit = 300
 	// maxRawRowBytes bounds the body of a row that could not be parsed: it is delivered raw,
 	// and a hostile 60 MB value must not become a 60 MB log record.
 	maxRawRowBytes = 8 << 10
@@ -29,11 +31,15 @@ const (
 
 // cut quotes at most quoteLimit bytes of a server-sent value (on a rune boundary) and says
 // how long it was, so a 5 MB value never becomes a 5 MB log line.
-func cut(s string) string {
-	if len(s) <= quoteLimit {
+func cut(s string) string { return cutN(s, quoteLimit) }
+
+// cutN is cut with another limit, for Microsoft's own error texts: they are meant for people
+// and longer than a value, but still bounded.
+func cutN(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	n := quoteLimit
+	n := limit
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}

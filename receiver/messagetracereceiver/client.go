@@ -369,7 +369,7 @@ func apiMessage(body []byte) string {
 			msg = fmt.Sprintf("non-JSON body of %d bytes", len(body))
 		}
 	}
-	return cut(msg)
+	return cutN(msg, messageLimit)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
