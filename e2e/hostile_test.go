@@ -57,7 +57,15 @@ func TestRedirectsNeverCarryCredentials(t *testing.T) {
 			}
 			e.st.Tenant.InjectFaults(msgtracetest.Fault{Kind: tt.fault, Location: location})
 			c := e.run("graph.yaml")
-			waitOutput(t, c, tt.status+" with a redirect to "+trap.URL(), time.Minute)
+			refusal := tt.status + " with a redirect to " + trap.URL()
+			// Until the refusal is logged or something reaches the listener.
+			for deadline := time.Now().Add(time.Minute); !strings.Contains(c.Output(), refusal) && trap.Connections() == 0; {
+				if c.Exited() || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			time.Sleep(500 * time.Millisecond) // a request on its way to the listener lands
 			if err := c.Stop(10 * time.Second); err != nil {
 				t.Fatal(err)
 			}
@@ -68,6 +76,9 @@ func TestRedirectsNeverCarryCredentials(t *testing.T) {
 			}
 			if n := trap.Connections(); n != 0 {
 				t.Fatalf("%d connections reached the listener the redirect pointed at", n)
+			}
+			if !strings.Contains(c.Output(), refusal) {
+				t.Fatalf("the collector did not log the refusal %q", refusal)
 			}
 			if strings.Contains(c.Output(), e.st.Secret) {
 				t.Fatal("the client secret appears in the collector output")
@@ -167,7 +178,8 @@ func TestBadRowDeliveredRawAndPollingGoesOn(t *testing.T) {
 	waitOutput(t, c, `receivedDateTime \"`+badDate+`\" is not an RFC 3339 time`, 10*time.Second)
 
 	// The receiver keeps polling: a row received after the first polls arrives as well.
-	later := msgtracetest.Generate(113, 1, time.Now().Add(-90*time.Second), time.Now().Add(-80*time.Second), msgtracetest.GenerateOptions{MaxRecipients: 1})
+	// Received now: the early pass emits it once it is early_delay (10s) old.
+	later := msgtracetest.Generate(113, 1, time.Now().Add(-2*time.Second), time.Now().Add(-time.Second), msgtracetest.GenerateOptions{MaxRecipients: 1})
 	e.st.Tenant.AddRows(later...)
 	wait(append(stack.Keys(good), stack.Keys(later)...), "later poll")
 	e.settle(time.Second)
