@@ -189,3 +189,64 @@ func TestBadRowDeliveredRawAndPollingGoesOn(t *testing.T) {
 		t.Fatalf("the bad row was delivered %d times", len(raw))
 	}
 }
+
+// Row 10: print-config shows the proxy without its password (the client secret was already
+// redacted).
+func TestPrintConfigRedactsProxyPassword(t *testing.T) {
+	cfg := writeConfig(t, `receivers:
+  office365_message_trace:
+    tenant_id: contoso.onmicrosoft.com
+    client_id: 7a3c1d2e-0000-4000-8000-000000000001
+    client_secret: s3cr3t-value
+    proxy_url: http://user:pr0xy-pa55@proxy.internal:3128
+exporters:
+  debug: {}
+service:
+  pipelines:
+    logs:
+      receivers: [office365_message_trace]
+      exporters: [debug]
+`)
+	out, err := run(t, "print-config", "--config", cfg)
+	if err != nil {
+		t.Fatalf("print-config: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "proxy_url: http://user:xxxxx@proxy.internal:3128") {
+		t.Fatalf("the proxy is not printed redacted:\n%s", out)
+	}
+	if strings.Contains(out, "pr0xy-pa55") || strings.Contains(out, "s3cr3t-value") {
+		t.Fatalf("a password or secret is printed:\n%s", out)
+	}
+}
+
+// Row 9: weak settings are refused by `validate`, naming the key, unless opted into; the
+// opt-in validates.
+func TestWeakSettingsAreRefused(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "testdata", "minimal.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "    storage: file_storage\n"
+	for _, tt := range []struct {
+		name, add, want string
+	}{
+		{"http endpoint", "    endpoint: http://graph.example\n", "allow_insecure_http"},
+		{"http login endpoint", "    login_endpoint: http://login.example\n", "allow_insecure_http"},
+		{"tls 1.0", "    tls:\n      min_version: \"1.0\"\n", "tls.min_version"},
+		{"http with the opt-in", "    endpoint: http://graph.example\n    allow_insecure_http: true\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := strings.Replace(string(base), anchor, anchor+tt.add, 1)
+			if body == string(base) {
+				t.Fatal("the configuration was not changed")
+			}
+			out, err := run(t, "validate", "--config", writeConfig(t, body))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v\n%s", err, out)
+			case tt.want != "" && (err == nil || !strings.Contains(out, tt.want)):
+				t.Fatalf("not refused naming %q (err %v):\n%s", tt.want, err, out)
+			}
+		})
+	}
+}
