@@ -298,7 +298,7 @@ var errPageRefused = errors.New("response refused")
 // cap is read so that a longer body is detected and refused rather than cut and parsed.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("%w: the body is %d bytes (Content-Length), over the limit of %d bytes", errPageRefused, resp.ContentLength, limit)
+		return nil, fmt.Errorf("%w: the body is %d bytes (Content-Length), over the limit of %d bytes; if this persists, lower page_size or check what sits between the receiver and Microsoft", errPageRefused, resp.ContentLength, limit)
 	}
 	var buf bytes.Buffer
 	if n := resp.ContentLength; n > 0 {
@@ -306,7 +306,7 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	}
 	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	if err == nil && int64(buf.Len()) > limit {
-		return nil, fmt.Errorf("%w: the body is over the limit of %d bytes", errPageRefused, limit)
+		return nil, fmt.Errorf("%w: the body is over the limit of %d bytes; if this persists, lower page_size or check what sits between the receiver and Microsoft", errPageRefused, limit)
 	}
 	return buf.Bytes(), err
 }

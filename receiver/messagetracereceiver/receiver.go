@@ -617,16 +617,24 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 	return len(emit), nil
 }
 
-// countUnparsed counts and logs the rows delivered raw because they could not be parsed.
+// countUnparsed counts the rows delivered raw because they could not be parsed, and logs one
+// line per page (not per row: a hostile page could hold thousands).
 func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows []traceRow) {
+	n, first := 0, -1
 	for i := range rows {
-		if rows[i].ParseError == "" {
-			continue
+		if rows[i].ParseError != "" {
+			n++
+			if first < 0 {
+				first = i
+			}
 		}
-		r.telemetry.ReceiverMessageTraceUnparsedRows.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
-		r.set.Logger.Warn("a message trace row could not be parsed; delivered it raw with the attribute "+parseErrorAttribute,
-			zap.String("pass", p.name), zap.String("reason", rows[i].ParseError), zap.String("row_id", rows[i].ID))
 	}
+	if n == 0 {
+		return
+	}
+	r.telemetry.ReceiverMessageTraceUnparsedRows.Add(ctx, int64(n), metric.WithAttributes(attribute.String("pass", p.name)))
+	r.set.Logger.Warn("message trace rows could not be parsed; delivered them raw with the attribute "+parseErrorAttribute,
+		zap.String("pass", p.name), zap.Int("rows", n), zap.String("first_reason", rows[first].ParseError), zap.String("first_row_id", rows[first].ID))
 }
 
 func (r *messageTraceReceiver) recordLag(ctx context.Context) {
