@@ -464,3 +464,16 @@ func TestTokenEndpointEchoIsScrubbed(t *testing.T) {
 	assert.Equal(t, "error: [REDACTED] and [REDACTED]", scrub("error: "+"a+b/c=d"+" and "+url.QueryEscape("a+b/c=d"), "a+b/c=d"))
 	assert.Equal(t, "short s", scrub("short s", "s"), "a one-letter credential would mangle the text")
 }
+
+// Row 1: a 3xx without a Location (nothing to follow) is an error too, never a page.
+func TestRedirectWithoutLocationIsNotData(t *testing.T) {
+	h := newHarness(t, msgtracetest.Options{}, rowsIn(112, 5, msgtracetest.GenerateOptions{}))
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	for range fastRetry.attempts {
+		h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultRedirect, Status: http.StatusFound})
+	}
+	err := r.poll(ctx)
+	require.ErrorContains(t, err, "HTTP 302")
+	assert.Zero(t, sink.LogRecordCount())
+}
