@@ -2,6 +2,7 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -59,9 +60,35 @@ func refuseRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > 0 {
 		from = via[len(via)-1].URL.Scheme + "://" + via[len(via)-1].URL.Host
 	}
+	// The location is the server's to choose: it could echo the credential it just received.
+	location := cut(scrub(redactURL(req.URL), credentialsOf(via)...))
 	return &setupError{msg: fmt.Sprintf("%s answered HTTP %d with a redirect to %s: refused, the receiver follows no redirect "+
 		"(Microsoft sends none for these calls) so that credentials go only to the configured endpoint; "+
-		"check endpoint, login_endpoint and proxy_url", from, status, cut(redactURL(req.URL)))}
+		"check endpoint, login_endpoint and proxy_url", from, status, location)}
+}
+
+// credentialsOf returns the credentials the redirected requests carried: the bearer token, and
+// the client secret or assertion of a token request's form.
+func credentialsOf(via []*http.Request) []string {
+	var out []string
+	for _, r := range via {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			out = append(out, tok)
+		}
+		if r.GetBody == nil {
+			continue
+		}
+		body, err := r.GetBody()
+		if err != nil {
+			continue
+		}
+		raw, _ := io.ReadAll(io.LimitReader(body, 64<<10))
+		_ = body.Close()
+		if form, err := url.ParseQuery(string(raw)); err == nil {
+			out = append(out, form.Get("client_secret"), form.Get("client_assertion"))
+		}
+	}
+	return out
 }
 
 // redactURL is a URL without userinfo or query, which may carry credentials.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -476,4 +477,34 @@ func TestRedirectWithoutLocationIsNotData(t *testing.T) {
 	err := r.poll(ctx)
 	require.ErrorContains(t, err, "HTTP 302")
 	assert.Zero(t, sink.LogRecordCount())
+}
+
+// Rows 1 and 2: a Location that echoes the credential it was sent does not put it in the error.
+func TestRedirectLocationIsScrubbed(t *testing.T) {
+	var location string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			location = "/" + tok
+		} else {
+			location = "/" + r.PostForm.Get("client_secret")
+		}
+		http.Redirect(w, r, location, http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: refuseRedirect}
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, http.NoBody)
+	req.Header.Set("Authorization", "Bearer tok3n-value")
+	// The client wraps the refusal in a *url.Error quoting the location; the receiver keeps only
+	// the refusal (stripURLError), as once and classifyLoginError do.
+	_, err := client.Do(req)
+	err = stripURLError(err)
+	require.ErrorContains(t, err, "redirect to "+srv.URL+"/[REDACTED]")
+	assert.NotContains(t, err.Error(), "tok3n-value")
+
+	_, err = client.PostForm(srv.URL, url.Values{"client_secret": {"s3cr3t-value"}})
+	err = stripURLError(err)
+	require.ErrorContains(t, err, "redirect to "+srv.URL+"/[REDACTED]")
+	assert.NotContains(t, err.Error(), "s3cr3t-value")
 }

@@ -677,8 +677,13 @@ func (d *pageDecoder) rows(a *rowArray) error {
 		return err
 	}
 	if a.backing == nil {
-		// Rows are at least ~250 bytes on either API: one allocation for the whole page.
-		a.backing = make([]rawRow, 0, len(d.b)/256+1)
+		// Rows are at least ~250 bytes on either API: one allocation for the whole page, never
+		// more rows than $top (a 60 MB page of tiny rows must not reserve room for 250,000).
+		n := len(d.b)/256 + 1
+		if d.maxRows > 0 {
+			n = min(n, d.maxRows)
+		}
+		a.backing = make([]rawRow, 0, n)
 	}
 	n := 0
 	for ok := d.first(']'); ok; n++ {
