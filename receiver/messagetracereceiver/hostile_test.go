@@ -436,6 +436,14 @@ func TestCheckpointAheadOfTheClockIsWarned(t *testing.T) {
 	r.cp.Done = r.now().Add(time.Hour)
 	require.NoError(t, r.poll(ctx))
 	assert.Equal(t, 1, h.logs.FilterMessageSnippet("lies ahead of this machine's clock").Len())
+
+	// An open range ahead is not sent to the API (which refuses it with a 400 that would read
+	// as a configuration problem).
+	r.cp.Done = r.now().Add(-2 * time.Hour)
+	r.cp.Open = &rangeProgress{Start: r.now().Add(time.Hour), End: r.now().Add(2 * time.Hour)}
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, 2, h.logs.FilterMessageSnippet("lies ahead of this machine's clock").Len())
+	assert.Empty(t, apiRequests(h.srv))
 }
 
 // Row 9: insecure settings are warned about when the receiver starts.

@@ -404,13 +404,19 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 // pass gets its turn while one has a long range.
 func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.Time) (bool, error) {
 	prog, ok := r.nextRange(p, observed)
+	ahead := p.cp().Done
+	if ok {
+		ahead = prog.End
+	}
+	if ahead.After(observed.Add(maxClockSkew)) {
+		// Checked at load too; this is the clock jumping back while running. Restarting from
+		// initial_lookback would emit rows again, and the API refuses a range in the future,
+		// so the pass waits for the clock.
+		r.set.Logger.Warn("the checkpoint lies ahead of this machine's clock (did the clock jump back?); "+
+			"nothing is read until the clock passes it", zap.String("pass", p.name), zap.Time("done_until", ahead), zap.Time("now", observed.UTC()))
+		return false, nil
+	}
 	if !ok {
-		if done := p.cp().Done; done.After(observed.Add(maxClockSkew)) {
-			// Checked at load too; this is the clock jumping back while running. Restarting
-			// from initial_lookback would emit rows again, so the pass waits for the clock.
-			r.set.Logger.Warn("the checkpoint lies ahead of this machine's clock (did the clock jump back?); "+
-				"nothing is read until the clock passes it", zap.String("pass", p.name), zap.Time("done_until", done), zap.Time("now", observed.UTC()))
-		}
 		return false, nil
 	}
 	started, requests := r.now(), r.requests.Load()
