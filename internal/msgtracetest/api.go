@@ -42,6 +42,12 @@ func (s *Server) serveAPI(r *http.Request, rec *Request) *response {
 		}
 		s.mu.Unlock()
 		resp := s.faultAnswer(r, fault.Kind, legacy, now, ra)
+		if fault.Kind == FaultThrottle && fault.RawRetryAfter != "" {
+			resp.header.Set("Retry-After", fault.RawRetryAfter)
+		}
+		if fault.Kind == FaultRedirect {
+			resp = redirect(fault.Status, fault.Location)
+		}
 		s.sleep(r, s.opts.Latency)
 		return resp
 	}
@@ -75,6 +81,9 @@ func (s *Server) serveAPI(r *http.Request, rec *Request) *response {
 	if hasFault && fault.Kind == FaultTruncatedJSON && resp.status == http.StatusOK && len(resp.body) > 1 {
 		resp.body = resp.body[:len(resp.body)/2]
 	}
+	if hasFault {
+		spoil(resp, fault, legacy)
+	}
 	delay := s.opts.Latency + time.Duration(resp.rows)*s.opts.LatencyPer1000Rows/1000
 	s.sleep(r, delay)
 	return resp
@@ -82,7 +91,7 @@ func (s *Server) serveAPI(r *http.Request, rec *Request) *response {
 
 func replacesAnswer(k FaultKind) bool {
 	switch k {
-	case FaultServerError, FaultHTMLSignIn, FaultUnauthorized, FaultServicePrincipalMissing, FaultForbidden, FaultThrottle:
+	case FaultServerError, FaultHTMLSignIn, FaultUnauthorized, FaultServicePrincipalMissing, FaultForbidden, FaultThrottle, FaultRedirect:
 		return true
 	}
 	return false
@@ -125,6 +134,8 @@ func (s *Server) faultAnswer(r *http.Request, k FaultKind, legacy bool, now time
 			"Missing role permissions on the request. API requires one of 'ExchangeMessageTrace.Read.All'. Roles on the request ''.")
 	case FaultThrottle:
 		return throttled(r, now, ra)
+	case FaultRedirect:
+		return nil // replaced by the caller
 	}
 	return graphError(now, r, http.StatusInternalServerError, "UnknownError", "unknown fault "+string(k))
 }

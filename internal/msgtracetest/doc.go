@@ -13,6 +13,8 @@
 //	            HTTP Basic, JWT client assertions, AADSTS error bodies
 //	quota.go    rolling per-tenant request quota, 429 + Retry-After, violations
 //	faults.go   queued and random (seeded) faults
+//	hostile.go  hostile faults (redirects, oversized pages, rows beyond $top, bad rows,
+//	            token echoes), Row.Corrupt, and Trap, a listener that records credentials
 //	rows.go     the row store: ordering, visibility (VisibleAt), status settling
 //	filter.go   OData $filter parsing shared by Graph and legacy
 //	graph.go    GET /{v1.0|beta}/admin/exchange/tracing/messageTraces
@@ -72,4 +74,8 @@
 //   - Status settling: a Row may carry SettlesAt/FinalStatus; once Now() >= SettlesAt
 //     the row reports FinalStatus (lazily, at query time). SetStatus overrides and
 //     cancels any pending settlement.
+//   - Hostile mode: FaultRedirect, FaultOversized, FaultExtraRows and FaultBadRow go to the
+//     API queue, FaultTokenRedirect and FaultTokenEcho to the token queue; none is in
+//     AllFaultKinds or the random mix. FaultExtraRows is Graph only. Fault.RawRetryAfter sends
+//     any Retry-After with FaultThrottle. Row.Corrupt keeps a bad row in the tenant (Graph).
 package msgtracetest

@@ -56,6 +56,16 @@ type Fault struct {
 	// AADSTS is used by FaultTokenError, e.g. "AADSTS7000215" or "700016"
 	// (default AADSTS7000215 invalid_client).
 	AADSTS string
+	// RawRetryAfter, when set, is sent verbatim as FaultThrottle's Retry-After (e.g. an absurd
+	// "9000000000" or an HTTP date centuries ahead).
+	RawRetryAfter string
+	// Status and Location are used by FaultRedirect and FaultTokenRedirect.
+	Status   int
+	Location string
+	// Size is used by FaultOversized, Rows by FaultExtraRows, Value by FaultBadRow.
+	Size  int
+	Rows  int
+	Value string
 }
 
 func (f Fault) withDefaults() Fault {
@@ -65,7 +75,7 @@ func (f Fault) withDefaults() Fault {
 	if f.Kind == FaultThrottle && f.RetryAfter <= 0 {
 		f.RetryAfter = time.Second
 	}
-	return f
+	return f.withHostileDefaults()
 }
 
 // InjectFaults queues faults. FaultTokenError goes to the token queue (one consumed
@@ -76,7 +86,7 @@ func (s *Server) InjectFaults(faults ...Fault) {
 	defer s.mu.Unlock()
 	for _, f := range faults {
 		f = f.withDefaults()
-		if f.Kind == FaultTokenError {
+		if isTokenFault(f.Kind) {
 			s.tokenFaults = append(s.tokenFaults, f)
 		} else {
 			s.apiFaults = append(s.apiFaults, f)

@@ -278,6 +278,9 @@ func (s *Server) serveGraph(r *http.Request, poison bool) *response {
 }
 
 func appendGraphRow(b []byte, r *Row, includeUnknown bool) []byte {
+	if len(r.Corrupt) > 0 {
+		return appendCorruptGraphRow(b, r, includeUnknown)
+	}
 	st := jsonStyle{}
 	status := r.Status
 	if status == StatusRecalled && !includeUnknown {

@@ -44,6 +44,10 @@ type Row struct {
 	// Now() >= SettlesAt (e.g. pending -> delivered). Zero = never changes by itself.
 	SettlesAt   time.Time
 	FinalStatus string
+	// Corrupt makes a bad row that stays in the tenant: Graph answers send these members as
+	// the raw JSON given ("" drops the member), e.g. {"receivedDateTime": `"2026-13-45"`}.
+	// Queries still select the row by Received.
+	Corrupt map[string]string
 }
 
 // effectiveStatus is the status the services report at now.

@@ -131,6 +131,12 @@ func (s *Server) serveToken(r *http.Request, rec *Request) *response {
 
 	if f, ok := s.popTokenFault(); ok {
 		rec.Fault = string(f.Kind)
+		switch f.Kind {
+		case FaultTokenRedirect:
+			return redirect(f.Status, f.Location)
+		case FaultTokenEcho:
+			return s.tokenEcho(r, now)
+		}
 		return s.aadError(now, parseAADSTS(f.AADSTS), map[string]string{"scope": r.PostFormValue("scope"), "field": "client_secret"})
 	}
 

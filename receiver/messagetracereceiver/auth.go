@@ -158,18 +158,20 @@ func (s *loginSource) Token() (*oauth2.Token, error) {
 		Scopes:    []string{s.scope},
 		AuthStyle: oauth2.AuthStyleInParams,
 	}
+	credential := s.secret
 	if s.cert != nil {
 		a, err := s.cert.assertion(s.clientID, s.tokenURL, s.now())
 		if err != nil {
 			return nil, fmt.Errorf("signing client assertion: %w", err)
 		}
 		cc.EndpointParams = url.Values{"client_assertion_type": {assertionType}, "client_assertion": {a}}
+		credential = a
 	} else {
 		cc.ClientSecret = s.secret
 	}
 	tok, err := cc.Token(s.ctx)
 	if err != nil {
-		return nil, classifyLoginError(err)
+		return nil, classifyLoginError(err, credential)
 	}
 	return tok, nil
 }
@@ -228,8 +230,10 @@ var aadstsFixes = map[string]string{
 }
 
 // classifyLoginError turns an OAuth2 error response into a loginError naming the fix. Network
-// failures and 5xx answers are left as they are: they are transient.
-func classifyLoginError(err error) error {
+// failures and 5xx answers are left as they are: they are transient. What the endpoint sent
+// back is scrubbed of the credential (a broken or hostile endpoint may echo the request) and
+// cut short before it is quoted.
+func classifyLoginError(err error, credential string) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.Response == nil {
 		return fmt.Errorf("login request failed: %w", stripURLError(err))
@@ -238,7 +242,7 @@ func classifyLoginError(err error) error {
 	if status >= 500 || status == 429 {
 		return fmt.Errorf("login endpoint answered HTTP %d", status)
 	}
-	le := &loginError{status: status, kind: re.ErrorCode}
+	le := &loginError{status: status, kind: cut(scrub(re.ErrorCode, credential))}
 	var body struct {
 		ErrorCodes []int `json:"error_codes"`
 	}
@@ -254,7 +258,7 @@ func classifyLoginError(err error) error {
 	if fix, ok := aadstsFixes[le.code]; ok {
 		le.fix = fix
 	} else {
-		le.fix = "check tenant_id, client_id and the credential; Microsoft said: " + firstLine(re.ErrorDescription)
+		le.fix = "check tenant_id, client_id and the credential; Microsoft said: " + cutN(scrub(firstLine(re.ErrorDescription), credential), messageLimit)
 	}
 	return le
 }

@@ -2,6 +2,7 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,8 @@ import (
 const (
 	graphPath  = "/v1.0/admin/exchange/tracing/messageTraces"
 	legacyPath = "/ecp/reportingwebservice/reporting.svc/MessageTrace"
-	// maxBodyBytes bounds one response; a 5,000-row Graph page is about 2 MB.
+	// maxBodyBytes bounds one response; a 5,000-row Graph page is about 2 MB. A longer body is
+	// refused, never cut and parsed.
 	maxBodyBytes = 64 << 20
 	// servicePrincipalAppID is Microsoft's Transport Data Platform app, whose service principal
 	// must exist in the tenant before Graph message trace answers.
@@ -65,6 +67,9 @@ type apiClient struct {
 	sleep    func(context.Context, time.Duration) error
 	logger   *zap.Logger
 	observe  func(status string, throttled bool) // per request, for self-metrics
+
+	maxBody          int64  // maxBodyBytes; tests lower it
+	cappedRetryAfter string // the last Retry-After header if it was over maxRetryAfter, for the warning
 }
 
 // firstPageURL builds the query for rows received in [from, to], both inclusive, at whole
@@ -106,7 +111,7 @@ func (c *apiClient) resolveNextLink(current, next string) (string, error) {
 	}
 	abs := cur.ResolveReference(ref)
 	if !strings.EqualFold(abs.Scheme, c.base.Scheme) || !strings.EqualFold(hostPort(abs), hostPort(c.base)) {
-		return "", fmt.Errorf("%w (%s://%s, configured %s://%s)", errForeignLink, abs.Scheme, abs.Host, c.base.Scheme, c.base.Host)
+		return "", fmt.Errorf("%w (%s, configured %s://%s)", errForeignLink, cut(abs.Scheme+"://"+abs.Host), c.base.Scheme, c.base.Host)
 	}
 	return abs.String(), nil
 }
@@ -157,8 +162,15 @@ func (c *apiClient) fetch(ctx context.Context, pageURL string, isNext bool) (*tr
 				return nil, fmt.Errorf("throttled %d times in a row: %w", throttles, err)
 			}
 			c.logger.Info("Microsoft throttled the receiver; pausing all requests", zap.Duration("retry_after", retryAfter))
+			if c.cappedRetryAfter != "" {
+				c.logger.Warn("the API asked to wait longer than Microsoft's 5-minute quota window; waiting 5m instead",
+					zap.String("retry_after_header", cut(c.cappedRetryAfter)))
+			}
 			continue
 		case isPermanent(err):
+			return nil, err
+		case errors.Is(err, errPageRefused):
+			// The same request would bring the same answer: spend no more quota on it this poll.
 			return nil, err
 		}
 		lastErr = err
@@ -239,7 +251,7 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 		return nil, 0, fmt.Errorf("request failed: %w", stripURLError(err))
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp)
+	body, err := readBody(resp, cmp.Or(c.maxBody, maxBodyBytes))
 	c.observe(strconv.Itoa(resp.StatusCode), resp.StatusCode == http.StatusTooManyRequests)
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading response: %w", err)
@@ -248,13 +260,13 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 	case code == http.StatusOK:
 		var page *tracePage
 		if c.api == apiLegacy {
-			page, err = decodeLegacyPage(body)
+			page, err = decodeLegacyPageMax(body, c.pageSize)
 		} else {
-			page, err = decodeGraphPage(body)
+			page, err = decodeGraphPageMax(body, c.pageSize)
 		}
 		return page, 0, err
 	case code == http.StatusTooManyRequests:
-		return nil, parseRetryAfter(resp.Header.Get("Retry-After"), c.now()), errors.New("429 Too Many Requests")
+		return nil, c.retryAfter(resp.Header.Get("Retry-After")), errors.New("429 Too Many Requests")
 	case code == http.StatusUnauthorized:
 		return nil, 0, &unauthorizedError{api: c.api, servicePrincipalMissing: strings.Contains(string(body), servicePrincipalAppID)}
 	case code == http.StatusForbidden:
@@ -270,31 +282,56 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 		return nil, 0, &setupError{msg: "the API answered 404: check endpoint and api (message trace lives at " + graphPath + " on Graph)"}
 	case code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 		// Graph sends Retry-After with 503 too when it sheds load.
-		return nil, parseRetryAfter(resp.Header.Get("Retry-After"), c.now()), fmt.Errorf("HTTP 503: %s", apiMessage(body))
+		return nil, c.retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("HTTP 503: %s", apiMessage(body))
 	default:
 		return nil, 0, fmt.Errorf("HTTP %d: %s", code, apiMessage(body))
 	}
 }
 
+// errPageRefused marks an answer the receiver refuses to believe: a body over maxBodyBytes or
+// more rows than $top. Asking again at once would bring the same answer, so the poll ends and
+// the next one tries again from the unchanged checkpoint.
+var errPageRefused = errors.New("response refused")
+
 // readBody reads a response of at most maxBodyBytes, sized from Content-Length when the server
-// sends one: a 2 MB page read by doubling copies it about five times.
-func readBody(resp *http.Response) ([]byte, error) {
+// sends one: a 2 MB page read by doubling copies it about five times. One byte more than the
+// cap is read so that a longer body is detected and refused rather than cut and parsed.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("%w: the body is %d bytes (Content-Length), over the limit of %d bytes; if this persists, lower page_size or check what sits between the receiver and Microsoft", errPageRefused, resp.ContentLength, limit)
+	}
 	var buf bytes.Buffer
-	if n := resp.ContentLength; n > 0 && n <= maxBodyBytes {
+	if n := resp.ContentLength; n > 0 {
 		buf.Grow(int(n) + 1)
 	}
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBodyBytes))
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	if err == nil && int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("%w: the body is over the limit of %d bytes; if this persists, lower page_size or check what sits between the receiver and Microsoft", errPageRefused, limit)
+	}
 	return buf.Bytes(), err
 }
 
-// parseRetryAfter reads delta-seconds or an HTTP date; a missing or bad value waits 30 s,
-// Graph's usual hint.
+// retryAfter reads a Retry-After header and remembers it when it had to be capped.
+func (c *apiClient) retryAfter(v string) time.Duration {
+	d := parseRetryAfter(v, c.now())
+	c.cappedRetryAfter = ""
+	if d == maxRetryAfter && v != strconv.Itoa(int(maxRetryAfter/time.Second)) {
+		c.cappedRetryAfter = v
+	}
+	return d
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date, capped at maxRetryAfter; a missing or
+// bad value waits 30 s, Graph's usual hint.
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && s >= 0 {
+		if s >= int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
 		return max(time.Duration(s)*time.Second, time.Second)
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), time.Second)
+		return min(max(t.Sub(now), time.Second), maxRetryAfter)
 	}
 	return 30 * time.Second
 }
@@ -332,10 +369,7 @@ func apiMessage(body []byte) string {
 			msg = fmt.Sprintf("non-JSON body of %d bytes", len(body))
 		}
 	}
-	if len(msg) > 300 {
-		msg = msg[:300] + "..."
-	}
-	return msg
+	return cutN(msg, messageLimit)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -53,8 +53,12 @@ type Config struct {
 	Endpoint string `mapstructure:"endpoint"`
 	// TLS holds client TLS settings for login and API calls.
 	TLS configtls.ClientConfig `mapstructure:"tls"`
-	// ProxyURL routes login and API calls through an HTTP proxy.
-	ProxyURL string `mapstructure:"proxy_url"`
+	// ProxyURL routes login and API calls through an HTTP proxy; its password is redacted
+	// wherever the configuration is printed.
+	ProxyURL ProxyURL `mapstructure:"proxy_url"`
+	// AllowInsecureHTTP accepts http:// in endpoint and login_endpoint, which sends the client
+	// secret and bearer tokens in clear text: for local stand-ins only, and warned about.
+	AllowInsecureHTTP bool `mapstructure:"allow_insecure_http"`
 	// Timeout bounds every HTTP request.
 	Timeout time.Duration `mapstructure:"timeout"`
 	// PollInterval is how often the receiver walks forward from its checkpoint.
@@ -149,10 +153,23 @@ func (c *Config) Validate() error {
 	if err := validateURL("endpoint", c.Endpoint, true); err != nil {
 		errs = append(errs, err)
 	}
+	for _, kv := range [][2]string{{"login_endpoint", c.LoginEndpoint}, {"endpoint", c.Endpoint}} {
+		if key, raw := kv[0], kv[1]; isHTTP(raw) && !c.AllowInsecureHTTP {
+			add("`%s` uses http://, which would send the client secret and bearer tokens in clear text: use https://, or set `allow_insecure_http: true` (only for a local test stand-in)", key)
+		}
+	}
 	if c.ProxyURL != "" {
-		if err := validateURL("proxy_url", c.ProxyURL, true); err != nil {
+		// A plain-http proxy is the usual kind: https requests go through it in a CONNECT tunnel.
+		if err := validateURL("proxy_url", string(c.ProxyURL), true); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// As the Devo exporter: Microsoft requires TLS 1.2 or newer, and older versions are broken.
+	if v := c.TLS.MinVersion; v == "1.0" || v == "1.1" {
+		add("`tls.min_version` must be \"1.2\" or \"1.3\", got %q: Microsoft requires TLS 1.2 or newer", v)
+	}
+	if v := c.TLS.MaxVersion; v == "1.0" || v == "1.1" {
+		add("`tls.max_version` must be \"1.2\", \"1.3\" or empty, got %q: Microsoft requires TLS 1.2 or newer", v)
 	}
 	if c.Timeout < time.Second || c.Timeout > 10*time.Minute {
 		add("`timeout` %v is out of range: use 1s to 10m (Microsoft needs 2-4 s for a 5,000-row page)", c.Timeout)
@@ -222,6 +239,40 @@ func validateURL(key, raw string, emptyOK bool) error {
 		return fmt.Errorf("`%s` %q must not have a query or fragment: use the form https://host[:port]", key, u.Redacted())
 	}
 	return nil
+}
+
+func isHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && strings.EqualFold(u.Scheme, "http")
+}
+
+// ProxyURL is a proxy URL whose password is redacted when the configuration is printed
+// (print-config, logs of the configuration): proxies often take credentials in the URL.
+type ProxyURL string
+
+// String is the URL with the password redacted.
+func (p ProxyURL) String() string {
+	u, err := url.Parse(string(p))
+	if err != nil {
+		return "[unparsable URL redacted]"
+	}
+	return u.Redacted()
+}
+
+// MarshalText redacts the password, as configopaque.String does for secrets.
+func (p ProxyURL) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// weakSettings lists the opt-in settings that weaken transport security, for the warnings at
+// start-up.
+func (c *Config) weakSettings() []string {
+	var out []string
+	if c.AllowInsecureHTTP && (isHTTP(c.LoginEndpoint) || isHTTP(c.Endpoint)) {
+		out = append(out, "allow_insecure_http: true with an http:// endpoint or login_endpoint: the client secret and bearer tokens travel in clear text")
+	}
+	if c.TLS.InsecureSkipVerify {
+		out = append(out, "tls.insecure_skip_verify: true: the server certificate is not checked, so anyone on the path can read the client secret and bearer tokens")
+	}
+	return out
 }
 
 // effectiveEndpoint is the API root with the API's default filled in and no trailing slash.

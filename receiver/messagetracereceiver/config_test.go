@@ -1,6 +1,7 @@
 package messagetracereceiver
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,6 +153,12 @@ func TestValidateErrors(t *testing.T) {
 		{"budget requests", func(c *Config) { c.RequestBudget.Requests = 0 }, []string{"`request_budget.requests`"}},
 		{"budget interval", func(c *Config) { c.RequestBudget.Interval = 0 }, []string{"`request_budget.interval`"}},
 		{"reset not a date", func(c *Config) { c.ResetCheckpoint = "yesterday" }, []string{"`reset_checkpoint`", "YYYY-MM-DD"}},
+		// Issue 11, row 9: weak transport settings are refused unless opted into.
+		{"http endpoint", func(c *Config) { c.Endpoint = "http://graph.example" }, []string{"`endpoint` uses http://", "`allow_insecure_http: true`"}},
+		{"http login endpoint", func(c *Config) { c.LoginEndpoint = "http://login.example" }, []string{"`login_endpoint` uses http://", "`allow_insecure_http: true`"}},
+		{"tls 1.0", func(c *Config) { c.TLS.MinVersion = "1.0" }, []string{"`tls.min_version` must be \"1.2\" or \"1.3\", got \"1.0\""}},
+		{"tls 1.1", func(c *Config) { c.TLS.MinVersion = "1.1" }, []string{"`tls.min_version`"}},
+		{"tls max 1.1", func(c *Config) { c.TLS.MaxVersion = "1.1" }, []string{"`tls.max_version`"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,6 +178,36 @@ func TestValidateErrors(t *testing.T) {
 		cfg.ClientCertificate = &ClientCertificateConfig{CertFile: certFile, KeyFile: keyFile}
 		require.NoError(t, confmap.Validate(cfg))
 	})
+}
+
+// Issue 11, row 9: http:// is accepted with the explicit opt-in, and each weak setting is named
+// for the warning at start.
+func TestInsecureSettingsNeedOptInAndAreWarned(t *testing.T) {
+	cfg, err := loadConfig(t, "insecure")
+	require.NoError(t, err)
+	assert.True(t, cfg.AllowInsecureHTTP)
+	weak := strings.Join(cfg.weakSettings(), "\n")
+	assert.Contains(t, weak, "allow_insecure_http: true")
+	assert.Contains(t, weak, "tls.insecure_skip_verify: true")
+	assert.Empty(t, validConfig().weakSettings(), "the defaults are not weak")
+
+	cfg.AllowInsecureHTTP = false
+	require.ErrorContains(t, confmap.Validate(cfg), "allow_insecure_http")
+}
+
+// Issue 11, row 10: the proxy password never appears where the configuration is printed.
+func TestProxyPasswordIsRedacted(t *testing.T) {
+	cfg := validConfig()
+	cfg.ProxyURL = "http://user:pr0xy-pa55@proxy.internal:3128"
+	require.NoError(t, confmap.Validate(cfg))
+	conf := confmap.New()
+	require.NoError(t, conf.Marshal(cfg))
+	printed := fmt.Sprintf("%#v", conf.ToStringMap()) // %#v: the value as stored, not its String()
+	assert.NotContains(t, printed, "pr0xy-pa55")
+	assert.Contains(t, printed, "proxy.internal:3128", "the proxy itself is still shown")
+	assert.NotContains(t, fmt.Sprintf("%v %s %+v", cfg.ProxyURL, cfg.ProxyURL, *cfg), "pr0xy-pa55")
+	// The receiver still uses the real URL.
+	assert.Equal(t, "http://user:pr0xy-pa55@proxy.internal:3128", string(cfg.ProxyURL))
 }
 
 func TestSecretIsRedacted(t *testing.T) {

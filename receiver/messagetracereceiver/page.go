@@ -27,6 +27,14 @@ type traceRow struct {
 	Organization string // legacy API only
 	Received     time.Time
 	Size         int64
+
+	// ParseError says why the row could not be parsed ("" = it could); such a row carries its
+	// raw JSON (Raw, bounded) and a synthetic ID (unparsedID) instead of its fields.
+	ParseError string
+	Raw        string
+	// TimeUnknown marks an unparsed row whose receivedDateTime could not be read: Received is
+	// then borrowed from its nearest parsed neighbour on the page (see placeUnparsed).
+	TimeUnknown bool
 }
 
 // key identifies a row: a trace id covers every recipient of a message, so the recipient
@@ -88,6 +96,11 @@ type strRef struct{ off, n int32 }
 type rawRow struct {
 	str  [nStrFields]strRef
 	size int64
+	// bad says why a member of the row has the wrong type ("" = none did); the row is then
+	// delivered raw instead of failing the page.
+	bad string
+	// rawStart and rawEnd are the row's JSON within the body.
+	rawStart, rawEnd int
 }
 
 // rowTable describes one API's row object: member names by field and which fields, being
@@ -256,6 +269,9 @@ type pageDecoder struct {
 	prev  [nStrFields][]byte
 	prevR [nStrFields]strRef
 	err   error
+	// maxRows refuses a rows array longer than $top (0 = no limit): a page with more rows than
+	// asked for is a server bug, and decoding it anyway lets one response cost any memory.
+	maxRows int
 }
 
 // syntaxError is a body that is not JSON.
@@ -661,14 +677,25 @@ func (d *pageDecoder) rows(a *rowArray) error {
 		return err
 	}
 	if a.backing == nil {
-		// Rows are at least ~250 bytes on either API: one allocation for the whole page.
-		a.backing = make([]rawRow, 0, len(d.b)/256+1)
+		// Rows are at least ~250 bytes on either API: one allocation for the whole page, never
+		// more rows than $top (a 60 MB page of tiny rows must not reserve room for 250,000).
+		n := len(d.b)/256 + 1
+		if d.maxRows > 0 {
+			n = min(n, d.maxRows)
+		}
+		a.backing = make([]rawRow, 0, n)
 	}
 	n := 0
 	for ok := d.first(']'); ok; n++ {
+		if d.maxRows > 0 && n >= d.maxRows {
+			return fmt.Errorf("%w: the page holds more than the %d rows asked for ($top); a server bug", errPageRefused, d.maxRows)
+		}
 		if n == len(a.backing) {
 			a.backing = append(a.backing, rawRow{})
 		}
+		// Every row is decoded afresh: a repeated rows member replaces the rows, it does not
+		// merge into them (the reference decodes each row on its own).
+		a.backing[n] = rawRow{}
 		if err := d.row(&a.backing[n]); err != nil {
 			return err
 		}
@@ -684,14 +711,23 @@ func (d *pageDecoder) rows(a *rowArray) error {
 	return nil
 }
 
-// row decodes one row object (or null, which leaves it as it is).
+// row decodes one row object (or null, which leaves it empty). A value of the wrong type, for
+// the row or one of its members, makes the row bad, not the page: it is still valid JSON, so
+// the rest of the page can be read.
 func (d *pageDecoder) row(r *rawRow) error {
-	switch d.peek() {
+	c := d.peek()
+	r.rawStart = d.i
+	defer func() { r.rawEnd = d.i }()
+	switch c {
 	case 'n':
 		return d.literal("null")
 	case '{':
 	default:
-		return d.typeError("a non-object value into a row")
+		if err := d.skip(); err != nil {
+			return err
+		}
+		r.bad = "the row is not a JSON object"
+		return nil
 	}
 	if err := d.enter(); err != nil {
 		return err
@@ -720,14 +756,14 @@ func (d *pageDecoder) row(r *rawRow) error {
 				}
 				v, perr := strconv.ParseInt(string(num), 10, 64)
 				if perr != nil {
-					return d.typeError("a number that is not an int64 into size")
+					r.badf("%s is not an integer of 64 bits", d.table.names[fSize])
 				}
 				r.size = v
 			default:
 				if err := d.skip(); err != nil {
 					return err
 				}
-				return d.typeError("a non-number value into size")
+				r.badf("%s is not a number", d.table.names[fSize])
 			}
 		default:
 			switch c := d.peek(); c {
@@ -746,7 +782,7 @@ func (d *pageDecoder) row(r *rawRow) error {
 				if err := d.skip(); err != nil {
 					return err
 				}
-				return d.typeError("a non-string value into a string field")
+				r.badf("%s is not a string", d.table.names[f])
 			}
 		}
 		if ok, err = d.more('}'); err != nil {
@@ -754,6 +790,13 @@ func (d *pageDecoder) row(r *rawRow) error {
 		}
 	}
 	return nil
+}
+
+// badf records the first reason a row is bad.
+func (r *rawRow) badf(format string, args ...any) {
+	if r.bad == "" {
+		r.bad = fmt.Sprintf(format, args...)
+	}
 }
 
 // object iterates the members of an object at the cursor.
@@ -788,11 +831,14 @@ func (d *pageDecoder) end() error {
 }
 
 // decodeGraphPage decodes a Graph messageTraces response.
-func decodeGraphPage(body []byte) (*tracePage, error) {
+func decodeGraphPage(body []byte) (*tracePage, error) { return decodeGraphPageMax(body, 0) }
+
+// decodeGraphPageMax decodes a Graph messageTraces response of at most maxRows rows (0 = any).
+func decodeGraphPageMax(body []byte, maxRows int) (*tracePage, error) {
 	if !looksLikeJSONObject(body) {
 		return nil, errNotJSON
 	}
-	d := &pageDecoder{b: body, table: graphRows, strs: make([]byte, 0, len(body)/2)}
+	d := &pageDecoder{b: body, table: graphRows, strs: make([]byte, 0, len(body)/2), maxRows: maxRows}
 	var value rowArray
 	var next strRef
 	err := d.object(func(key []byte) error {
@@ -810,6 +856,9 @@ func decodeGraphPage(body []byte) (*tracePage, error) {
 	if err == nil {
 		err = d.end()
 	}
+	if errors.Is(err, errPageRefused) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("malformed Graph response: %w", err)
 	}
@@ -820,26 +869,33 @@ func decodeGraphPage(body []byte) (*tracePage, error) {
 		raw := &value.backing[i]
 		row := rowOf(strs, raw)
 		received, err := dates.parse(strs, raw.str[fReceived], parseGraphDate)
-		if err != nil {
-			return nil, fmt.Errorf("malformed Graph row %d: receivedDateTime %q: %w", i, ref(strs, raw.str[fReceived]), err)
+		switch {
+		case raw.bad != "":
+			row = unparsedRow(body[raw.rawStart:raw.rawEnd], raw.bad, received, err == nil)
+		case err != nil:
+			row = unparsedRow(body[raw.rawStart:raw.rawEnd], fmt.Sprintf("receivedDateTime %q is not an RFC 3339 time", cut(ref(strs, raw.str[fReceived]))), received, false)
+		case row.ID == "":
+			row = unparsedRow(body[raw.rawStart:raw.rawEnd], "no id", received, true)
+		default:
+			row.Received = received
 		}
-		if row.ID == "" {
-			return nil, fmt.Errorf("malformed Graph row %d: no id", i)
-		}
-		row.Received = received
 		out.rows = append(out.rows, row)
 	}
+	placeUnparsed(out.rows)
 	return out, nil
 }
 
 // decodeLegacyPage decodes a Reporting Web Service MessageTrace response, in either JSON
 // envelope it is seen to send: verbose OData v2 (d.results + d.__next) and light (value +
 // odata.nextLink, often relative).
-func decodeLegacyPage(body []byte) (*tracePage, error) {
+func decodeLegacyPage(body []byte) (*tracePage, error) { return decodeLegacyPageMax(body, 0) }
+
+// decodeLegacyPageMax decodes a Reporting Web Service response of at most maxRows rows (0 = any).
+func decodeLegacyPageMax(body []byte, maxRows int) (*tracePage, error) {
 	if !looksLikeJSONObject(body) {
 		return nil, errNotJSON
 	}
-	d := &pageDecoder{b: body, table: legacyRows, strs: make([]byte, 0, len(body)/2)}
+	d := &pageDecoder{b: body, table: legacyRows, strs: make([]byte, 0, len(body)/2), maxRows: maxRows}
 	var (
 		value, results rowArray
 		nextLink, next strRef
@@ -884,6 +940,9 @@ func decodeLegacyPage(body []byte) (*tracePage, error) {
 	if err == nil {
 		err = d.end()
 	}
+	if errors.Is(err, errPageRefused) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("malformed Reporting Web Service response: %w", err)
 	}
@@ -900,15 +959,19 @@ func decodeLegacyPage(body []byte) (*tracePage, error) {
 		raw := &rows.backing[i]
 		row := rowOf(strs, raw)
 		received, err := dates.parse(strs, raw.str[fReceived], parseLegacyDate)
-		if err != nil {
-			return nil, fmt.Errorf("malformed Reporting Web Service row %d: Received: %w", i, err)
+		switch {
+		case raw.bad != "":
+			row = unparsedRow(body[raw.rawStart:raw.rawEnd], raw.bad, received, err == nil)
+		case err != nil:
+			row = unparsedRow(body[raw.rawStart:raw.rawEnd], fmt.Sprintf("Received %q is neither /Date(ms)/ nor ISO 8601", cut(ref(strs, raw.str[fReceived]))), received, false)
+		case row.ID == "":
+			row = unparsedRow(body[raw.rawStart:raw.rawEnd], "no MessageTraceId", received, true)
+		default:
+			row.Received = received
 		}
-		if row.ID == "" {
-			return nil, fmt.Errorf("malformed Reporting Web Service row %d: no MessageTraceId", i)
-		}
-		row.Received = received
 		out.rows = append(out.rows, row)
 	}
+	placeUnparsed(out.rows)
 	return out, nil
 }
 

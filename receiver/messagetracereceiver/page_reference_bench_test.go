@@ -14,11 +14,12 @@ import (
 
 // This file keeps the encoding/json decoders the hand-written ones in page.go replaced, as the
 // reference they are held to: the differential fuzz targets and tests below require both to
-// accept the same bodies and to produce the same rows and next-link.
+// accept the same bodies and to produce the same rows and next-link. Each row is decoded on
+// its own, so a row of the wrong types is an unparsed row, not a failed page.
 
 type refGraphPage struct {
-	NextLink string        `json:"@odata.nextLink"`
-	Value    []refGraphRow `json:"value"`
+	NextLink string            `json:"@odata.nextLink"`
+	Value    []json.RawMessage `json:"value"`
 }
 
 type refGraphRow struct {
@@ -43,14 +44,20 @@ func refDecodeGraphPage(body []byte) (*tracePage, error) {
 		return nil, fmt.Errorf("malformed Graph response: %w", err)
 	}
 	out := &tracePage{next: p.NextLink, rows: make([]traceRow, 0, len(p.Value))}
-	for i := range p.Value {
-		g := &p.Value[i]
+	for _, raw := range p.Value {
+		var g refGraphRow
+		typeErr := json.Unmarshal(raw, &g)
 		received, err := time.Parse(time.RFC3339Nano, g.ReceivedDateTime)
-		if err != nil {
-			return nil, fmt.Errorf("malformed Graph row %d: receivedDateTime %q: %w", i, g.ReceivedDateTime, err)
-		}
-		if g.ID == "" {
-			return nil, fmt.Errorf("malformed Graph row %d: no id", i)
+		switch {
+		case typeErr != nil:
+			out.rows = append(out.rows, unparsedRow(raw, typeErr.Error(), received.UTC(), err == nil))
+			continue
+		case err != nil:
+			out.rows = append(out.rows, unparsedRow(raw, err.Error(), time.Time{}, false))
+			continue
+		case g.ID == "":
+			out.rows = append(out.rows, unparsedRow(raw, "no id", received.UTC(), true))
+			continue
 		}
 		out.rows = append(out.rows, traceRow{
 			ID: g.ID, MessageID: refDeref(g.MessageID), Sender: refDeref(g.SenderAddress),
@@ -58,16 +65,17 @@ func refDecodeGraphPage(body []byte) (*tracePage, error) {
 			FromIP: refDeref(g.FromIP), ToIP: refDeref(g.ToIP), Received: received.UTC(), Size: refDerefInt(g.Size),
 		})
 	}
+	placeUnparsed(out.rows)
 	return out, nil
 }
 
 type refLegacyPage struct {
 	D *struct {
-		Results []refLegacyRow `json:"results"`
-		Next    string         `json:"__next"`
+		Results []json.RawMessage `json:"results"`
+		Next    string            `json:"__next"`
 	} `json:"d"`
-	Value    []refLegacyRow `json:"value"`
-	NextLink string         `json:"odata.nextLink"`
+	Value    []json.RawMessage `json:"value"`
+	NextLink string            `json:"odata.nextLink"`
 }
 
 type refLegacyRow struct {
@@ -99,15 +107,21 @@ func refDecodeLegacyPage(body []byte) (*tracePage, error) {
 		return nil, errors.New("malformed Reporting Web Service response: neither d.results nor value")
 	}
 	out := &tracePage{next: next, rows: make([]traceRow, 0, len(rows))}
-	for i := range rows {
-		l := &rows[i]
+	for _, raw := range rows {
+		var l refLegacyRow
+		typeErr := json.Unmarshal(raw, &l)
 		received, err := refParseLegacyDate(refDeref(l.Received))
-		if err != nil {
-			return nil, fmt.Errorf("malformed Reporting Web Service row %d: Received: %w", i, err)
-		}
 		id := refDeref(l.MessageTraceID)
-		if id == "" {
-			return nil, fmt.Errorf("malformed Reporting Web Service row %d: no MessageTraceId", i)
+		switch {
+		case typeErr != nil:
+			out.rows = append(out.rows, unparsedRow(raw, typeErr.Error(), received, err == nil))
+			continue
+		case err != nil:
+			out.rows = append(out.rows, unparsedRow(raw, err.Error(), time.Time{}, false))
+			continue
+		case id == "":
+			out.rows = append(out.rows, unparsedRow(raw, "no MessageTraceId", received, true))
+			continue
 		}
 		out.rows = append(out.rows, traceRow{
 			ID: id, MessageID: refDeref(l.MessageID), Sender: refDeref(l.SenderAddress),
@@ -116,6 +130,7 @@ func refDecodeLegacyPage(body []byte) (*tracePage, error) {
 			Received: received, Size: refDerefInt(l.Size),
 		})
 	}
+	placeUnparsed(out.rows)
 	return out, nil
 }
 
@@ -168,6 +183,10 @@ func sameDecoding(t *testing.T, name string, body []byte, decode, reference func
 			t.Fatalf("%s: row %d received %v, reference %v, body %q", name, i, g.Received, w.Received, body)
 		}
 		g.Received, w.Received = time.Time{}, time.Time{}
+		if (g.ParseError == "") != (w.ParseError == "") {
+			t.Fatalf("%s: row %d parse error %q, reference %q, body %q", name, i, g.ParseError, w.ParseError, body)
+		}
+		g.ParseError, w.ParseError = "", ""
 		if g != w {
 			t.Fatalf("%s: row %d\n got %+v\nwant %+v\nbody %q", name, i, g, w, body)
 		}
@@ -232,6 +251,15 @@ var differentialSeeds = []string{
 	`{"value":[{"MessageTraceId":"x","Received":"/Date(abc)/"}]}`,
 	`{"value":[{"MessageTraceId":null,"Received":"/Date(1)/"}]}`,
 	`{"value":[{"MessageTraceId":"x","Received":null}]}`,
+	// Bad rows among good ones (issue 11): each is delivered raw, the others as usual.
+	`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z"},{"id":"b","receivedDateTime":"2026-13-45T99:00:00Z"},{"id":"c","receivedDateTime":"2026-11-21T07:00:00Z"}]}`,
+	`{"value":[{"id":"b","receivedDateTime":"nope"},{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z"}]}`,
+	`{"value":[{"id":"b","receivedDateTime":"nope"},{"receivedDateTime":"2026-11-21T08:00:00Z"},7,"s",[1],null]}`,
+	`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":"1","subject":5,"toIP":[]}]}`,
+	`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":1},{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":1.5}],"value":[{"id":"c"}]}`,
+	"{\"value\":[{\"id\":\"a\",\"receivedDateTime\":\"\xff\xfe\",\"x\":\"\xc3\"}]}",
+	`{"d":{"results":[{"MessageTraceId":"x","Received":"/Date(1)/","Size":"big"},{"MessageTraceId":"y","Received":"later"}]}}`,
+	`{"value":[{"MessageTraceId":5,"Received":"/Date(1)/"},{"MessageTraceId":"y","Received":"/Date(2)/"}]}`,
 }
 
 func TestDecodersMatchReference(t *testing.T) {

@@ -1,10 +1,13 @@
 package messagetracereceiver
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,8 +86,11 @@ func TestDecodeRejectsNonJSON(t *testing.T) {
 		require.ErrorIs(t, err, errNotJSON)
 		_, err = decode(readPage(t, "truncated.json"))
 		require.ErrorContains(t, err, "malformed")
-		_, err = decode([]byte(`{"value":[{"id":"x","receivedDateTime":"not a date"}],"d":null}`))
-		require.Error(t, err)
+		// A bad row is not a bad page: it comes back as an unparsed row.
+		p, err := decode([]byte(`{"value":[{"id":"x","receivedDateTime":"not a date"}],"d":null}`))
+		require.NoError(t, err)
+		require.Len(t, p.rows, 1)
+		assert.NotEmpty(t, p.rows[0].ParseError)
 	}
 	_, err := decodeLegacyPage([]byte(`{"odata.metadata":"x"}`))
 	require.ErrorContains(t, err, "neither d.results nor value")
@@ -99,16 +105,14 @@ func FuzzDecodeGraphPage(f *testing.F) {
 	f.Add(readPage(f, "html_signin.html"))
 	f.Add([]byte(`{"value":[]}`))
 	f.Add([]byte(`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z","size":-1}]}`))
+	f.Add([]byte(`{"value":[{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z"},{"id":"b","receivedDateTime":"x"},{"size":"1"},[]]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodeGraphPage(body)
+		checkTop(t, body, p, err, decodeGraphPageMax)
 		if err != nil {
 			return
 		}
-		for _, r := range p.rows {
-			if r.ID == "" || r.Received.Location() != time.UTC {
-				t.Fatalf("decoded an invalid row: %+v", r)
-			}
-		}
+		checkRows(t, p.rows)
 	})
 }
 
@@ -117,15 +121,127 @@ func FuzzDecodeLegacyPage(f *testing.F) {
 	f.Add(readPage(f, "legacy_light.json"))
 	f.Add(readPage(f, "html_signin.html"))
 	f.Add([]byte(`{"d":{"results":[{"MessageTraceId":"x","Received":"/Date(1)/"}]}}`))
+	f.Add([]byte(`{"d":{"results":[{"MessageTraceId":"x","Received":"/Date(1)/"},{"MessageTraceId":"y","Received":"soon"},{"Size":"1"}]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodeLegacyPage(body)
+		checkTop(t, body, p, err, decodeLegacyPageMax)
 		if err != nil {
 			return
 		}
-		for _, r := range p.rows {
-			if r.ID == "" || r.Received.Location() != time.UTC {
-				t.Fatalf("decoded an invalid row: %+v", r)
-			}
-		}
+		checkRows(t, p.rows)
 	})
+}
+
+// checkTop holds the $top check to the unlimited decoding: a page of n rows is refused by name
+// exactly when n exceeds the limit, and otherwise decodes the same.
+func checkTop(t *testing.T, body []byte, p *tracePage, err error, decode func([]byte, int) (*tracePage, error)) {
+	t.Helper()
+	const top = 2
+	limited, lerr := decode(body, top)
+	switch {
+	case err != nil:
+		if lerr == nil {
+			t.Fatalf("the limited decoder accepted what the unlimited one refused: %v", err)
+		}
+	case len(p.rows) > top:
+		if !errors.Is(lerr, errPageRefused) {
+			t.Fatalf("%d rows with $top=%d: %v", len(p.rows), top, lerr)
+		}
+	case lerr != nil && !errors.Is(lerr, errPageRefused):
+		t.Fatalf("%d rows within $top=%d failed otherwise: %v", len(p.rows), top, lerr)
+	case lerr == nil && len(limited.rows) != len(p.rows):
+		t.Fatalf("%d rows within $top=%d decoded as %d", len(p.rows), top, len(limited.rows))
+	}
+	// Refusing rows within $top is only right when a longer rows member came earlier (a
+	// repeated member replaces the rows): the refusal never comes from the rows kept.
+}
+
+// checkRows holds decoded rows to what the receiver relies on: parsed rows have an id and a UTC
+// time; unparsed ones a bounded reason and body (valid UTF-8), a synthetic id, and a time that
+// is either their own or a parsed neighbour's (or zero when the page has no parsed row).
+func checkRows(t *testing.T, rows []traceRow) {
+	t.Helper()
+	times := map[time.Time]bool{}
+	for _, r := range rows {
+		if !r.TimeUnknown {
+			times[r.Received] = true
+		}
+	}
+	for _, r := range rows {
+		if r.ID == "" || r.Received.Location() != time.UTC {
+			t.Fatalf("decoded an invalid row: %+v", r)
+		}
+		if r.ParseError == "" {
+			if r.TimeUnknown || r.Raw != "" {
+				t.Fatalf("parsed row with unparsed fields: %+v", r)
+			}
+			continue
+		}
+		if !strings.HasPrefix(r.ID, unparsedIDPrefix) || len(r.ParseError) > 200 || len(r.Raw) > maxRawRowBytes+32 || !utf8.ValidString(r.Raw) || r.Raw == "" {
+			t.Fatalf("unbounded or malformed unparsed row: reason %d bytes, body %d bytes, id %q", len(r.ParseError), len(r.Raw), r.ID)
+		}
+		if r.TimeUnknown && !r.Received.IsZero() && !times[r.Received] {
+			t.Fatalf("unparsed row placed at %v, which no parsed row has", r.Received)
+		}
+	}
+}
+
+// Issue 11, rows 3 and 4: one bad row (malformed time, no id, wrong types) no longer fails the
+// page; it comes back raw and bounded, the good rows around it intact, and no error or reason
+// quotes a huge value in full.
+func TestBadRowsAreUnparsedNotFatal(t *testing.T) {
+	huge := strings.Repeat("9", 5<<20)
+	good := func(id, at string) string {
+		return `{"id":"` + id + `","recipientAddress":"a@b","receivedDateTime":"` + at + `","status":"delivered"}`
+	}
+	graphBad := []struct{ name, row, reason string }{
+		{"malformed time", `{"id":"x","recipientAddress":"a@b","receivedDateTime":"2026-13-45T99:00:00Z"}`, "receivedDateTime"},
+		{"huge time", `{"id":"x","receivedDateTime":"` + huge + `"}`, "bytes)"},
+		{"no id", `{"recipientAddress":"a@b","receivedDateTime":"2026-11-21T08:00:30Z"}`, "no id"},
+		{"size a string", `{"id":"x","receivedDateTime":"2026-11-21T08:00:30Z","size":"12"}`, "size is not a number"},
+		{"size a float", `{"id":"x","receivedDateTime":"2026-11-21T08:00:30Z","size":1.5}`, "size is not an integer"},
+		{"subject an object", `{"id":"x","receivedDateTime":"2026-11-21T08:00:30Z","subject":{"a":1}}`, "subject is not a string"},
+		{"row an array", `["x"]`, "not a JSON object"},
+	}
+	for _, tt := range graphBad {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"value":[` + good("a", "2026-11-21T08:01:00Z") + `,` + tt.row + `,` + good("b", "2026-11-21T08:00:00Z") + `]}`
+			p, err := decodeGraphPage([]byte(body))
+			require.NoError(t, err)
+			require.Len(t, p.rows, 3)
+			assert.Equal(t, "a", p.rows[0].ID)
+			assert.Equal(t, "b", p.rows[2].ID)
+			bad := p.rows[1]
+			assert.Contains(t, bad.ParseError, tt.reason)
+			assert.Less(t, len(bad.ParseError), 200, "the reason quotes at most a short prefix")
+			assert.LessOrEqual(t, len(bad.Raw), maxRawRowBytes+32)
+			assert.True(t, strings.HasPrefix(tt.row, strings.SplitN(bad.Raw, "…", 2)[0]), "the body is the row's raw JSON")
+			assert.Equal(t, unparsedID([]byte(tt.row)), bad.ID)
+			if bad.TimeUnknown {
+				assert.Equal(t, p.rows[0].Received, bad.Received, "a row without a readable time takes its neighbour's")
+			} else {
+				assert.Equal(t, time.Date(2026, 11, 21, 8, 0, 30, 0, time.UTC), bad.Received)
+			}
+		})
+	}
+	p, err := decodeLegacyPage([]byte(`{"value":[{"MessageTraceId":"m","Received":"/Date(1772359262117)/"},{"MessageTraceId":"n","Received":"yesterday"},{"Received":"/Date(1772359262117)/"}]}`))
+	require.NoError(t, err)
+	require.Len(t, p.rows, 3)
+	assert.Empty(t, p.rows[0].ParseError)
+	assert.Contains(t, p.rows[1].ParseError, "Received")
+	assert.Contains(t, p.rows[2].ParseError, "no MessageTraceId")
+}
+
+// Issue 11, row 6: more rows than $top is refused by name, before the rows are built.
+func TestMoreRowsThanTopAreRefused(t *testing.T) {
+	row := `{"id":"a","receivedDateTime":"2026-11-21T08:00:00Z"}`
+	body := []byte(`{"value":[` + row + `,` + row + `,` + row + `]}`)
+	_, err := decodeGraphPageMax(body, 2)
+	require.ErrorIs(t, err, errPageRefused)
+	assert.ErrorContains(t, err, "more than the 2 rows asked for ($top)")
+	_, err = decodeLegacyPageMax([]byte(`{"value":[{},{},{}]}`), 2)
+	require.ErrorIs(t, err, errPageRefused)
+	p, err := decodeGraphPageMax(body, 3)
+	require.NoError(t, err)
+	assert.Len(t, p.rows, 3)
 }

@@ -126,6 +126,9 @@ func (r *messageTraceReceiver) Start(ctx context.Context, host component.Host) e
 // prepare builds the HTTP client, token source and API client and loads the checkpoint; it
 // returns the context the poll loop runs under. Tests call it and then poll directly.
 func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
+	for _, w := range r.cfg.weakSettings() {
+		r.set.Logger.Warn("insecure setting: " + w)
+	}
 	tlsCfg, err := r.cfg.TLS.LoadTLSConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("`tls`: %w", err)
@@ -133,13 +136,13 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsCfg
 	if r.cfg.ProxyURL != "" {
-		proxy, perr := url.Parse(r.cfg.ProxyURL)
+		proxy, perr := url.Parse(string(r.cfg.ProxyURL))
 		if perr != nil {
 			return nil, errors.New("`proxy_url` is not a valid URL") // the parser's error quotes credentials
 		}
 		transport.Proxy = http.ProxyURL(proxy)
 	}
-	r.http = &http.Client{Transport: transport, Timeout: r.cfg.Timeout}
+	r.http = &http.Client{Transport: transport, Timeout: r.cfg.Timeout, CheckRedirect: refuseRedirect}
 
 	var cert *certCredential
 	if r.cfg.ClientCertificate != nil {
@@ -258,8 +261,51 @@ func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) (*checkpoint,
 			zap.String("stored_tenant", stored.Tenant), zap.String("stored_api", stored.API), zap.Time("start", fresh.Done))
 		return fresh, true
 	}
+	if found := futureCheckpoint(stored, r.now().Add(maxClockSkew)); found != "" {
+		r.set.Logger.Warn("the stored checkpoint lies in the future (corrupt, or this machine's clock jumped back): "+
+			"discarding it and starting from initial_lookback; rows since then may be emitted again",
+			zap.String("found", found), zap.Time("now", r.now().UTC()), zap.Time("start", fresh.Done))
+		return fresh, true
+	}
+	for _, pc := range []*passCheckpoint{&stored.passCheckpoint, stored.Early} {
+		if pc == nil || pc.Open == nil {
+			continue
+		}
+		if o := pc.Open; !o.End.After(o.Start) || o.End.Sub(o.Start) > maxQuerySpan+time.Second {
+			r.set.Logger.Warn("the stored checkpoint's open range is empty or wider than the API allows (10 days): "+
+				"discarding the range and reading on from its done time; rows of it already delivered may be emitted again",
+				zap.Time("range_start", o.Start), zap.Time("range_end", o.End), zap.Time("done_until", pc.Done))
+			pc.Open = nil
+		}
+	}
 	r.set.Logger.Info("resuming from the stored checkpoint", zap.Time("done_until", stored.Done), zap.Bool("inside_range", stored.Open != nil))
 	return stored, false
+}
+
+// futureCheckpoint describes the first time of a stored checkpoint that lies after limit, or
+// returns "". Such a checkpoint would make the receiver send nothing (done ahead) or queries
+// the API refuses (an open range ahead) until the clock catches up, possibly for years.
+func futureCheckpoint(cp *checkpoint, limit time.Time) string {
+	check := func(name string, pc *passCheckpoint) string {
+		switch {
+		case pc == nil:
+		case pc.Done.After(limit):
+			return name + " done " + pc.Done.UTC().Format(time.RFC3339)
+		case pc.Open != nil && (pc.Open.End.After(limit) || pc.Open.Start.After(limit)):
+			return name + " open range " + pc.Open.Start.UTC().Format(time.RFC3339) + " to " + pc.Open.End.UTC().Format(time.RFC3339)
+		}
+		return ""
+	}
+	if s := check("settled pass", &cp.passCheckpoint); s != "" {
+		return s
+	}
+	if s := check("early pass", cp.Early); s != "" {
+		return s
+	}
+	if cp.EarlyFrom.After(limit) {
+		return "early_from " + cp.EarlyFrom.UTC().Format(time.RFC3339)
+	}
+	return ""
 }
 
 // Shutdown stops polling, cancels requests in flight and closes the storage client. It is safe
@@ -358,6 +404,18 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 // pass gets its turn while one has a long range.
 func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.Time) (bool, error) {
 	prog, ok := r.nextRange(p, observed)
+	ahead := p.cp().Done
+	if ok {
+		ahead = prog.End
+	}
+	if ahead.After(observed.Add(maxClockSkew)) {
+		// Checked at load too; this is the clock jumping back while running. Restarting from
+		// initial_lookback would emit rows again, and the API refuses a range in the future,
+		// so the pass waits for the clock.
+		r.set.Logger.Warn("the checkpoint lies ahead of this machine's clock (did the clock jump back?); "+
+			"nothing is read until the clock passes it", zap.String("pass", p.name), zap.Time("done_until", ahead), zap.Time("now", observed.UTC()))
+		return false, nil
+	}
 	if !ok {
 		return false, nil
 	}
@@ -466,6 +524,11 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
 		handled := page.rows[:0]
 		for i := range page.rows {
+			if page.rows[i].TimeUnknown && page.rows[i].Received.IsZero() {
+				// An unparsed row on a page without any parsed row: it lies somewhere in what
+				// was queried, so it is placed at the end of the range.
+				page.rows[i].Received = prog.End
+			}
 			if (resumed && prog.wants(&page.rows[i])) || (!resumed && prog.contains(&page.rows[i])) {
 				handled = append(handled, page.rows[i])
 			}
@@ -544,6 +607,7 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		switch {
 		case err == nil:
 			r.telemetry.ReceiverMessageTraceRows.Add(ctx, int64(len(emit)), metric.WithAttributes(attribute.String("pass", p.name)))
+			r.countUnparsed(ctx, p, emit)
 		case consumererror.IsPermanent(err):
 			r.telemetry.ReceiverMessageTraceRejectedRows.Add(ctx, int64(len(emit)))
 			r.set.Logger.Error("the pipeline refused rows permanently; skipping them", zap.Int("rows", len(emit)), zap.Error(err))
@@ -557,6 +621,26 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		r.seen.rememberAll(emit, codes, known)
 	}
 	return len(emit), nil
+}
+
+// countUnparsed counts the rows delivered raw because they could not be parsed, and logs one
+// line per page (not per row: a hostile page could hold thousands).
+func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows []traceRow) {
+	n, first := 0, -1
+	for i := range rows {
+		if rows[i].ParseError != "" {
+			n++
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	r.telemetry.ReceiverMessageTraceUnparsedRows.Add(ctx, int64(n), metric.WithAttributes(attribute.String("pass", p.name)))
+	r.set.Logger.Warn("message trace rows could not be parsed; delivered them raw with the attribute "+parseErrorAttribute,
+		zap.String("pass", p.name), zap.Int("rows", n), zap.String("first_reason", rows[first].ParseError), zap.String("first_row_id", rows[first].ID))
 }
 
 func (r *messageTraceReceiver) recordLag(ctx context.Context) {

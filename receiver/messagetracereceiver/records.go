@@ -80,6 +80,10 @@ func (b *recordBuilder) bodyDates(rows []traceRow) []string {
 }
 
 func (b *recordBuilder) fill(lr plog.LogRecord, row *traceRow, observed pcommon.Timestamp, received string) {
+	if row.ParseError != "" {
+		b.fillUnparsed(lr, row, observed)
+		return
+	}
 	status := normaliseStatus(row.Status)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(row.Received))
 	lr.SetObservedTimestamp(observed)
@@ -117,6 +121,26 @@ func (b *recordBuilder) fill(lr plog.LogRecord, row *traceRow, observed pcommon.
 	} else {
 		b.graphBody(body, row, status, received)
 	}
+}
+
+// parseErrorAttribute says why a row could not be parsed; its body is then the row's raw JSON.
+const parseErrorAttribute = "exchange.message_trace.parse_error"
+
+// fillUnparsed delivers a row that could not be parsed: its raw JSON (bounded) as the body, so
+// a syslog destination sees it too, and the reason as an attribute. Its time is the row's own
+// when that could be read; otherwise only the observed time is set.
+func (b *recordBuilder) fillUnparsed(lr plog.LogRecord, row *traceRow, observed pcommon.Timestamp) {
+	if !row.TimeUnknown {
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(row.Received))
+	}
+	lr.SetObservedTimestamp(observed)
+	lr.SetEventName(eventName)
+	lr.SetSeverityNumber(plog.SeverityNumberWarn)
+	lr.SetSeverityText("WARN")
+	attrs := lr.Attributes()
+	attrs.PutStr(parseErrorAttribute, row.ParseError)
+	attrs.PutStr("email.local_id", row.ID)
+	lr.Body().SetStr(row.Raw)
 }
 
 func (b *recordBuilder) graphBody(m pcommon.Map, row *traceRow, status, received string) {

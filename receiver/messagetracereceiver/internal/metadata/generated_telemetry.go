@@ -36,6 +36,7 @@ type TelemetryBuilder struct {
 	ReceiverMessageTraceStateBytes        metric.Int64Gauge
 	ReceiverMessageTraceStatusUpdates     metric.Int64Counter
 	ReceiverMessageTraceThrottledRequests metric.Int64Counter
+	ReceiverMessageTraceUnparsedRows      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -125,6 +126,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_message_trace_throttled_requests",
 		metric.WithDescription("API requests Microsoft answered with 429 Too Many Requests. [Development]"),
 		metric.WithUnit("{requests}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceUnparsedRows, err = builder.meter.Int64Counter(
+		"otelcol_receiver_message_trace_unparsed_rows",
+		metric.WithDescription("Rows that could not be parsed (bad time, no id, wrong types) and were delivered raw with the attribute exchange.message_trace.parse_error (attribute pass). [Development]"),
+		metric.WithUnit("{rows}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -29,6 +29,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverMessageTraceStateBytes.Record(context.Background(), 1)
 	tb.ReceiverMessageTraceStatusUpdates.Add(context.Background(), 1)
 	tb.ReceiverMessageTraceThrottledRequests.Add(context.Background(), 1)
+	tb.ReceiverMessageTraceUnparsedRows.Add(context.Background(), 1)
 	AssertEqualReceiverMessageTraceCheckpointLag(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -57,6 +58,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverMessageTraceThrottledRequests(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceUnparsedRows(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

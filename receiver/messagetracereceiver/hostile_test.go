@@ -1,0 +1,518 @@
+package messagetracereceiver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+)
+
+// The tests of issue 11: the receiver under hostile and malformed input. Each names the row of
+// the issue's table it covers.
+
+func newTrap(t *testing.T) *msgtracetest.Trap {
+	t.Helper()
+	trap, err := msgtracetest.NewTrap()
+	require.NoError(t, err)
+	t.Cleanup(trap.Close)
+	return trap
+}
+
+// requireNothingReached fails when any connection or credential reached the trap.
+func requireNothingReached(t *testing.T, trap *msgtracetest.Trap) {
+	t.Helper()
+	for _, q := range trap.Requests() {
+		assert.False(t, q.HasCredential(), "a credential reached %s %s", q.Method, q.Path)
+	}
+	require.Zero(t, trap.Connections(), "the receiver connected to where a redirect pointed")
+}
+
+// Row 1: a redirect of an API call, to another port, to plain http or to another host, is
+// refused before anything is sent there, with an error naming the location; the redirect's
+// target is never taken as a page.
+func TestAPIRedirectIsRefused(t *testing.T) {
+	trap := newTrap(t)
+	path := "/v1.0/admin/exchange/tracing/messageTraces?$top=5000"
+	for name, location := range map[string]string{
+		"another port, plain http": trap.URL() + path,
+		"another port, https":      "https://" + trap.Addr() + path,
+		"another host":             "https://graph.example.invalid" + path,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rows := rowsIn(101, 20, msgtracetest.GenerateOptions{})
+			h := newHarness(t, msgtracetest.Options{}, rows)
+			sink := new(consumertest.LogsSink)
+			r, ctx := h.receiver(sink)
+			before := r.cp.Done
+			h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultRedirect, Location: location})
+			err := r.poll(ctx)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "redirect to "+location[:40], "the location is named (cut to a short prefix)")
+			assert.Contains(t, err.Error(), "HTTP 302")
+			var se *setupError
+			assert.True(t, errors.As(err, &se), "a redirect is a setup problem, backed off in minutes: %v", err)
+			assert.Zero(t, sink.LogRecordCount(), "nothing from the redirect target is delivered")
+			assert.Equal(t, before, r.cp.Done)
+			requireNothingReached(t, trap)
+
+			// Once the server answers normally again, the rows are read as usual.
+			require.NoError(t, r.poll(ctx))
+			requireExactlyOnce(t, rows, delivered(sink))
+		})
+	}
+}
+
+// Row 2: a redirect of the token request (307 re-posts the body) is refused: neither the
+// client secret nor the client assertion is sent anywhere else.
+func TestTokenRedirectIsRefused(t *testing.T) {
+	trap := newTrap(t)
+	for _, cert := range []bool{false, true} {
+		t.Run(map[bool]string{false: "client secret", true: "client assertion"}[cert], func(t *testing.T) {
+			opts := msgtracetest.Options{}
+			var cc *msgtracetest.ClientCert
+			if cert {
+				var err error
+				cc, err = msgtracetest.NewClientCert("message trace app")
+				require.NoError(t, err)
+				opts.ClientCert = cc.Cert
+			}
+			h := newHarness(t, opts, rowsIn(102, 5, msgtracetest.GenerateOptions{}))
+			if cert {
+				certFile, keyFile, err := cc.WriteFiles(t.TempDir())
+				require.NoError(t, err)
+				h.cfg.ClientSecret = ""
+				h.cfg.ClientCertificate = &ClientCertificateConfig{CertFile: certFile, KeyFile: keyFile}
+			}
+			sink := new(consumertest.LogsSink)
+			r, ctx := h.receiver(sink)
+			h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultTokenRedirect, Location: trap.URL() + "/common/oauth2/v2.0/token"})
+			err := r.poll(ctx)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "HTTP 307 with a redirect to "+trap.URL()+"/common/oauth2/v2.0/token")
+			assert.True(t, isPermanent(err), "refused, not retried at once: %v", err)
+			assert.Zero(t, sink.LogRecordCount())
+			requireNothingReached(t, trap)
+		})
+	}
+}
+
+// receiverWithTelemetry is h.receiver with self-metrics recorded.
+func receiverWithTelemetry(t *testing.T, h *harness) (*messageTraceReceiver, context.Context, *consumertest.LogsSink, *componenttest.Telemetry) {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	rs := receivertest.NewNopSettings(metadata.Type)
+	rs.TelemetrySettings = tel.NewTelemetrySettings()
+	core, logs := observer.New(zap.DebugLevel)
+	rs.Logger = zap.New(core)
+	h.logs = logs
+	sink := new(consumertest.LogsSink)
+	r, err := newReceiver(rs, h.cfg, sink)
+	require.NoError(t, err)
+	r.retry = fastRetry
+	ctx, err := r.prepare(context.Background(), h.host)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	frozen := time.Now()
+	r.now = func() time.Time { return frozen }
+	return r, ctx, sink, tel
+}
+
+func metricSum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	require.NoError(t, err, name)
+	var total int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		total += dp.Value
+	}
+	return total
+}
+
+// unparsedRecords returns the records delivered raw, by their synthetic id.
+func unparsedRecords(sink *consumertest.LogsSink) map[string]plog.LogRecord {
+	out := map[string]plog.LogRecord{}
+	for _, ld := range sink.AllLogs() {
+		forEachRecord(ld, func(lr plog.LogRecord) {
+			if _, ok := lr.Attributes().Get(parseErrorAttribute); ok {
+				id, _ := lr.Attributes().Get("email.local_id")
+				out[id.Str()] = lr
+			}
+		})
+	}
+	return out
+}
+
+// goodKeys drops the unparsed rows' keys.
+func goodKeys(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if !strings.HasPrefix(k, unparsedIDPrefix) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Row 3: a row with a malformed receivedDateTime and one without an id, both in the tenant for
+// good, no longer stall it: every other row is delivered once, the two are delivered raw with
+// the reason, counted, and the checkpoint moves past them; later polls go on.
+func TestBadRowsAreDeliveredRawAndTheTenantMovesOn(t *testing.T) {
+	rows := rowsIn(103, 300, msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 3})
+	rows[40].Corrupt = map[string]string{"receivedDateTime": `"2026-13-45T99:99:99Z"`}
+	rows[41].Corrupt = map[string]string{"id": ""}
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	h.cfg.PageSize = 100
+	r, ctx, sink, tel := receiverWithTelemetry(t, h)
+
+	require.NoError(t, r.poll(ctx))
+	good := append(append([]msgtracetest.Row{}, rows[:40]...), rows[42:]...)
+	requireExactlyOnce(t, good, goodKeys(delivered(sink)))
+	bad := unparsedRecords(sink)
+	require.Len(t, bad, 2)
+	reasons := []string{}
+	for id, lr := range bad {
+		assert.True(t, strings.HasPrefix(id, unparsedIDPrefix))
+		reason, _ := lr.Attributes().Get(parseErrorAttribute)
+		reasons = append(reasons, reason.Str())
+		assert.True(t, strings.HasPrefix(lr.Body().Str(), "{"), "the body is the raw row: %s", lr.Body().Str())
+		assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
+	}
+	assert.ElementsMatch(t, []string{`receivedDateTime "2026-13-45T99:99:99Z" is not an RFC 3339 time`, "no id"}, reasons)
+	assert.Equal(t, int64(2), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
+	assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the bad rows")
+	logged := int64(0)
+	for _, e := range h.logs.FilterMessageSnippet("could not be parsed; delivered them raw").All() {
+		logged += e.ContextMap()["rows"].(int64)
+	}
+	assert.Equal(t, int64(2), logged)
+
+	// The next polls send nothing again and go on with what is new.
+	count := sink.LogRecordCount()
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, count, sink.LogRecordCount())
+	newRow := msgtracetest.Generate(104, 1, r.now().Add(-50*time.Minute), r.now().Add(-40*time.Minute), msgtracetest.GenerateOptions{MaxRecipients: 1})
+	h.srv.AddRows(newRow...)
+	later := r.now().Add(time.Hour)
+	r.now = func() time.Time { return later }
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, count+1, sink.LogRecordCount())
+}
+
+// Row 3, two passes: an unparsed row is remembered by the hash of its bytes, so the settled
+// pass does not emit again what the early pass emitted, bad rows included.
+func TestUnparsedRowsAreNotEmittedAgainByTheSettledPass(t *testing.T) {
+	now := time.Now()
+	rows := msgtracetest.Generate(105, 40, now.Add(-50*time.Minute), now.Add(-15*time.Minute), msgtracetest.GenerateOptions{MaxRecipients: 2})
+	rows[7].Corrupt = map[string]string{"receivedDateTime": `"yesterday"`}
+	rows[20].Corrupt = map[string]string{"size": `"big"`}
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	h.cfg.EarlyDelay = 10 * time.Minute
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	require.NoError(t, r.poll(ctx))
+	first := delivered(sink)
+	require.Len(t, first, len(rows), "the early pass delivered every row, two of them raw")
+	require.Len(t, unparsedRecords(sink), 2)
+
+	// The settled pass catches up with the same rows, as if the hour of `delay` had passed.
+	r.settled.planner.delay = 5 * time.Minute
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, first, delivered(sink), "the settled pass emitted nothing again")
+	assert.True(t, r.cp.Done.After(now.Add(-15*time.Minute)), "the settled pass read the rows' range")
+}
+
+// Rows 3 and 4: a 5 MB value in a bad row is neither quoted in full into an error or a log
+// line nor delivered in full.
+func TestHugeValueIsCutEverywhere(t *testing.T) {
+	rows := rowsIn(106, 10, msgtracetest.GenerateOptions{MaxRecipients: 1})
+	rows[3].Corrupt = map[string]string{"receivedDateTime": `"` + strings.Repeat("7", 5<<20) + `"`}
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	require.NoError(t, r.poll(ctx))
+	require.Equal(t, len(rows), sink.LogRecordCount())
+	for _, e := range h.logs.All() {
+		size := len(e.Message)
+		for _, f := range e.Context {
+			size += len(f.String) + len(f.Key)
+			if err, ok := f.Interface.(error); ok {
+				size += len(err.Error())
+			}
+		}
+		assert.Less(t, size, 2048, "log line %q", e.Message)
+	}
+	for _, lr := range unparsedRecords(sink) {
+		assert.LessOrEqual(t, len(lr.Body().Str()), maxRawRowBytes+32)
+		reason, _ := lr.Attributes().Get(parseErrorAttribute)
+		assert.Contains(t, reason.Str(), "…(5242880 bytes)")
+		assert.Less(t, len(reason.Str()), 200)
+	}
+}
+
+// Row 5: Retry-After is capped at 5 minutes, Microsoft's quota window, with a warning.
+func TestAbsurdRetryAfterIsCapped(t *testing.T) {
+	now := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"9000000000":                    maxRetryAfter,
+		"99999999999999999999999":       30 * time.Second, // not a number Go can hold: the default hint
+		"Wed, 01 Jan 2312 00:00:00 GMT": maxRetryAfter,
+		"300":                           5 * time.Minute,
+		"12":                            12 * time.Second,
+		"0":                             time.Second,
+		"Sat, 21 Nov 2026 08:00:20 GMT": 20 * time.Second,
+	} {
+		assert.Equal(t, want, parseRetryAfter(v, now), v)
+	}
+
+	h := newHarness(t, msgtracetest.Options{}, rowsIn(107, 5, msgtracetest.GenerateOptions{}))
+	r, ctx := h.receiver(new(consumertest.LogsSink))
+	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultThrottle, RawRetryAfter: "9000000000"})
+	pollCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.Error(t, r.poll(pollCtx), "the receiver waits the capped 5 minutes, longer than this test")
+	r.client.budget.mu.Lock()
+	until := r.client.budget.blockedUntil
+	r.client.budget.mu.Unlock()
+	assert.WithinDuration(t, start.Add(maxRetryAfter), until, 10*time.Second, "paused until %v", until)
+	warn := h.logs.FilterMessageSnippet("longer than Microsoft's 5-minute quota window")
+	require.Equal(t, 1, warn.Len())
+	assert.Equal(t, "9000000000", warn.All()[0].ContextMap()["retry_after_header"])
+}
+
+// Row 6: a body over the cap is refused (read to cap+1, not cut and parsed), with or without
+// Content-Length.
+func TestOversizedBodyIsRefused(t *testing.T) {
+	const limit = 1000
+	for _, tt := range []struct {
+		name    string
+		size    int
+		length  int64 // Content-Length; -1 = unknown (chunked)
+		refused bool
+	}{
+		{"at the cap", limit, limit, false},
+		{"at the cap, chunked", limit, -1, false},
+		{"one byte over, chunked", limit + 1, -1, true},
+		{"far over, chunked", 50 * limit, -1, true},
+		{"over by Content-Length", 10, 2 * limit, true},
+	} {
+		resp := &http.Response{Body: http.NoBody, ContentLength: tt.length}
+		resp.Body = readCloser{strings.NewReader(strings.Repeat("x", tt.size))}
+		body, err := readBody(resp, limit)
+		if tt.refused {
+			require.ErrorIs(t, err, errPageRefused, tt.name)
+			assert.Nil(t, body, tt.name)
+		} else {
+			require.NoError(t, err, tt.name)
+			assert.Len(t, body, tt.size, tt.name)
+		}
+	}
+
+	// Through the receiver: refused at once (no retries spending quota), nothing delivered.
+	h := newHarness(t, msgtracetest.Options{}, rowsIn(108, 20, msgtracetest.GenerateOptions{}))
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	r.client.maxBody = 1 << 20
+	before := r.cp.Done
+	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultOversized, Size: 2 << 20})
+	err := r.poll(ctx)
+	require.ErrorIs(t, err, errPageRefused)
+	assert.Contains(t, err.Error(), "over the limit of 1048576 bytes")
+	assert.Len(t, apiRequests(h.srv), 1)
+	assert.Zero(t, sink.LogRecordCount())
+	assert.Equal(t, before, r.cp.Done)
+}
+
+type readCloser struct{ *strings.Reader }
+
+func (readCloser) Close() error { return nil }
+
+// Row 6: a page with more rows than $top is refused by name, before its rows are built.
+func TestMoreRowsThanTopIsRefused(t *testing.T) {
+	rows := rowsIn(109, 30, msgtracetest.GenerateOptions{MaxRecipients: 1})
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	h.cfg.PageSize = 10
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	before := r.cp.Done
+	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultExtraRows, Rows: 500})
+	err := r.poll(ctx)
+	require.ErrorIs(t, err, errPageRefused)
+	assert.Contains(t, err.Error(), "more than the 10 rows asked for ($top)")
+	assert.Len(t, apiRequests(h.srv), 1, "not retried at once")
+	assert.Zero(t, sink.LogRecordCount())
+	assert.Equal(t, before, r.cp.Done)
+	require.NoError(t, r.poll(ctx))
+	requireExactlyOnce(t, rows, delivered(sink))
+}
+
+// seedCheckpoint stores a checkpoint as a previous run would have, changed by edit.
+func seedCheckpoint(t *testing.T, h *harness, edit func(cp *checkpoint, now time.Time)) {
+	t.Helper()
+	r, ctx := h.receiver(new(consumertest.LogsSink))
+	edit(r.cp, r.now())
+	r.save(ctx)
+	require.NoError(t, r.Shutdown(context.Background()))
+}
+
+// Rows 7 and 8: a stored checkpoint ahead of the clock (its done time or its open range) is
+// discarded with a warning naming what was found; the receiver starts from initial_lookback
+// and reads, instead of staying silent for years or being refused by the API.
+func TestFutureCheckpointStartsFromInitialLookback(t *testing.T) {
+	for name, edit := range map[string]func(*checkpoint, time.Time){
+		"done 10 years ahead": func(cp *checkpoint, now time.Time) { cp.Done = now.AddDate(10, 0, 0) },
+		"open range 5 years ahead": func(cp *checkpoint, now time.Time) {
+			start := now.AddDate(5, 0, 0)
+			cp.Open = &rangeProgress{Start: start, End: start.Add(time.Hour)}
+		},
+		"early pass ahead": func(cp *checkpoint, now time.Time) { cp.Early = &passCheckpoint{Done: now.AddDate(1, 0, 0)} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rows := rowsIn(110, 50, msgtracetest.GenerateOptions{})
+			h := newHarness(t, msgtracetest.Options{}, rows)
+			seedCheckpoint(t, h, edit)
+			sink := new(consumertest.LogsSink)
+			r, ctx := h.receiver(sink)
+			warn := h.logs.FilterMessageSnippet("the stored checkpoint lies in the future")
+			require.Equal(t, 1, warn.Len())
+			assert.Contains(t, warn.All()[0].Message, "starting from initial_lookback")
+			assert.NotEmpty(t, warn.All()[0].ContextMap()["found"])
+			require.NoError(t, r.poll(ctx))
+			requireExactlyOnce(t, rows, delivered(sink))
+			for _, q := range apiRequests(h.srv) {
+				assert.Equal(t, 200, q.Status, "no query the API refuses")
+			}
+		})
+	}
+}
+
+// Rows 7 and 8, the other checks on load: a slightly early clock is tolerated, and an open
+// range wider than the API allows is dropped with a warning and read again from done.
+func TestStoredCheckpointIsCheckedOnLoad(t *testing.T) {
+	rows := rowsIn(111, 50, msgtracetest.GenerateOptions{})
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	seedCheckpoint(t, h, func(cp *checkpoint, now time.Time) {
+		cp.Done = now.Add(-45 * 24 * time.Hour).Truncate(time.Second)
+		cp.Open = &rangeProgress{Start: cp.Done, End: now.Add(-47 * time.Hour).Truncate(time.Second)}
+	})
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	require.Equal(t, 1, h.logs.FilterMessageSnippet("open range is empty or wider than the API allows").Len())
+	assert.Nil(t, r.cp.Open)
+	require.NoError(t, r.poll(ctx))
+	requireExactlyOnce(t, rows, delivered(sink))
+
+	// A checkpoint a little ahead (clock skew within maxClockSkew) is kept as it is.
+	h2 := newHarness(t, msgtracetest.Options{}, nil)
+	var seeded time.Time
+	seedCheckpoint(t, h2, func(cp *checkpoint, now time.Time) { seeded = now.Add(time.Minute).UTC(); cp.Done = seeded })
+	r2, _ := h2.receiver(new(consumertest.LogsSink))
+	assert.True(t, seeded.Equal(r2.cp.Done))
+	assert.Zero(t, h2.logs.FilterMessageSnippet("lies in the future").Len())
+}
+
+// Row 7 at run time: a clock that jumps back while running is said, not silent.
+func TestCheckpointAheadOfTheClockIsWarned(t *testing.T) {
+	h := newHarness(t, msgtracetest.Options{}, nil)
+	r, ctx := h.receiver(new(consumertest.LogsSink))
+	r.cp.Done = r.now().Add(time.Hour)
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, 1, h.logs.FilterMessageSnippet("lies ahead of this machine's clock").Len())
+
+	// An open range ahead is not sent to the API (which refuses it with a 400 that would read
+	// as a configuration problem).
+	r.cp.Done = r.now().Add(-2 * time.Hour)
+	r.cp.Open = &rangeProgress{Start: r.now().Add(time.Hour), End: r.now().Add(2 * time.Hour)}
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, 2, h.logs.FilterMessageSnippet("lies ahead of this machine's clock").Len())
+	assert.Empty(t, apiRequests(h.srv))
+}
+
+// Row 9: insecure settings are warned about when the receiver starts.
+func TestInsecureSettingsAreWarnedAtStart(t *testing.T) {
+	h := newHarness(t, msgtracetest.Options{}, nil)
+	h.cfg.TLS.InsecureSkipVerify = true
+	h.receiver(new(consumertest.LogsSink))
+	require.Equal(t, 1, h.logs.FilterMessageSnippet("insecure setting: tls.insecure_skip_verify: true").Len())
+}
+
+// Row 11: whatever the token endpoint echoes is scrubbed of the secret or the assertion.
+func TestTokenEndpointEchoIsScrubbed(t *testing.T) {
+	h := newHarness(t, msgtracetest.Options{}, nil)
+	r, ctx := h.receiver(new(consumertest.LogsSink))
+	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultTokenEcho})
+	err := r.poll(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Microsoft said: AADSTS9002999: request client_secret=[REDACTED]")
+	assert.Contains(t, err.Error(), "[REDACTED]")
+	for _, form := range []string{testSecret, url.QueryEscape(testSecret)} {
+		assert.NotContains(t, err.Error(), form)
+		for _, e := range h.logs.All() {
+			assert.NotContains(t, e.Message, form)
+		}
+	}
+
+	assert.Equal(t, "error: [REDACTED] and [REDACTED]", scrub("error: "+"a+b/c=d"+" and "+url.QueryEscape("a+b/c=d"), "a+b/c=d"))
+	assert.Equal(t, "short s", scrub("short s", "s"), "a one-letter credential would mangle the text")
+}
+
+// Row 1: a 3xx without a Location (nothing to follow) is an error too, never a page.
+func TestRedirectWithoutLocationIsNotData(t *testing.T) {
+	h := newHarness(t, msgtracetest.Options{}, rowsIn(112, 5, msgtracetest.GenerateOptions{}))
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	for range fastRetry.attempts {
+		h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultRedirect, Status: http.StatusFound})
+	}
+	err := r.poll(ctx)
+	require.ErrorContains(t, err, "HTTP 302")
+	assert.Zero(t, sink.LogRecordCount())
+}
+
+// Rows 1 and 2: a Location that echoes the credential it was sent does not put it in the error.
+func TestRedirectLocationIsScrubbed(t *testing.T) {
+	var location string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			location = "/" + tok
+		} else {
+			location = "/" + r.PostForm.Get("client_secret")
+		}
+		http.Redirect(w, r, location, http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: refuseRedirect}
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, http.NoBody)
+	req.Header.Set("Authorization", "Bearer tok3n-value")
+	// The client wraps the refusal in a *url.Error quoting the location; the receiver keeps only
+	// the refusal (stripURLError), as once and classifyLoginError do.
+	_, err := client.Do(req)
+	err = stripURLError(err)
+	require.ErrorContains(t, err, "redirect to "+srv.URL+"/[REDACTED]")
+	assert.NotContains(t, err.Error(), "tok3n-value")
+
+	_, err = client.PostForm(srv.URL, url.Values{"client_secret": {"s3cr3t-value"}})
+	err = stripURLError(err)
+	require.ErrorContains(t, err, "redirect to "+srv.URL+"/[REDACTED]")
+	assert.NotContains(t, err.Error(), "s3cr3t-value")
+}
