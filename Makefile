@@ -15,7 +15,7 @@ BENCHCOUNT  ?= 5
 # Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
 PKGS        := ./...
 
-.PHONY: all build demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean
+.PHONY: all build demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy
 
 all: build
 
@@ -51,7 +51,7 @@ run: build
 	./$(BIN) --config "$(CONFIG)"
 
 ## test: everything CI checks
-test: lint check-generated unit build e2e
+test: lint check-generated unit build e2e check-deploy
 
 vet:
 	$(GO) vet $(PKGS)
@@ -70,6 +70,26 @@ unit:
 ## e2e: black-box tests of bin/otelcol-msgtrace (needs `make build` first)
 e2e:
 	OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 20m ./e2e/...
+
+# need-apt: the commands $(1) from the Debian packages $(2). As root the Makefile installs them
+# (CI runs as root on a machine with only Go, the module proxy and apt); otherwise it stops and
+# says what to install. A check whose tool is missing never passes by skipping.
+define need-apt
+	@missing=""; for c in $(1); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "$@ needs$$missing: run apt-get install -y $(2) as root"; exit 1; fi; \
+		echo "$@: installing $(2) for$$missing"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } || exit 1; \
+		for c in $(1); do command -v $$c >/dev/null || { echo "$@: $$c still missing after installing $(2)"; exit 1; }; done; \
+	fi
+endef
+
+## check-deploy: deploy/ checked: the Kubernetes manifests decoded strictly into the API types and
+## wired together, the systemd unit through systemd-analyze verify and security, and the shipped
+## configuration validated by the built binary (own module: k8s.io/api stays out of go.mod)
+check-deploy: build
+	$(call need-apt,systemd-analyze systemd-sysusers,systemd)
+	cd deploy && $(GO) vet ./... && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
 
 ## generate: run mdatagen on every metadata.yaml
 generate: tools
