@@ -15,7 +15,7 @@ BENCHCOUNT  ?= 5
 # Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
 PKGS        := ./...
 
-.PHONY: all build demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy
+.PHONY: all build demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy image check-image
 
 all: build
 
@@ -51,7 +51,7 @@ run: build
 	./$(BIN) --config "$(CONFIG)"
 
 ## test: everything CI checks
-test: lint check-generated unit build e2e check-deploy
+test: lint check-generated unit build e2e check-deploy check-image
 
 vet:
 	$(GO) vet $(PKGS)
@@ -90,6 +90,19 @@ endef
 check-deploy: build
 	$(call need-apt,systemd-analyze systemd-sysusers,systemd)
 	cd deploy && $(GO) vet ./... && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+
+## image: the container image of deploy/Dockerfile, built with podman (no Docker engine needed).
+## GO_IMAGE=local (the default here: no Docker Hub) makes the Go build image from Debian packages
+## and this machine's Go; GO_IMAGE=docker.io/library/golang:1.26-bookworm uses Docker Hub's.
+IMAGE       ?= localhost/otelcol-msgtrace:0.1.0
+GO_IMAGE    ?= local
+image:
+	$(call need-apt,podman runc debootstrap,podman runc debootstrap)
+	GO_IMAGE=$(GO_IMAGE) deploy/image/build.sh $(IMAGE)
+
+## check-image: builds the image and runs it (non-root, state volume, CA bundle) against the stand-ins
+check-image: image
+	OTELCOL_MSGTRACE_IMAGE=$(IMAGE) $(GO) test -tags 'e2e image' -count=1 -timeout 10m -run '^TestImage' ./e2e/
 
 ## generate: run mdatagen on every metadata.yaml
 generate: tools
