@@ -6,8 +6,8 @@
 # cannot be reached, GO_IMAGE=local makes one from Debian packages instead: a minimal bookworm
 # from debootstrap with make, git and ca-certificates, plus this machine's Go toolchain (the
 # version go.mod needs), kept as localhost/otelcol-msgtrace-go:<go version> for the next build.
-# The build reuses this machine's module and build caches, and the CA bundle of SSL_CERT_FILE
-# if set (a TLS-inspecting proxy's), as build-time mounts only: none of it enters the image.
+# The build reuses this machine's module and build caches and its CA bundle (SSL_CERT_FILE, else
+# the system's) as build-time mounts only: none of them enters the image.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -36,8 +36,11 @@ fi
 
 mounts=(-v "$(go env GOMODCACHE):/root/go/pkg/mod" -v "$(go env GOCACHE):/root/.cache/go-build")
 args=(--build-arg "GO_IMAGE=$go_image" --build-arg "GOPROXY=$(go env GOPROXY)")
-if [ -n "${SSL_CERT_FILE:-}" ]; then
-  mounts+=(-v "$SSL_CERT_FILE:/run/build-ca.crt:ro")
+# The build stage fetches what the module cache lacks and checks the checksum database; it trusts
+# the CA bundle this machine's Go trusts (one a TLS-inspecting proxy needs included).
+ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+if [ -f "$ca" ]; then
+  mounts+=(-v "$ca:/run/build-ca.crt:ro")
   args+=(--build-arg SSL_CERT_FILE=/run/build-ca.crt)
 fi
 mkdir -p "$(go env GOMODCACHE)" "$(go env GOCACHE)"
