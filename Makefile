@@ -93,7 +93,7 @@ check-deploy: build
 
 ## image: the container image of deploy/Dockerfile, built with podman (no Docker engine needed).
 ## GO_IMAGE=local (the default here: no Docker Hub) makes the Go build image from Debian packages
-## and this machine's Go; GO_IMAGE=docker.io/library/golang:1.26-bookworm uses Docker Hub's.
+## and this machine's Go; GO_IMAGE=golang:1.26-bookworm uses Docker Hub's.
 IMAGE       ?= localhost/otelcol-msgtrace:0.1.0
 GO_IMAGE    ?= local
 image:

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 image=${1:-otelcol-msgtrace:0.1.0}
-go_image=${GO_IMAGE:-docker.io/library/golang:1.26-bookworm}
+go_image=${GO_IMAGE:-golang:1.26-bookworm}
 # Inside a container without full control of cgroups and rlimits (as in CI), crun cannot start
 # RUN steps ("cgroups in hybrid mode", setrlimit denied); runc with modest limits can. Override
 # with PODMAN_GLOBAL_FLAGS= and PODMAN_LIMITS= on an ordinary host.
