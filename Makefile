@@ -100,9 +100,13 @@ image:
 	$(call need-apt,podman runc debootstrap,podman runc debootstrap)
 	GO_IMAGE=$(GO_IMAGE) deploy/image/build.sh $(IMAGE)
 
-## check-image: builds the image and runs it (non-root, state volume, CA bundle) against the stand-ins
-check-image: image
-	OTELCOL_MSGTRACE_IMAGE=$(IMAGE) $(GO) test -tags 'e2e image' -count=1 -timeout 10m -run '^TestImage' ./e2e/
+## check-image: builds the image and runs it (non-root, state volume, CA bundle) against the
+## stand-ins; boots systemd in a container and runs the systemd unit with the built binary
+SYSTEMD_HOST_IMAGE ?= localhost/otelcol-msgtrace-systemd-host:bookworm
+check-image: image build
+	deploy/image/systemd-host.sh $(SYSTEMD_HOST_IMAGE)
+	OTELCOL_MSGTRACE_IMAGE=$(IMAGE) OTELCOL_MSGTRACE_SYSTEMD_IMAGE=$(SYSTEMD_HOST_IMAGE) OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -tags 'e2e image' -count=1 -timeout 10m -run '^Test(Image|SystemdUnit)' ./e2e/
 
 ## generate: run mdatagen on every metadata.yaml
 generate: tools
