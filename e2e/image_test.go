@@ -41,7 +41,7 @@ exporters:
     endpoint: ${env:DEVO_ENDPOINT}
 `
 
-func image(t *testing.T) string {
+func imageUnderTest(t *testing.T) string {
 	t.Helper()
 	img := os.Getenv("OTELCOL_MSGTRACE_IMAGE")
 	if img == "" {
@@ -72,7 +72,7 @@ func podman(t *testing.T, timeout time.Duration, args ...string) (string, error)
 
 // The image is non-root, declares the state volume, carries a CA bundle and runs the binary.
 func TestImageShape(t *testing.T) {
-	img := image(t)
+	img := imageUnderTest(t)
 	out, err := podman(t, time.Minute, "image", "inspect", img)
 	if err != nil {
 		t.Fatalf("podman image inspect: %v\n%s", err, out)
@@ -136,7 +136,7 @@ func TestImageShape(t *testing.T) {
 // the stand-in tenant to the stand-in Devo, health_check answers, the checkpoint is written to
 // the volume, and a new container on the same volume sends nothing again.
 func TestImageDeliversAndKeepsStateOnItsVolume(t *testing.T) {
-	img := image(t)
+	img := imageUnderTest(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	now := time.Now()
 	src := msgtracetest.Generate(31, 80, now.Add(-5*24*time.Hour), now.Add(-2*24*time.Hour),
@@ -160,7 +160,7 @@ func TestImageDeliversAndKeepsStateOnItsVolume(t *testing.T) {
 		t.Fatalf("podman volume create: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { _, _ = podman(t, time.Minute, "volume", "rm", "-f", volume) })
-	healthPort := freePort(t)
+	healthPort := freeLoopbackPort(t)
 
 	start := func(name string) {
 		t.Helper()
@@ -262,7 +262,7 @@ func copyReadable(t *testing.T, from, to string) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -65,7 +65,7 @@ func TestMinimalDeliversWhatDevoTableParses(t *testing.T) {
 		}
 		for _, k := range devoTableFields {
 			if _, ok := body[k]; !ok {
-				t.Fatalf("body lacks %q, which the Devo table parses; keys: %v", k, keys(body))
+				t.Fatalf("body lacks %q, which the Devo table parses; keys: %v", k, bodyKeys(body))
 			}
 		}
 		for _, graphName := range []string{"id", "receivedDateTime", "recipientAddress", "status"} {
@@ -80,7 +80,7 @@ func TestMinimalDeliversWhatDevoTableParses(t *testing.T) {
 	t.Logf("FIGURES %s: %d events checked", t.Name(), len(e.st.Sink.Events()))
 }
 
-func keys(m map[string]any) []string {
+func bodyKeys(m map[string]any) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

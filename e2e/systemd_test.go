@@ -50,7 +50,7 @@ func TestSystemdUnitRunsHardened(t *testing.T) {
 		"ExecStart=/usr/local/bin/otelcol-msgtrace --config=/etc/otelcol-msgtrace/config.yaml --config=/etc/otelcol-msgtrace/standin/standins.yaml\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	healthPort := freePort(t)
+	healthPort := freeLoopbackPort(t)
 	var env strings.Builder
 	for _, kv := range e.st.Env() {
 		if k, _, _ := strings.Cut(kv, "="); k == "MSGTRACE_URL" || k == "MSGTRACE_TENANT" || k == "MSGTRACE_CLIENT_ID" ||
