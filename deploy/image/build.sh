@@ -46,4 +46,10 @@ fi
 mkdir -p "$(go env GOMODCACHE)" "$(go env GOCACHE)"
 # No layer cache: a cached build stage is a ~700 MB image per source change; make build with
 # the mounted Go caches takes seconds anyway.
+previous=$("${podman[@]}" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 "${podman[@]}" build --layers=false "${limits[@]}" "${mounts[@]}" "${args[@]}" -f deploy/Dockerfile -t "$image" .
+# The image this build replaced is left without a name; remove it unless a container uses it.
+current=$("${podman[@]}" image inspect --format '{{.Id}}' "$image")
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+  "${podman[@]}" rmi "$previous" >/dev/null 2>&1 || true
+fi
