@@ -260,9 +260,28 @@ func (c *Config) proxyURL() string {
 	return c.ClientConfig.ProxyURL
 }
 
+// movedKeys are confighttp client keys that older collector releases took at the top level and
+// that now live in the keepalive section; copied from another component's configuration, they
+// would otherwise be refused as unknown without a hint.
+var movedKeys = []struct{ old, new string }{
+	{"disable_keep_alives", "keepalive.enabled"},
+	{"idle_conn_timeout", "keepalive.idle_conn_timeout"},
+	{"max_idle_conns", "keepalive.max_idle_conns"},
+	{"max_idle_conns_per_host", "keepalive.max_idle_conns_per_host"},
+}
+
 // Unmarshal decodes the configuration and moves proxy_url out of the embedded confighttp
 // settings into ProxyURL, whose printed form hides the password.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	var errs []error
+	for _, k := range movedKeys {
+		if conf.IsSet(k.old) {
+			errs = append(errs, fmt.Errorf("`%s` moved to `%s`: write it under keepalive, as every collector HTTP client takes it (disable_keep_alives: true becomes keepalive: {enabled: false})", k.old, k.new))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	if err := conf.Unmarshal(c); err != nil {
 		return err
 	}

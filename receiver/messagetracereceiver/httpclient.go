@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"go.opentelemetry.io/collector/component"
 )
@@ -16,16 +15,18 @@ import (
 // client assertion and the bearer token go only to the configured login_endpoint and endpoint),
 // and the proxy URL, kept apart from ClientConfig so that it prints redacted, is handed back.
 // The token requests of x/oauth2 use this client too (it travels under oauth2.HTTPClient).
+//
+// With the collector's telemetry the transport is wrapped by otelhttp, whose transport does not
+// pass CloseIdleConnections on: after Shutdown, kept-alive connections close when the server
+// drops them or after keepalive.idle_conn_timeout (90 s by default).
 func newHTTPClient(ctx context.Context, cfg *Config, host component.Host, set component.TelemetrySettings) (*http.Client, error) {
 	hc := cfg.ClientConfig
 	hc.ProxyURL = cfg.proxyURL()
-	var password string
 	if hc.ProxyURL != "" {
-		u, err := url.Parse(hc.ProxyURL)
-		if err != nil {
+		// The parser ToClient uses: once it passes here, no error of ToClient quotes the URL.
+		if _, err := url.ParseRequestURI(hc.ProxyURL); err != nil {
 			return nil, errors.New("`proxy_url` is not a valid URL") // the parser's error quotes credentials
 		}
-		password, _ = u.User.Password()
 	}
 	// Loaded here first so that a bad file is reported under its key; ToClient loads it again.
 	if _, err := hc.TLS.LoadTLSConfig(ctx); err != nil {
@@ -37,12 +38,7 @@ func newHTTPClient(ctx context.Context, cfg *Config, host component.Host, set co
 	}
 	client, err := hc.ToClient(ctx, extensions, set)
 	if err != nil {
-		// confighttp's errors may quote the proxy URL.
-		msg := err.Error()
-		if hc.ProxyURL != "" {
-			msg = scrub(strings.ReplaceAll(msg, hc.ProxyURL, ProxyURL(hc.ProxyURL).String()), password)
-		}
-		return nil, fmt.Errorf("HTTP client settings: %s", msg)
+		return nil, fmt.Errorf("HTTP client settings: %w", err)
 	}
 	client.CheckRedirect = refuseRedirect
 	return client, nil
