@@ -55,7 +55,8 @@ type Config struct {
 	// HTTP client has (endpoint, tls, proxy_url, timeout, headers, keepalive, ...). Endpoint is
 	// the API root; empty means the default of the selected API. It is embedded so that
 	// cfg.Endpoint, cfg.TLS and cfg.Timeout read as before; Config's own Unmarshal keeps a
-	// future confighttp Unmarshal from swallowing the sibling keys.
+	// future confighttp Unmarshal from swallowing the sibling keys. Build the client with
+	// newHTTPClient, not the promoted ToClient: only it refuses redirects and sets the proxy.
 	confighttp.ClientConfig `mapstructure:",squash"`
 	// ProxyURL routes login and API calls through an HTTP proxy; its password is redacted
 	// wherever the configuration is printed. It shadows ClientConfig.ProxyURL (same key), a
