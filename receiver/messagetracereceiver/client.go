@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.uber.org/zap"
 )
 
@@ -29,15 +31,16 @@ const (
 	servicePrincipalAppID = "8bd644d1-64a1-4d4b-ae52-2e0cbf64e373"
 )
 
-// retryPolicy bounds the retries of one page request on transient failures.
+// retryPolicy bounds the retries of one page request: retry_on_failure for transient failures
+// (5xx, timeouts, non-JSON and truncated bodies), and a count of 429s, whose waits Microsoft
+// sets and which do not use up retry_on_failure.
 type retryPolicy struct {
-	attempts     int           // tries per page for 5xx, timeouts, non-JSON and truncated bodies
-	initial      time.Duration // first backoff
-	max          time.Duration // backoff ceiling
-	maxThrottles int           // 429s tolerated for one page before the cycle gives up
+	backoff      configretry.BackOffConfig
+	maxThrottles int // 429s tolerated for one page before the poll gives up
 }
 
-var defaultRetryPolicy = retryPolicy{attempts: 5, initial: 2 * time.Second, max: time.Minute, maxThrottles: 10}
+// maxThrottles is the number of 429s in a row after which a page is left to the next poll.
+const maxThrottles = 10
 
 // setupError is an answer that only a change of configuration or tenant setup can fix (403,
 // a refused login, the missing service principal): the receiver says what to fix and retries
@@ -132,10 +135,11 @@ func hostPort(u *url.URL) string {
 // the URL is a next-link, whose 400 means a poisoned link rather than a bad query.
 func (c *apiClient) fetch(ctx context.Context, pageURL string, isNext bool) (*tracePage, error) {
 	var (
-		lastErr   error
-		failures  int
-		throttles int
-		refreshed bool
+		lastErr      error
+		failures     int
+		firstFailure time.Time
+		throttles    int
+		refreshed    bool
 	)
 	for {
 		page, retryAfter, err := c.once(ctx, pageURL, isNext)
@@ -175,10 +179,20 @@ func (c *apiClient) fetch(ctx context.Context, pageURL string, isNext bool) (*tr
 		}
 		lastErr = err
 		failures++
-		if failures >= c.retry.attempts {
-			return nil, fmt.Errorf("giving up on this page after %d attempts: %w", failures, lastErr)
+		if failures == 1 {
+			firstFailure = c.now()
 		}
-		wait := backoff(c.retry, failures)
+		b := c.retry.backoff
+		if !b.Enabled {
+			return nil, fmt.Errorf("giving up on this page at the first failure (retry_on_failure.enabled is false): %w", lastErr)
+		}
+		wait := backoff(b, failures)
+		// As configretry means it: no retry that would start after max_elapsed_time; 0 retries
+		// until the receiver shuts down.
+		if elapsed := c.now().Sub(firstFailure); b.MaxElapsedTime > 0 && elapsed+wait > b.MaxElapsedTime {
+			return nil, fmt.Errorf("giving up on this page after %d attempts in %v (retry_on_failure.max_elapsed_time %v): %w",
+				failures, elapsed.Round(time.Millisecond), b.MaxElapsedTime, lastErr)
+		}
 		c.logger.Warn("message trace request failed; retrying", zap.Error(err), zap.Int("attempt", failures), zap.Duration("backoff", wait))
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, err
@@ -192,13 +206,17 @@ func isPermanent(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &le) || errors.Is(err, errPoisonedLink) || errors.Is(err, errForeignLink)
 }
 
-// backoff is exponential with full jitter between half and the whole step.
-func backoff(p retryPolicy, failures int) time.Duration {
-	d := p.initial << (failures - 1)
-	if d > p.max || d <= 0 {
-		d = p.max
+// backoff is the wait before retry number failures: initial_interval times multiplier per
+// earlier failure, capped at max_interval, randomised by ±randomization_factor.
+func backoff(b configretry.BackOffConfig, failures int) time.Duration {
+	d := float64(b.InitialInterval) * math.Pow(b.Multiplier, float64(failures-1))
+	if d > float64(b.MaxInterval) || math.IsInf(d, 0) || math.IsNaN(d) {
+		d = float64(b.MaxInterval)
 	}
-	return d/2 + rand.N(d/2+1)
+	if f := b.RandomizationFactor; f > 0 {
+		d += d * f * (2*rand.Float64() - 1)
+	}
+	return time.Duration(d)
 }
 
 // unauthorizedError is a 401 from the API.

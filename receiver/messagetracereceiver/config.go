@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/confmap"
 )
 
 // API names accepted by the `api` key.
@@ -49,18 +51,24 @@ type Config struct {
 	API string `mapstructure:"api"`
 	// LoginEndpoint is the Entra ID authority host.
 	LoginEndpoint string `mapstructure:"login_endpoint"`
-	// Endpoint is the API root; empty means the default of the selected API.
-	Endpoint string `mapstructure:"endpoint"`
-	// TLS holds client TLS settings for login and API calls.
-	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// ClientConfig holds the HTTP settings of login and API calls under the keys every collector
+	// HTTP client has (endpoint, tls, proxy_url, timeout, headers, keepalive, ...). Endpoint is
+	// the API root; empty means the default of the selected API. It is embedded so that
+	// cfg.Endpoint, cfg.TLS and cfg.Timeout read as before; Config's own Unmarshal keeps a
+	// future confighttp Unmarshal from swallowing the sibling keys. Build the client with
+	// newHTTPClient, not the promoted ToClient: only it refuses redirects and sets the proxy.
+	confighttp.ClientConfig `mapstructure:",squash"`
 	// ProxyURL routes login and API calls through an HTTP proxy; its password is redacted
-	// wherever the configuration is printed.
+	// wherever the configuration is printed. It shadows ClientConfig.ProxyURL (same key), a
+	// plain string that print-config would show in full: Unmarshal moves the value here, and
+	// the HTTP client gets it back when it is built.
 	ProxyURL ProxyURL `mapstructure:"proxy_url"`
 	// AllowInsecureHTTP accepts http:// in endpoint and login_endpoint, which sends the client
 	// secret and bearer tokens in clear text: for local stand-ins only, and warned about.
 	AllowInsecureHTTP bool `mapstructure:"allow_insecure_http"`
-	// Timeout bounds every HTTP request.
-	Timeout time.Duration `mapstructure:"timeout"`
+	// BackOffConfig is the retry of one page request after a transient failure (5xx, timeout,
+	// a cut or non-JSON body). 429s and Retry-After are honoured apart from it.
+	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 	// PollInterval is how often the receiver walks forward from its checkpoint.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	// Delay is how far behind now the settled pass stays: rows can appear up to 24 h late.
@@ -158,12 +166,14 @@ func (c *Config) Validate() error {
 			add("`%s` uses http://, which would send the client secret and bearer tokens in clear text: use https://, or set `allow_insecure_http: true` (only for a local test stand-in)", key)
 		}
 	}
-	if c.ProxyURL != "" {
+	if proxy := c.proxyURL(); proxy != "" {
 		// A plain-http proxy is the usual kind: https requests go through it in a CONNECT tunnel.
-		if err := validateURL("proxy_url", string(c.ProxyURL), true); err != nil {
+		if err := validateURL("proxy_url", proxy, true); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, c.validateHTTPClient()...)
+	errs = append(errs, c.validateRetry()...)
 	// As the Devo exporter: Microsoft requires TLS 1.2 or newer, and older versions are broken.
 	if v := c.TLS.MinVersion; v == "1.0" || v == "1.1" {
 		add("`tls.min_version` must be \"1.2\" or \"1.3\", got %q: Microsoft requires TLS 1.2 or newer", v)
@@ -201,6 +211,86 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateHTTPClient refuses the confighttp settings that would undo the receiver's own login:
+// the secret and the bearer token go only to login_endpoint and endpoint, in the form Microsoft
+// takes.
+func (c *Config) validateHTTPClient() []error {
+	var errs []error
+	if c.Auth.HasValue() {
+		errs = append(errs, errors.New("`auth` is not supported: the receiver logs in itself with client_secret or client_certificate, and an authenticator extension would replace its bearer token; remove `auth`"))
+	}
+	for name := range c.Headers.Iter {
+		if strings.EqualFold(name, "Authorization") {
+			errs = append(errs, errors.New("`headers` must not set Authorization: it would replace the bearer token of every API call and reach the login endpoint too; remove it (the receiver logs in with client_secret or client_certificate)"))
+		}
+	}
+	if c.Compression.IsCompressed() {
+		errs = append(errs, fmt.Errorf("`compression` %q is not supported: it compresses request bodies, and the receiver's only body is the token request, which Microsoft's login endpoint takes uncompressed; responses are asked for gzip-compressed without it. Remove `compression` or set it to none", string(c.Compression)))
+	}
+	return errs
+}
+
+// validateRetry bounds retry_on_failure beyond configretry's own checks: a zero wait or a
+// shrinking one would spend the tenant's request quota on a failing page in a tight loop.
+func (c *Config) validateRetry() []error {
+	b := c.BackOffConfig
+	if !b.Enabled {
+		return nil
+	}
+	var errs []error
+	if b.InitialInterval <= 0 {
+		errs = append(errs, fmt.Errorf("`retry_on_failure.initial_interval` %v is out of range: use more than 0, e.g. 2s (or `retry_on_failure.enabled: false` to end the poll at the first failure)", b.InitialInterval))
+	}
+	if b.MaxInterval < b.InitialInterval {
+		errs = append(errs, fmt.Errorf("`retry_on_failure.max_interval` %v is less than `retry_on_failure.initial_interval` %v: use at least the initial interval, e.g. 1m", b.MaxInterval, b.InitialInterval))
+	}
+	if b.Multiplier < 1 {
+		errs = append(errs, fmt.Errorf("`retry_on_failure.multiplier` %v is out of range: use 1 (constant waits) or more, e.g. 2", b.Multiplier))
+	}
+	return errs
+}
+
+// proxyURL is the proxy to use: ProxyURL, or ClientConfig.ProxyURL when a configuration built
+// in code set only that one.
+func (c *Config) proxyURL() string {
+	if c.ProxyURL != "" {
+		return string(c.ProxyURL)
+	}
+	return c.ClientConfig.ProxyURL
+}
+
+// movedKeys are confighttp client keys that older collector releases took at the top level and
+// that now live in the keepalive section; copied from another component's configuration, they
+// would otherwise be refused as unknown without a hint.
+var movedKeys = []struct{ old, new string }{
+	{"disable_keep_alives", "keepalive.enabled"},
+	{"idle_conn_timeout", "keepalive.idle_conn_timeout"},
+	{"max_idle_conns", "keepalive.max_idle_conns"},
+	{"max_idle_conns_per_host", "keepalive.max_idle_conns_per_host"},
+}
+
+// Unmarshal decodes the configuration and moves proxy_url out of the embedded confighttp
+// settings into ProxyURL, whose printed form hides the password.
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	var errs []error
+	for _, k := range movedKeys {
+		if conf.IsSet(k.old) {
+			errs = append(errs, fmt.Errorf("`%s` moved to `%s`: write it under keepalive, as every collector HTTP client takes it (disable_keep_alives: true becomes keepalive: {enabled: false})", k.old, k.new))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := conf.Unmarshal(c); err != nil {
+		return err
+	}
+	if c.ClientConfig.ProxyURL != "" {
+		c.ProxyURL = ProxyURL(c.ClientConfig.ProxyURL)
+		c.ClientConfig.ProxyURL = ""
+	}
+	return nil
 }
 
 func (cc *ClientCertificateConfig) validate() error {

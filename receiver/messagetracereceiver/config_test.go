@@ -1,7 +1,10 @@
 package messagetracereceiver
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +13,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -44,6 +53,20 @@ func TestLoadConfig(t *testing.T) {
 	full.Endpoint = "https://graph.microsoft.com"
 	full.ProxyURL = "http://proxy.internal:3128"
 	full.Timeout = 90 * time.Second
+	full.TLS.MinVersion = "1.3"
+	full.Headers = configopaque.MapList{{Name: "X-Route", Value: "message-trace"}}
+	full.Keepalive = configoptional.Some(confighttp.KeepaliveClientConfig{IdleConnTimeout: 30 * time.Second, MaxIdleConns: 4, MaxIdleConnsPerHost: 2})
+	full.MaxConnsPerHost = 2
+	full.ReadBufferSize = 65536
+	full.WriteBufferSize = 8192
+	full.ForceAttemptHTTP2 = false
+	full.HTTP2ReadIdleTimeout = 20 * time.Second
+	full.HTTP2PingTimeout = 5 * time.Second
+	full.Compression = "none"
+	full.BackOffConfig = configretry.BackOffConfig{
+		Enabled: true, InitialInterval: time.Second, RandomizationFactor: 0.2, Multiplier: 3,
+		MaxInterval: 30 * time.Second, MaxElapsedTime: 2 * time.Minute,
+	}
 	full.PollInterval = 5 * time.Minute
 	full.Delay = 24 * time.Hour
 	full.EarlyDelay = 0
@@ -62,7 +85,13 @@ func TestLoadConfig(t *testing.T) {
 	legacy.API = apiLegacy
 	legacy.InitialLookback = 48 * time.Hour
 
-	for name, want := range map[string]*Config{"defaults": defaults, "full": full, "legacy": legacy} {
+	noRetry := createDefaultConfig().(*Config)
+	noRetry.TenantID = "contoso.onmicrosoft.com"
+	noRetry.ClientID = "7a3c1d2e-0000-4000-8000-000000000001"
+	noRetry.ClientSecret = "s3cr3t-value"
+	noRetry.BackOffConfig.Enabled = false
+
+	for name, want := range map[string]*Config{"defaults": defaults, "full": full, "legacy": legacy, "no_retry": noRetry} {
 		t.Run(name, func(t *testing.T) {
 			got, err := loadConfig(t, name)
 			require.NoError(t, err)
@@ -73,6 +102,68 @@ func TestLoadConfig(t *testing.T) {
 		_, err := loadConfig(t, "typo")
 		require.ErrorContains(t, err, "poll_intervall")
 	})
+	// Issue 12: the embedded HTTP settings stay strict about unknown keys.
+	t.Run("typo in an HTTP key", func(t *testing.T) {
+		_, err := loadConfig(t, "typo_http")
+		require.ErrorContains(t, err, "idle_conn_timout")
+	})
+}
+
+// Issue 12: the keys every collector HTTP client takes mean the same here. The receiver's keys
+// endpoint, tls, proxy_url and timeout kept their names, so a configuration written before
+// them loads into the same values (TestLoadConfig "full"); this checks the loaded settings
+// reach the client that login and API calls use.
+func TestStandardHTTPKeysReachTheClient(t *testing.T) {
+	cfg, err := loadConfig(t, "full")
+	require.NoError(t, err)
+	cfg.Headers = nil // the header wrapper would hide the transport; headers are checked below
+	set := componenttest.NewNopTelemetrySettings()
+	set.TracerProvider, set.MeterProvider = nil, nil // no otelhttp wrapper either
+	client, err := newHTTPClient(t.Context(), cfg, componenttest.NewNopHost(), set)
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Second, client.Timeout)
+	require.NotNil(t, client.CheckRedirect, "redirects stay refused")
+	tr, ok := client.Transport.(*http.Transport)
+	require.True(t, ok, "%T", client.Transport)
+	assert.Equal(t, 30*time.Second, tr.IdleConnTimeout)
+	assert.Equal(t, 4, tr.MaxIdleConns)
+	assert.Equal(t, 2, tr.MaxIdleConnsPerHost)
+	assert.Equal(t, 2, tr.MaxConnsPerHost)
+	assert.Equal(t, 65536, tr.ReadBufferSize)
+	assert.Equal(t, 8192, tr.WriteBufferSize)
+	assert.False(t, tr.ForceAttemptHTTP2)
+	assert.Equal(t, uint16(tls.VersionTLS13), tr.TLSClientConfig.MinVersion)
+	proxy, err := tr.Proxy(httptest.NewRequest(http.MethodGet, "https://graph.microsoft.com/", http.NoBody))
+	require.NoError(t, err)
+	assert.Equal(t, "http://proxy.internal:3128", proxy.String())
+}
+
+// Issue 12: the flat keep-alive keys of older confighttp releases are refused naming where
+// they live now.
+func TestMovedKeepaliveKeysNameTheirNewPlace(t *testing.T) {
+	_, err := loadConfig(t, "flat_keepalive")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "`idle_conn_timeout` moved to `keepalive.idle_conn_timeout`")
+	assert.Contains(t, err.Error(), "`disable_keep_alives` moved to `keepalive.enabled`")
+}
+
+// Issue 12 with issue 11, row 10: proxy_url read from YAML lands in the redacting field, not
+// in confighttp's plain string, so printing the loaded configuration hides the password; the
+// client still gets the whole URL.
+func TestProxyPasswordFromYAMLIsRedacted(t *testing.T) {
+	cfg, err := loadConfig(t, "proxy_password")
+	require.NoError(t, err)
+	assert.Empty(t, cfg.ClientConfig.ProxyURL)
+	conf := confmap.New()
+	require.NoError(t, conf.Marshal(cfg))
+	assert.Equal(t, "http://user:xxxxx@proxy.internal:3128", conf.Get("proxy_url"))
+	printed := fmt.Sprintf("%#v %+v %v", conf.ToStringMap(), *cfg, cfg)
+	assert.NotContains(t, printed, "pr0xy-pa55")
+
+	client, err := newHTTPClient(t.Context(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	require.NotNil(t, client)
+	assert.Equal(t, "http://user:pr0xy-pa55@proxy.internal:3128", cfg.proxyURL())
 }
 
 func TestDefaultsPerAPI(t *testing.T) {
@@ -159,6 +250,20 @@ func TestValidateErrors(t *testing.T) {
 		{"tls 1.0", func(c *Config) { c.TLS.MinVersion = "1.0" }, []string{"`tls.min_version` must be \"1.2\" or \"1.3\", got \"1.0\""}},
 		{"tls 1.1", func(c *Config) { c.TLS.MinVersion = "1.1" }, []string{"`tls.min_version`"}},
 		{"tls max 1.1", func(c *Config) { c.TLS.MaxVersion = "1.1" }, []string{"`tls.max_version`"}},
+		// Issue 12: confighttp settings that would undo the receiver's own login.
+		{"auth extension", func(c *Config) {
+			c.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewID("bearertokenauth")})
+		}, []string{"`auth` is not supported", "client_secret or client_certificate"}},
+		{"authorization header", func(c *Config) {
+			c.Headers = configopaque.MapList{{Name: "authorization", Value: "Bearer x"}}
+		}, []string{"`headers` must not set Authorization"}},
+		{"compression", func(c *Config) { c.Compression = "gzip" }, []string{"`compression` \"gzip\" is not supported", "set it to none"}},
+		{"retry initial 0", func(c *Config) { c.BackOffConfig.InitialInterval = 0 }, []string{"`retry_on_failure.initial_interval` 0s", "more than 0"}},
+		{"retry max below initial", func(c *Config) { c.BackOffConfig.MaxInterval = time.Second }, []string{"`retry_on_failure.max_interval` 1s is less than"}},
+		{"retry multiplier", func(c *Config) { c.BackOffConfig.Multiplier = 0.5 }, []string{"`retry_on_failure.multiplier` 0.5"}},
+		// configretry's own checks still run, under the key's path.
+		{"retry randomization", func(c *Config) { c.BackOffConfig.RandomizationFactor = 2 }, []string{"retry_on_failure", "randomization_factor"}},
+		{"retry elapsed below interval", func(c *Config) { c.BackOffConfig.MaxElapsedTime = time.Second }, []string{"retry_on_failure", "max_elapsed_time"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +277,17 @@ func TestValidateErrors(t *testing.T) {
 			assert.NotContains(t, err.Error(), "s3cr3t-value", "a secret leaked into an error")
 		})
 	}
+	t.Run("retry disabled skips the receiver's retry checks", func(t *testing.T) {
+		cfg := validConfig()
+		cfg.BackOffConfig = configretry.BackOffConfig{Enabled: false}
+		require.NoError(t, confmap.Validate(cfg))
+	})
+	t.Run("other headers are fine", func(t *testing.T) {
+		cfg := validConfig()
+		cfg.Headers = configopaque.MapList{{Name: "X-Route", Value: "blue"}}
+		cfg.Compression = "none"
+		require.NoError(t, confmap.Validate(cfg))
+	})
 	t.Run("valid certificate", func(t *testing.T) {
 		cfg := validConfig()
 		cfg.ClientSecret = ""

@@ -5,7 +5,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
@@ -24,12 +25,25 @@ func NewFactory() receiver.Factory {
 // createDefaultConfig mirrors the seeds' defaults where they exist: a 60 s period, a 25 h delay
 // and a 10-day first look-back (the most both APIs allow together). The early pass (10 min)
 // is what the seeds lack: fresh rows without giving up the complete ones.
+//
+// retry_on_failure keeps the policy the receiver had before it was configurable: 2 s doubling to
+// 1 min, with jitter; about five tries of a page that fails at once before the poll ends (the
+// next poll starts again from the checkpoint, so giving up loses nothing).
 func createDefaultConfig() component.Config {
+	httpClient := confighttp.NewDefaultClientConfig()
+	httpClient.Timeout = 60 * time.Second
 	return &Config{
-		API:             apiGraph,
-		LoginEndpoint:   defaultLoginURL,
-		TLS:             configtls.NewDefaultClientConfig(),
-		Timeout:         60 * time.Second,
+		API:           apiGraph,
+		LoginEndpoint: defaultLoginURL,
+		ClientConfig:  httpClient,
+		BackOffConfig: configretry.BackOffConfig{
+			Enabled:             true,
+			InitialInterval:     2 * time.Second,
+			RandomizationFactor: 0.5,
+			Multiplier:          2,
+			MaxInterval:         time.Minute,
+			MaxElapsedTime:      time.Minute,
+		},
 		PollInterval:    60 * time.Second,
 		Delay:           25 * time.Hour,
 		EarlyDelay:      10 * time.Minute,

@@ -479,7 +479,7 @@ func TestRedirectWithoutLocationIsNotData(t *testing.T) {
 	h := newHarness(t, msgtracetest.Options{}, rowsIn(112, 5, msgtracetest.GenerateOptions{}))
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
-	for range fastRetry.attempts {
+	for range persistentFaults {
 		h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultRedirect, Status: http.StatusFound})
 	}
 	err := r.poll(ctx)

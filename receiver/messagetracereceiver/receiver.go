@@ -94,7 +94,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 		planner: newRangePlanner(cfg, cfg.Delay),
 		now:     time.Now,
 		sleep:   sleepCtx,
-		retry:   defaultRetryPolicy,
+		retry:   retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
 	r.settled = &pass{name: "settled", planner: r.planner, cp: func() *passCheckpoint { return &r.cp.passCheckpoint }}
 	r.passes = []*pass{r.settled}
@@ -129,20 +129,10 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	for _, w := range r.cfg.weakSettings() {
 		r.set.Logger.Warn("insecure setting: " + w)
 	}
-	tlsCfg, err := r.cfg.TLS.LoadTLSConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("`tls`: %w", err)
+	var err error
+	if r.http, err = newHTTPClient(ctx, r.cfg, host, r.set.TelemetrySettings); err != nil {
+		return nil, err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsCfg
-	if r.cfg.ProxyURL != "" {
-		proxy, perr := url.Parse(string(r.cfg.ProxyURL))
-		if perr != nil {
-			return nil, errors.New("`proxy_url` is not a valid URL") // the parser's error quotes credentials
-		}
-		transport.Proxy = http.ProxyURL(proxy)
-	}
-	r.http = &http.Client{Transport: transport, Timeout: r.cfg.Timeout, CheckRedirect: refuseRedirect}
 
 	var cert *certCredential
 	if r.cfg.ClientCertificate != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -31,8 +32,13 @@ import (
 
 const testSecret = "fake-tenant-secret-value"
 
-// fastRetry keeps retries real but quick.
-var fastRetry = retryPolicy{attempts: 5, initial: time.Millisecond, max: 10 * time.Millisecond, maxThrottles: 10}
+// fastRetry keeps retries real but quick: a page that keeps failing is given up within 200 ms.
+var fastRetry = retryPolicy{backoff: configretry.BackOffConfig{
+	Enabled: true, InitialInterval: time.Millisecond, Multiplier: 2, MaxInterval: 10 * time.Millisecond, MaxElapsedTime: 200 * time.Millisecond,
+}, maxThrottles: maxThrottles}
+
+// persistentFaults is more faults than fastRetry's 200 ms can try: the page fails for good.
+const persistentFaults = 1000
 
 type harness struct {
 	t       *testing.T
@@ -423,17 +429,19 @@ func TestPersistentServerErrorsEndThePollWithoutMovingTheCheckpoint(t *testing.T
 	h := newHarness(t, msgtracetest.Options{}, rows)
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
-	faults := make([]msgtracetest.Fault, fastRetry.attempts)
+	faults := make([]msgtracetest.Fault, persistentFaults)
 	for i := range faults {
 		faults[i] = msgtracetest.Fault{Kind: msgtracetest.FaultServerError}
 	}
 	h.srv.InjectFaults(faults...)
 	before := r.cp.Done
 	err := r.poll(ctx)
-	require.ErrorContains(t, err, "giving up on this page after 5 attempts")
+	require.ErrorContains(t, err, "giving up on this page after")
+	require.ErrorContains(t, err, "(retry_on_failure.max_elapsed_time 200ms)")
 	assert.Equal(t, before, r.cp.Done)
 	assert.Zero(t, sink.LogRecordCount())
-	assert.Equal(t, fastRetry.attempts, h.srv.APIRequestCount(), "bounded retries")
+	assert.GreaterOrEqual(t, h.srv.APIRequestCount(), 2, "retried")
+	assert.Less(t, h.srv.APIRequestCount(), persistentFaults, "bounded retries")
 }
 
 func TestPoisonedNextLinkRequeriesTheRest(t *testing.T) {
