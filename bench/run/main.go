@@ -27,7 +27,7 @@ var (
 	outDir  = flag.String("out", "", "directory for test binaries and raw output (default: a temporary one)")
 	skip    = flag.String("skip", "", "comma-separated groups to skip: decode, framing, tls, quota, binary")
 	goTool  = flag.String("go", "go", "go command")
-	timeout = flag.Duration("timeout", 15*time.Minute, "overall limit")
+	timeout = flag.Duration("timeout", 40*time.Minute, "overall limit")
 )
 
 // results holds every value by benchmark name and unit.
@@ -151,7 +151,8 @@ func main() {
 		if v := os.Getenv("OTELCOL_MSGTRACE_BIN"); v != "" {
 			bin = v
 		}
-		cmd := exec.CommandContext(ctx, whole, "-test.run=^$", "-test.bench=^BenchmarkBinary$", cnt, "-test.timeout=10m")
+		// Each count of the binary group takes about 2.5 minutes (the outage scenario waits 60 s).
+		cmd := exec.CommandContext(ctx, whole, "-test.run=^$", "-test.bench=^BenchmarkBinary$", cnt, "-test.timeout=25m")
 		cmd.Dir = "bench" // the config and the default binary path are relative to bench/
 		cmd.Env = append(os.Environ(), "OTELCOL_MSGTRACE_BIN="+bin)
 		var buf bytes.Buffer

@@ -164,7 +164,8 @@ func (e *devoExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return nil
 	}
 	e.tel.DevoExporterPushFailures.Add(ctx, 1)
-	if sent.records == 0 && ctx.Err() == nil {
+	// A push timing out counts (Devo stalls); one cancelled by shutdown does not.
+	if sent.records == 0 && !errors.Is(ctx.Err(), context.Canceled) {
 		e.health.failed(err)
 	}
 	if sent.records == 0 && p.dropped == 0 {
