@@ -73,10 +73,15 @@ e2e:
 
 ## generate: run mdatagen on every metadata.yaml
 generate: tools
+	@# mdatagen names the package after the directory holding metadata.yaml, and fails when the
+	@# checkout's name is not a Go identifier (otelcol-msgtrace): the root one runs through a
+	@# link named after the root package.
 	@for m in $$(git ls-files '*metadata.yaml' | grep -v '/internal/metadata/'); do \
-		echo "mdatagen $$m"; (cd $$(dirname $$m) && $(MDATAGEN) metadata.yaml) || exit 1; \
+		dir=$$(dirname $$m); \
+		tmp=""; if [ "$$dir" = "." ]; then tmp=$$(mktemp -d); dir=$$tmp/otelcolmsgtrace; ln -s "$(CURDIR)" "$$dir"; fi; \
+		echo "mdatagen $$m"; (cd "$$dir" && $(MDATAGEN) metadata.yaml); rc=$$?; \
+		if [ -n "$$tmp" ]; then rm -rf "$$tmp"; fi; [ $$rc -eq 0 ] || exit 1; \
 	done
-	@# mdatagen names the root package after the checkout directory; the root package has a fixed name.
 	sed -i 's/^package .*/package otelcolmsgtrace/' generated_package_test.go
 
 ## check-generated: mdatagen output in the tree must match metadata.yaml
