@@ -27,7 +27,7 @@ var (
 	outDir  = flag.String("out", "", "directory for test binaries and raw output (default: a temporary one)")
 	skip    = flag.String("skip", "", "comma-separated groups to skip: decode, framing, tls, quota, binary")
 	goTool  = flag.String("go", "go", "go command")
-	timeout = flag.Duration("timeout", 15*time.Minute, "overall limit")
+	timeout = flag.Duration("timeout", 40*time.Minute, "overall limit")
 )
 
 // results holds every value by benchmark name and unit.
@@ -151,7 +151,8 @@ func main() {
 		if v := os.Getenv("OTELCOL_MSGTRACE_BIN"); v != "" {
 			bin = v
 		}
-		cmd := exec.CommandContext(ctx, whole, "-test.run=^$", "-test.bench=^BenchmarkBinary$", cnt, "-test.timeout=10m")
+		// Each count of the binary group takes about 2.5 minutes (the outage scenario waits 60 s).
+		cmd := exec.CommandContext(ctx, whole, "-test.run=^$", "-test.bench=^BenchmarkBinary$", cnt, "-test.timeout=25m")
 		cmd.Dir = "bench" // the config and the default binary path are relative to bench/
 		cmd.Env = append(os.Environ(), "OTELCOL_MSGTRACE_BIN="+bin)
 		var buf bytes.Buffer
@@ -260,9 +261,15 @@ func table(r results) string {
 	// 5. Whole binary.
 	bf, idle := "BenchmarkBinary/backfill_1M_rows", "BenchmarkBinary/idle_no_backlog"
 	rps := r.med(bf, "rows/s")
-	rows = append(rows, row{"5 whole binary (GOMEMLIMIT=100MiB), 1M-row backfill: rows/s (fake tenant to sink)", num(rps, "rows/s"), "", "", ">= 50k rows/s", verdict(rps >= 50000, rps)})
+	rows = append(rows, row{"5 whole binary (delivery defaults, no GOMEMLIMIT), 1M-row backfill: rows/s (fake tenant to sink)", num(rps, "rows/s"), "", "", ">= 50k rows/s", verdict(rps >= 50000, rps)})
+	// Issue 10: the defaults bound memory without GOMEMLIMIT (the issue 6 target was 200 MB
+	// with GOMEMLIMIT=100MiB).
 	peak := r.med(bf, "peak-rss-MB")
-	rows = append(rows, row{"5 peak RSS during the backfill (VmHWM)", num(peak, "MB"), fmt.Sprintf("anon %.0f + file %.0f MB at the end", r.med(bf, "end-anon-MB"), r.med(bf, "end-file-MB")), "", "<= 200 MB", verdict(peak <= 200, peak)})
+	rows = append(rows, row{"6 peak RSS during the 1M-row backfill (VmHWM), defaults, no GOMEMLIMIT", num(peak, "MB"), fmt.Sprintf("anon %.0f + file %.0f MB at the end", r.med(bf, "end-anon-MB"), r.med(bf, "end-file-MB")), "", "<= 150 MB", verdict(peak <= 150, peak)})
+	og := "BenchmarkBinary/outage_1M_backlog"
+	opeak, dpeak := r.med(og, "outage-peak-rss-MB"), r.med(og, "peak-rss-MB")
+	rows = append(rows, row{fmt.Sprintf("6 peak RSS during a %.0f s Devo outage, 1M rows waiting at Microsoft", r.med(og, "outage-s")), num(opeak, "MB"), "", "", "<= 150 MB", verdict(opeak <= 150, opeak)})
+	rows = append(rows, row{"6 peak RSS until that backlog is delivered after the outage", num(dpeak, "MB"), fmt.Sprintf("drain %.0f s, %.0f duplicates", r.med(og, "drain-s"), r.med(og, "duplicates")), "", "<= 150 MB", verdict(dpeak <= 150, dpeak)})
 	irss := r.med(idle, "idle-rss-MB")
 	rows = append(rows, row{"5 idle RSS, caught up, no backlog", num(irss, "MB"), fmt.Sprintf("anon %.1f + file %.1f MB", r.med(idle, "idle-anon-MB"), r.med(idle, "idle-file-MB")), "", "<= 80 MB", verdict(irss <= 80, irss)})
 	arss, aanon := r.med(bf, "idle-rss-MB"), r.med(bf, "idle-anon-MB")

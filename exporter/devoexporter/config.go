@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 )
 
@@ -52,6 +53,21 @@ const (
 	maxHostnameLen = 255
 	minEventSize   = 2048     // always room for the longest header plus the truncation marker
 	maxEventSize   = 64 << 20 // beyond this a single event is surely a mistake
+	// minQueueBytes keeps room for the largest page the receiver hands over at once (5,000 rows
+	// of about 1 KiB): a request larger than the queue could never enter it and would be
+	// offered again forever.
+	minQueueBytes = 16 << 20
+)
+
+// Defaults of the delivery path (see README "Delivery guarantees").
+const (
+	// defaultQueueBytes bounds what the sending queue holds, in serialized bytes: memory with
+	// the in-memory queue, disk with `storage`.
+	defaultQueueBytes = 32 << 20
+	// defaultMaxSegmentRecords is the first (and largest) segment of a `confirmed` push.
+	defaultMaxSegmentRecords = 8192
+	// defaultMinSegmentRecords is the smallest segment adaptation goes down to.
+	defaultMinSegmentRecords = 64
 )
 
 // Config is the exporter's user contract (see README.md for every key).
@@ -86,12 +102,31 @@ type Config struct {
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// MaxConnectionAge recycles a pooled connection this old.
 	MaxConnectionAge time.Duration `mapstructure:"max_connection_age"`
+	// MaxSegmentRecords is the largest segment of a `confirmed` push: each segment goes on its
+	// own connection and is confirmed on its own, so a failure repeats at most one segment.
+	MaxSegmentRecords int `mapstructure:"max_segment_records"`
+	// MinSegmentRecords is the smallest segment: after failures the size halves down to it.
+	MinSegmentRecords int `mapstructure:"min_segment_records"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
 	BackOff       configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 	Queue         configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 
 	_ struct{}
+}
+
+// Unmarshal applies the user's keys over the defaults. The defaults wait for each push's
+// result (wait_for_result), which exporterhelper rejects with a persistent queue: a user who
+// only adds `sending_queue::storage` means a persistent queue, so waiting is turned off for
+// them; setting both explicitly is still an error (see Validate).
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := conf.Unmarshal(c); err != nil {
+		return err
+	}
+	if q := c.Queue.Get(); q != nil && q.StorageID != nil && !conf.IsSet("sending_queue::wait_for_result") {
+		q.WaitForResult = false
+	}
+	return nil
 }
 
 var (
@@ -141,6 +176,13 @@ func (c *Config) Validate() error {
 	if c.MaxConnectionAge <= 0 {
 		add(fmt.Errorf("`max_connection_age` must be positive (e.g. 1h), got %s", c.MaxConnectionAge))
 	}
+	if c.MinSegmentRecords < 1 {
+		add(fmt.Errorf("`min_segment_records` must be at least 1, got %d", c.MinSegmentRecords))
+	}
+	if c.MaxSegmentRecords < c.MinSegmentRecords {
+		add(fmt.Errorf("`max_segment_records` (%d) must be at least `min_segment_records` (%d)", c.MaxSegmentRecords, c.MinSegmentRecords))
+	}
+	add(validateQueue(c.Queue.Get()))
 	if c.TimeoutConfig.Timeout <= 0 {
 		add(fmt.Errorf("`timeout` must be positive: it bounds connecting, each write and the delivery confirmation, got %s", c.TimeoutConfig.Timeout))
 	}
@@ -151,6 +193,22 @@ func (c *Config) Validate() error {
 		add(fmt.Errorf("`tls.max_version` must be \"1.2\", \"1.3\" or empty, got %q: Devo requires TLS 1.2 or newer", v))
 	}
 	return errors.Join(errs...)
+}
+
+// validateQueue adds what exporterhelper's own checks miss for this exporter's promise.
+func validateQueue(q *exporterhelper.QueueBatchConfig) error {
+	if q == nil {
+		return nil
+	}
+	if q.StorageID != nil && q.WaitForResult {
+		return errors.New("`sending_queue::wait_for_result` cannot be true together with `sending_queue::storage`: " +
+			"a persistent queue makes rows durable on disk instead; remove `wait_for_result`")
+	}
+	if q.Sizer == exporterhelper.RequestSizerTypeBytes && q.QueueSize < minQueueBytes {
+		return fmt.Errorf("`sending_queue::queue_size` is %d bytes: use at least %d (16 MiB), or a page of rows could never enter the queue",
+			q.QueueSize, minQueueBytes)
+	}
+	return nil
 }
 
 func validateEndpoint(endpoint string) error {

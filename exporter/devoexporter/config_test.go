@@ -53,8 +53,10 @@ func TestLoadConfig(t *testing.T) {
 	full.BackOff = configretry.NewDefaultBackOffConfig()
 	full.BackOff.InitialInterval, full.BackOff.MaxElapsedTime = time.Second, 0
 	storage := component.MustNewIDWithName("file_storage", "devo")
-	q := exporterhelper.NewDefaultQueueConfig()
-	q.NumConsumers, q.QueueSize, q.StorageID = 4, 50, &storage
+	full.MaxSegmentRecords, full.MinSegmentRecords = 4096, 16
+	q := *createDefaultConfig().(*Config).Queue.Get()
+	q.NumConsumers, q.QueueSize, q.StorageID = 4, 64<<20, &storage
+	q.WaitForResult = false // turned off because storage is set
 	batch := exporterhelper.NewDefaultBatchConfig()
 	batch.FlushTimeout, batch.MinSize, batch.MaxSize = time.Second, 4096, 16384
 	q.Batch = configoptional.Some(batch)
@@ -98,11 +100,62 @@ func TestDefaultConfigMatchesContract(t *testing.T) {
 	assert.Equal(t, 30*time.Second, c.TimeoutConfig.Timeout)
 	require.True(t, c.Queue.HasValue(), "queue on by default")
 	assert.True(t, c.Queue.Get().Batch.HasValue(), "batching on by default")
+	// The delivery guarantee of the defaults (README "Delivery guarantees").
+	q := c.Queue.Get()
+	assert.True(t, q.WaitForResult, "callers (and the receiver's checkpoint) wait for Devo's confirmation")
+	assert.True(t, q.BlockOnOverflow, "a full queue makes callers wait instead of refusing rows")
+	assert.Nil(t, q.StorageID)
+	assert.Equal(t, exporterhelper.RequestSizerTypeBytes, q.Sizer, "the queue is bounded in bytes")
+	assert.Equal(t, int64(32<<20), q.QueueSize)
+	assert.Equal(t, 4, q.NumConsumers)
+	assert.Equal(t, int64(2000), q.Batch.Get().MinSize)
+	assert.True(t, c.BackOff.Enabled)
+	assert.Zero(t, c.BackOff.MaxElapsedTime, "retries never give up")
+	assert.Equal(t, 8192, c.MaxSegmentRecords)
+	assert.Equal(t, 64, c.MinSegmentRecords)
+	assert.Empty(t, riskWarnings(c), "the defaults are the safe settings")
 	// Without endpoint and tag the default config is not usable: both are required.
 	err := c.Validate()
 	require.Error(t, err)
 	assert.ErrorIs(t, err, errMissingEndpoint)
 	assert.ErrorIs(t, err, errMissingTag)
+}
+
+// A user who adds only a persistent queue's storage gets a valid persistent queue (not the
+// error exporterhelper gives for wait_for_result with storage), still blocking when full.
+func TestPersistentQueueTurnsWaitForResultOff(t *testing.T) {
+	cfg, err := loadConfig(t, "persistent_queue_only_storage")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+	q := cfg.Queue.Get()
+	require.NotNil(t, q.StorageID)
+	assert.Equal(t, "file_storage", q.StorageID.String())
+	assert.False(t, q.WaitForResult)
+	assert.True(t, q.BlockOnOverflow)
+	assert.Equal(t, exporterhelper.RequestSizerTypeBytes, q.Sizer)
+	assert.Empty(t, riskWarnings(cfg), "a blocking persistent queue keeps the guarantee")
+}
+
+func TestRiskWarnings(t *testing.T) {
+	cfg, err := loadConfig(t, "risky")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+	keys := map[string]string{}
+	for _, w := range riskWarnings(cfg) {
+		keys[w.key] = w.risk
+	}
+	assert.Contains(t, keys["retry_on_failure::max_elapsed_time"], "after 5m0s")
+	assert.Contains(t, keys["sending_queue::wait_for_result"], "a crash or kill loses")
+	assert.Contains(t, keys["sending_queue::block_on_overflow"], "refused")
+	assert.Contains(t, keys["delivery"], "reset loses")
+	assert.Len(t, keys, 4)
+
+	cfg.BackOff.Enabled = false
+	found := false
+	for _, w := range riskWarnings(cfg) {
+		found = found || w.key == "retry_on_failure::enabled"
+	}
+	assert.True(t, found, "disabled retries are warned about")
 }
 
 func TestLoadConfigTypo(t *testing.T) {
@@ -139,6 +192,10 @@ func TestConfigValidationErrors(t *testing.T) {
 		{"invalid_tls_max_version", "`tls.max_version` must be \"1.2\", \"1.3\" or empty"},
 		{"invalid_tls_cert_without_key", "tls: TLS configuration must include both certificate and key"},
 		{"invalid_queue", "`num_consumers` must be positive"},
+		{"invalid_wait_with_storage", "`sending_queue::wait_for_result` cannot be true together with `sending_queue::storage`"},
+		{"invalid_queue_bytes", "`sending_queue::queue_size` is 1000 bytes: use at least 16777216"},
+		{"invalid_segment_min", "`min_segment_records` must be at least 1"},
+		{"invalid_segment_max", "`max_segment_records` (100) must be at least `min_segment_records` (200)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

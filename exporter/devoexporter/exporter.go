@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadata"
@@ -29,6 +30,10 @@ type devoExporter struct {
 	tel    *metadata.TelemetryBuilder
 	now    func() time.Time
 	pool   *pool // built in start, once the certificates are loaded
+	seg    *segmenter
+	// segRetries bounds the immediate retries of a failed segment within one push.
+	segRetries int
+	health     *deliveryHealth
 
 	bufs  sync.Pool // *chunkWriter buffers, reused across pushes
 	gzips sync.Pool // *gzip.Writer; each holds ~1 MB of deflate state
@@ -44,12 +49,15 @@ func newExporter(set exporter.Settings, cfg *Config) (*devoExporter, error) {
 		return nil, fmt.Errorf("devo: telemetry: %w", err)
 	}
 	return &devoExporter{
-		cfg:    cfg,
-		logger: set.Logger,
-		router: router{attr: cfg.TagAttribute, fallback: cfg.Tag},
-		framer: newFramer(cfg, hostname),
-		tel:    tel,
-		now:    time.Now,
+		cfg:        cfg,
+		logger:     set.Logger,
+		router:     router{attr: cfg.TagAttribute, fallback: cfg.Tag},
+		framer:     newFramer(cfg, hostname),
+		tel:        tel,
+		now:        time.Now,
+		seg:        newSegmenter(cfg.MinSegmentRecords, cfg.MaxSegmentRecords),
+		segRetries: segmentRetries,
+		health:     newDeliveryHealth(set.Logger, time.Now),
 	}, nil
 }
 
@@ -70,11 +78,20 @@ func machineHostname() string {
 
 // start loads the certificates (failing start-up if they are unreadable) but does not connect:
 // Devo being unreachable must not stop the collector; pushes connect lazily and retry.
-func (e *devoExporter) start(ctx context.Context, _ component.Host) error {
+func (e *devoExporter) start(ctx context.Context, host component.Host) error {
 	tlsCfg, err := loadTLS(ctx, e.cfg, e.logger)
 	if err != nil {
 		return err
 	}
+	logRiskWarnings(e.logger, e.cfg)
+	e.health.start(host)
+	if err := e.tel.RegisterDevoExporterTimeSinceLastDeliveryCallback(func(_ context.Context, o metric.Float64Observer) error {
+		o.Observe(e.health.sinceLastDelivery().Seconds())
+		return nil
+	}); err != nil {
+		return fmt.Errorf("devo: telemetry: %w", err)
+	}
+	e.tel.DevoExporterSegmentSize.Record(ctx, int64(e.seg.size()))
 	maxIdle := 1
 	if q := e.cfg.Queue.Get(); q != nil {
 		maxIdle = q.NumConsumers
@@ -103,6 +120,7 @@ func (e *devoExporter) shutdown(context.Context) error {
 // plan is the routing result of one push: the tag of every record in iteration order, with ""
 // for records that are dropped.
 type plan struct {
+	recs     []plog.LogRecord // every record in iteration order
 	tags     []string
 	sendable int
 	dropped  int
@@ -130,9 +148,9 @@ func (e *devoExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	var sent counts
 	var err error
 	if e.cfg.Delivery == DeliveryFast {
-		sent, err = e.pushFast(ctx, ld, p)
+		sent, err = e.pushFast(ctx, p)
 	} else {
-		sent, err = e.pushConfirmed(ctx, ld, p)
+		sent, err = e.pushConfirmed(ctx, p)
 	}
 	if sent.records > 0 {
 		e.tel.DevoExporterEventsSent.Add(ctx, int64(sent.records))
@@ -140,9 +158,16 @@ func (e *devoExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		e.tel.DevoExporterEventsTruncated.Add(ctx, int64(sent.truncated))
 	}
 	if err == nil {
+		if e.cfg.Delivery == DeliveryFast {
+			e.health.delivered()
+		}
 		return nil
 	}
 	e.tel.DevoExporterPushFailures.Add(ctx, 1)
+	// A push timing out counts (Devo stalls); one cancelled by shutdown does not.
+	if sent.records == 0 && !errors.Is(ctx.Err(), context.Canceled) {
+		e.health.failed(err)
+	}
 	if sent.records == 0 && p.dropped == 0 {
 		return err // the whole request is retried as it is, no copy needed
 	}
@@ -163,7 +188,8 @@ func (e *devoExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 
 // route resolves every record's tag; the first routing error explains the drops.
 func (e *devoExporter) route(ld plog.Logs) (plan, error) {
-	p := plan{tags: make([]string, 0, ld.LogRecordCount())}
+	n := ld.LogRecordCount()
+	p := plan{recs: make([]plog.LogRecord, 0, n), tags: make([]string, 0, n)}
 	var firstErr error
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
@@ -183,6 +209,7 @@ func (e *devoExporter) route(ld plog.Logs) (plan, error) {
 				} else {
 					p.sendable++
 				}
+				p.recs = append(p.recs, lrs.At(k))
 				p.tags = append(p.tags, tag)
 			}
 		}
@@ -190,37 +217,87 @@ func (e *devoExporter) route(ld plog.Logs) (plan, error) {
 	return p, firstErr
 }
 
-// pushConfirmed writes the push on a fresh connection and reports success only once the server
-// confirmed it read everything (see conn.confirm). Anything less fails the whole push: we cannot
-// know how much the server read, so all of it is retried (at-least-once).
-func (e *devoExporter) pushConfirmed(ctx context.Context, ld plog.Logs, p plan) (counts, error) {
-	c, err := e.pool.dial(ctx)
-	if err != nil {
-		return counts{}, err
+// pushConfirmed sends the push in segments, each on a fresh connection and reported done only
+// once the server confirmed it read everything (see conn.confirm): a failure costs at most the
+// segment in flight, which is sent again at once, smaller, up to segmentRetries times. It
+// returns what was confirmed; pushLogs hands the rest back to exporterhelper, which retries only
+// that. A connection that cannot even be opened ends the push at once: Devo is down, and
+// exporterhelper's back-off is the right pace to try again.
+func (e *devoExporter) pushConfirmed(ctx context.Context, p plan) (counts, error) {
+	var done counts
+	from, retries := 0, 0
+	for from < len(p.tags) {
+		to := p.segmentEnd(from, e.seg.size())
+		c, err := e.pool.dial(ctx)
+		if err != nil {
+			return done, err
+		}
+		w, err := e.writeRange(ctx, c, p, from, to)
+		if err == nil {
+			err = c.confirm(ctx, e.ioTimeout(ctx))
+		}
+		if err != nil {
+			e.pool.discard(ctx, c, err.Error())
+			e.tel.DevoExporterSegmentFailures.Add(ctx, 1)
+			// The server may have read any part of what was written: sent again, maybe twice.
+			e.tel.DevoExporterEventsUnconfirmed.Add(ctx, int64(w.records))
+			e.tel.DevoExporterSegmentSize.Record(ctx, int64(e.seg.failed(p.sendableIn(from, to))))
+			retries++
+			if retries > e.segRetries || ctx.Err() != nil {
+				return done, err
+			}
+			e.logger.Debug("Devo segment failed; sending it again in a smaller segment", zap.Error(err), zap.Int("next_segment", e.seg.size()))
+			continue
+		}
+		c.close(false) // both sides are already closed
+		e.tel.DevoExporterConfirmedPushes.Add(ctx, 1)
+		e.tel.DevoExporterSegmentSize.Record(ctx, int64(e.seg.confirmed()))
+		e.health.delivered()
+		done.records += w.records
+		done.truncated += w.truncated
+		done.bytes += w.bytes
+		from, retries = to, 0
 	}
-	w, err := e.writeAll(ctx, c, ld, p)
-	if err == nil {
-		err = c.confirm(ctx, e.ioTimeout(ctx))
+	return done, nil
+}
+
+// segmentEnd is the index after the last record of a segment of up to size sendable records
+// starting at from.
+func (p *plan) segmentEnd(from, size int) int {
+	n := 0
+	for i := from; i < len(p.tags); i++ {
+		if p.tags[i] == "" {
+			continue
+		}
+		if n == size {
+			return i
+		}
+		n++
 	}
-	if err != nil {
-		e.pool.discard(ctx, c, err.Error())
-		return counts{}, err
+	return len(p.tags)
+}
+
+// sendableIn counts the sendable records in [from, to).
+func (p *plan) sendableIn(from, to int) int {
+	n := 0
+	for _, t := range p.tags[from:to] {
+		if t != "" {
+			n++
+		}
 	}
-	c.close(false) // both sides are already closed
-	e.tel.DevoExporterConfirmedPushes.Add(ctx, 1)
-	return w, nil
+	return n
 }
 
 // pushFast writes on a pooled connection and trusts completed writes. If a reused connection
 // fails before anything was written it may simply have gone stale, so one fresh connection is
 // tried at once instead of waiting for exporterhelper's backoff.
-func (e *devoExporter) pushFast(ctx context.Context, ld plog.Logs, p plan) (counts, error) {
+func (e *devoExporter) pushFast(ctx context.Context, p plan) (counts, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := e.pool.get(ctx)
 		if err != nil {
 			return counts{}, err
 		}
-		w, err := e.writeAll(ctx, c, ld, p)
+		w, err := e.writeRange(ctx, c, p, 0, len(p.tags))
 		if err == nil {
 			e.pool.put(c)
 			return w, nil
@@ -232,8 +309,9 @@ func (e *devoExporter) pushFast(ctx context.Context, ld plog.Logs, p plan) (coun
 	}
 }
 
-// writeAll frames and writes every sendable record; it returns what completed writes carried.
-func (e *devoExporter) writeAll(ctx context.Context, c *conn, ld plog.Logs, p plan) (counts, error) {
+// writeRange frames and writes the sendable records among p.recs[from:to]; it returns what
+// completed writes carried.
+func (e *devoExporter) writeRange(ctx context.Context, c *conn, p plan, from, to int) (counts, error) {
 	// A cancelled push must not stay blocked in a write until the deadline.
 	stop := context.AfterFunc(ctx, func() { _ = c.SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -241,22 +319,13 @@ func (e *devoExporter) writeAll(ctx context.Context, c *conn, ld plog.Logs, p pl
 	w := e.getWriter(ctx, c)
 	defer e.putWriter(w)
 	now := e.now()
-	idx := 0
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				tag := p.tags[idx]
-				idx++
-				if tag == "" {
-					continue
-				}
-				if err := w.add(e.framer, tag, lrs.At(k), now); err != nil {
-					return w.written, err
-				}
-			}
+	for i := from; i < to; i++ {
+		tag := p.tags[i]
+		if tag == "" {
+			continue
+		}
+		if err := w.add(e.framer, tag, p.recs[i], now); err != nil {
+			return w.written, err
 		}
 	}
 	err := w.flush()

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadata"
 )
@@ -25,24 +26,48 @@ func NewFactory() exporter.Factory {
 
 func createDefaultConfig() component.Config {
 	queue := exporterhelper.NewDefaultQueueConfig()
+	// The caller's ConsumeLogs returns only once Devo confirmed its rows (or they failed for
+	// good): the receiver moves its checkpoint when ConsumeLogs returns, so the checkpoint
+	// follows Devo's confirmation and a crash loses nothing it passed.
+	queue.WaitForResult = true
+	// A full queue makes callers wait (backpressure) instead of refusing their rows.
+	queue.BlockOnOverflow = true
+	// Bounded in bytes, so memory (or disk, with `storage`) follows from the configuration
+	// whatever the size of the requests.
+	queue.Sizer = exporterhelper.RequestSizerTypeBytes
+	queue.QueueSize = defaultQueueBytes
+	// Each consumer holds one batch in memory while it is pushed; four parallel connections
+	// already reach most of the loopback ceiling (BENCHMARKS.md figure 3).
+	queue.NumConsumers = 4
 	// Batching is on by default: with `confirmed` delivery every push costs a connection and a
-	// round trip, so pushes of thousands of records instead of single requests matter.
-	queue.Batch = configoptional.Some(exporterhelper.NewDefaultBatchConfig())
+	// round trip, so pushes of thousands of records instead of single requests matter. The
+	// receiver hands over one page at a time and waits for it, so a batch that waited for 8192
+	// records would wait for the flush timeout after every page of 5,000 rows; 2,000 lets
+	// full pages (legacy 2,000, Graph 5,000) go at once.
+	batch := exporterhelper.NewDefaultBatchConfig()
+	batch.MinSize = 2000
+	queue.Batch = configoptional.Some(batch)
+	backOff := configretry.NewDefaultBackOffConfig()
+	// Never give up: a push that is dropped after some time is data lost for good, as the
+	// receiver's checkpoint may already be past it. Shutdown still ends the retries.
+	backOff.MaxElapsedTime = 0
 	return &Config{
-		TLS:              configtls.NewDefaultClientConfig(),
-		TagAttribute:     "devo.tag",
-		Facility:         1, // user-level, as Devo's SDK
-		DateFormat:       DateFormatCollector,
-		Framing:          FramingLF,
-		Compression:      CompressionNone,
-		MaxEventSize:     1 << 20,
-		PullingID:        true,
-		Delivery:         DeliveryConfirmed,
-		IdleTimeout:      25 * time.Second, // under Devo's ~30 s idle cut
-		MaxConnectionAge: time.Hour,        // as Devo's SDK
-		TimeoutConfig:    exporterhelper.TimeoutConfig{Timeout: 30 * time.Second},
-		BackOff:          configretry.NewDefaultBackOffConfig(),
-		Queue:            configoptional.Some(queue),
+		TLS:               configtls.NewDefaultClientConfig(),
+		TagAttribute:      "devo.tag",
+		Facility:          1, // user-level, as Devo's SDK
+		DateFormat:        DateFormatCollector,
+		Framing:           FramingLF,
+		Compression:       CompressionNone,
+		MaxEventSize:      1 << 20,
+		PullingID:         true,
+		Delivery:          DeliveryConfirmed,
+		IdleTimeout:       25 * time.Second, // under Devo's ~30 s idle cut
+		MaxConnectionAge:  time.Hour,        // as Devo's SDK
+		TimeoutConfig:     exporterhelper.TimeoutConfig{Timeout: 30 * time.Second},
+		MaxSegmentRecords: defaultMaxSegmentRecords,
+		MinSegmentRecords: defaultMinSegmentRecords,
+		BackOff:           backOff,
+		Queue:             configoptional.Some(queue),
 	}
 }
 
@@ -52,11 +77,30 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+	logs, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithTimeout(c.TimeoutConfig),
 		exporterhelper.WithRetry(c.BackOff),
 		exporterhelper.WithQueue(c.Queue),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return inFlightLogs{Logs: logs, tel: e.tel}, nil
+}
+
+// inFlightLogs counts the records whose ConsumeLogs has not returned: with the default
+// `wait_for_result` that is what the sending queue holds plus what is being sent, in records
+// (exporterhelper's otelcol_exporter_queue_size reports the same queue in bytes).
+type inFlightLogs struct {
+	exporter.Logs
+	tel *metadata.TelemetryBuilder
+}
+
+func (l inFlightLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	n := int64(ld.LogRecordCount())
+	l.tel.DevoExporterRecordsInFlight.Add(ctx, n)
+	defer l.tel.DevoExporterRecordsInFlight.Add(context.WithoutCancel(ctx), -n)
+	return l.Logs.ConsumeLogs(ctx, ld)
 }

@@ -47,10 +47,14 @@ type Stats struct {
 	Discarded       int   // events parsed but not stored (MaxStoredEvents, DiscardEvents)
 	FrameErrors     int   // frames that could not be decoded or parsed
 	Refused         int   // connections reset on accept by RefuseFor
-	Resets          int   // connections reset by ResetAfter
+	Resets          int   // connections reset by ResetAfter or ResetEvery
 	IdleCloses      int   // connections closed by SetIdleTimeout
 	CleanCloses     int   // connections the client ended with a half-close, answered with our close
 	BytesRead       int64 // bytes read from sockets (TLS records included)
+	// EventsOnFailedConns counts events parsed on connections that did not end with the
+	// client's half-close (reset, error, idle close): a confirming client sends them again, so
+	// this bounds the duplicates it may cause.
+	EventsOnFailedConns int
 }
 
 // ConnInfo describes one accepted connection.
@@ -85,6 +89,8 @@ type Sink struct {
 	errs        []error
 	stats       Stats
 	resetAfter  int // events still to accept before the armed RST; 0 = disarmed
+	resetEvery  int // ResetEvery's period; 0 = off
+	sinceReset  int // events since the last ResetEvery reset
 	refuseUntil time.Time
 	gate        chan struct{} // closed while reading is allowed
 }
@@ -208,6 +214,15 @@ func (s *Sink) ResetAfter(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resetAfter = max(n, 0)
+}
+
+// ResetEvery resets (TCP RST) the connection carrying every n-th event from now on, as a relay
+// or load balancer that keeps dropping connections; the count runs across connections. n <= 0
+// turns it off.
+func (s *Sink) ResetEvery(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetEvery, s.sinceReset = max(n, 0), 0
 }
 
 // RefuseFor resets every connection accepted during d before its TLS handshake, as a load
@@ -339,13 +354,18 @@ func (s *Sink) serve(id int, raw net.Conn) {
 		src = io.TeeReader(conn, rawRecorder{s: s, id: id})
 	}
 	dec := NewDecoder(src, s.opts.MaxFrameSize)
+	events := 0
 	for {
 		f, err := dec.Next()
 		if err != nil {
-			s.endConn(id, conn, err)
+			s.endConn(id, conn, err, events)
 			return
 		}
+		events++
 		if s.record(info, f) {
+			s.mu.Lock()
+			s.stats.EventsOnFailedConns += events
+			s.mu.Unlock()
 			reset(raw)
 			return
 		}
@@ -385,10 +405,18 @@ func (s *Sink) record(info ConnInfo, f Frame) bool {
 			return true
 		}
 	}
+	if s.resetEvery > 0 {
+		s.sinceReset++
+		if s.sinceReset >= s.resetEvery {
+			s.sinceReset = 0
+			s.stats.Resets++
+			return true
+		}
+	}
 	return false
 }
 
-func (s *Sink) endConn(id int, conn net.Conn, err error) {
+func (s *Sink) endConn(id int, conn net.Conn, err error, events int) {
 	select {
 	case <-s.done:
 		return
@@ -396,6 +424,9 @@ func (s *Sink) endConn(id int, conn net.Conn, err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !errors.Is(err, io.EOF) {
+		s.stats.EventsOnFailedConns += events
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		// The client half-closed after sending everything; everything before it has been read,

@@ -100,6 +100,38 @@ func TestSinkResetAfter(t *testing.T) {
 	assert.Equal(t, 5, s.EventCount())
 }
 
+func TestSinkResetEvery(t *testing.T) {
+	s := New(t, Options{})
+	s.ResetEvery(3)
+	// 5 events: reset at the 3rd; the count runs on across connections.
+	c := dialSink(t, s, "localhost")
+	_, err := io.WriteString(c, strings.Repeat(sdkPlain, 5))
+	require.NoError(t, err)
+	require.Error(t, halfCloseAndWait(t, c))
+	assert.Equal(t, 3, s.EventCount())
+	// 2 events on a clean connection: counted, not reset (the count is now 2).
+	c2 := dialSink(t, s, "localhost")
+	_, err = io.WriteString(c2, strings.Repeat(sdkPlain, 2))
+	require.NoError(t, err)
+	require.ErrorIs(t, halfCloseAndWait(t, c2), io.EOF)
+	// The next event is the 3rd since the last reset.
+	c3 := dialSink(t, s, "localhost")
+	_, err = io.WriteString(c3, strings.Repeat(sdkPlain, 4))
+	require.NoError(t, err)
+	require.Error(t, halfCloseAndWait(t, c3))
+	st := s.Stats()
+	assert.Equal(t, 6, st.Events)
+	assert.Equal(t, 2, st.Resets)
+	assert.Equal(t, 4, st.EventsOnFailedConns, "3 on the first reset connection, 1 on the last")
+
+	s.ResetEvery(0)
+	c4 := dialSink(t, s, "localhost")
+	_, err = io.WriteString(c4, strings.Repeat(sdkPlain, 10))
+	require.NoError(t, err)
+	require.ErrorIs(t, halfCloseAndWait(t, c4), io.EOF)
+	assert.Equal(t, 16, s.EventCount())
+}
+
 func TestSinkRefuseFor(t *testing.T) {
 	s := New(t, Options{})
 	s.RefuseFor(time.Hour)

@@ -3,10 +3,12 @@
 package metadata
 
 import (
+	"context"
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/collector/component"
@@ -23,17 +25,22 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                         metric.Meter
-	mu                            sync.Mutex
-	registrations                 []metric.Registration
-	DevoExporterBytesSent         metric.Int64Counter
-	DevoExporterConfirmedPushes   metric.Int64Counter
-	DevoExporterConnectionsOpened metric.Int64Counter
-	DevoExporterEventsDropped     metric.Int64Counter
-	DevoExporterEventsSent        metric.Int64Counter
-	DevoExporterEventsTruncated   metric.Int64Counter
-	DevoExporterPushFailures      metric.Int64Counter
-	DevoExporterReconnects        metric.Int64Counter
+	meter                             metric.Meter
+	mu                                sync.Mutex
+	registrations                     []metric.Registration
+	DevoExporterBytesSent             metric.Int64Counter
+	DevoExporterConfirmedPushes       metric.Int64Counter
+	DevoExporterConnectionsOpened     metric.Int64Counter
+	DevoExporterEventsDropped         metric.Int64Counter
+	DevoExporterEventsSent            metric.Int64Counter
+	DevoExporterEventsTruncated       metric.Int64Counter
+	DevoExporterEventsUnconfirmed     metric.Int64Counter
+	DevoExporterPushFailures          metric.Int64Counter
+	DevoExporterReconnects            metric.Int64Counter
+	DevoExporterRecordsInFlight       metric.Int64UpDownCounter
+	DevoExporterSegmentFailures       metric.Int64Counter
+	DevoExporterSegmentSize           metric.Int64Gauge
+	DevoExporterTimeSinceLastDelivery metric.Float64ObservableGauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -45,6 +52,31 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterDevoExporterTimeSinceLastDeliveryCallback sets callback for observable DevoExporterTimeSinceLastDelivery metric.
+func (builder *TelemetryBuilder) RegisterDevoExporterTimeSinceLastDeliveryCallback(cb metric.Float64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerFloat64{inst: builder.DevoExporterTimeSinceLastDelivery, obs: o})
+		return nil
+	}, builder.DevoExporterTimeSinceLastDelivery)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+type observerFloat64 struct {
+	embedded.Float64Observer
+	inst metric.Float64Observable
+	obs  metric.Observer
+}
+
+func (oi *observerFloat64) Observe(value float64, opts ...metric.ObserveOption) {
+	oi.obs.ObserveFloat64(oi.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -101,6 +133,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.DevoExporterEventsUnconfirmed, err = builder.meter.Int64Counter(
+		"otelcol_devo_exporter_events_unconfirmed",
+		metric.WithDescription("Events written on connections that then failed before the confirmation (delivery `confirmed`); they are sent again, so this bounds the duplicates Devo may hold. [Development]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.DevoExporterPushFailures, err = builder.meter.Int64Counter(
 		"otelcol_devo_exporter_push_failures",
 		metric.WithDescription("Pushes that failed and were handed back to exporterhelper for retry. [Development]"),
@@ -111,6 +149,30 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_devo_exporter_reconnects",
 		metric.WithDescription("Connections replaced because the previous one failed, was closed by the peer, sat idle longer than `idle_timeout` or outlived `max_connection_age`. [Development]"),
 		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.DevoExporterRecordsInFlight, err = builder.meter.Int64UpDownCounter(
+		"otelcol_devo_exporter_records_in_flight",
+		metric.WithDescription("Records handed to the exporter whose ConsumeLogs has not returned yet; with the default `wait_for_result` these are the records queued or being sent. [Development]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.DevoExporterSegmentFailures, err = builder.meter.Int64Counter(
+		"otelcol_devo_exporter_segment_failures",
+		metric.WithDescription("Segments of a `confirmed` push whose connection failed before the confirmation; each halves the segment size. [Development]"),
+		metric.WithUnit("{segment}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.DevoExporterSegmentSize, err = builder.meter.Int64Gauge(
+		"otelcol_devo_exporter_segment_size",
+		metric.WithDescription("Current largest segment of a `confirmed` push in records (adapts between `min_segment_records` and `max_segment_records`). [Development]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.DevoExporterTimeSinceLastDelivery, err = builder.meter.Float64ObservableGauge(
+		"otelcol_devo_exporter_time_since_last_delivery",
+		metric.WithDescription("Seconds since Devo last confirmed (or, with `fast`, accepted) a write; since start-up before the first delivery. [Development]"),
+		metric.WithUnit("s"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -19,14 +20,22 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterDevoExporterTimeSinceLastDeliveryCallback(func(_ context.Context, observer metric.Float64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	tb.DevoExporterBytesSent.Add(context.Background(), 1)
 	tb.DevoExporterConfirmedPushes.Add(context.Background(), 1)
 	tb.DevoExporterConnectionsOpened.Add(context.Background(), 1)
 	tb.DevoExporterEventsDropped.Add(context.Background(), 1)
 	tb.DevoExporterEventsSent.Add(context.Background(), 1)
 	tb.DevoExporterEventsTruncated.Add(context.Background(), 1)
+	tb.DevoExporterEventsUnconfirmed.Add(context.Background(), 1)
 	tb.DevoExporterPushFailures.Add(context.Background(), 1)
 	tb.DevoExporterReconnects.Add(context.Background(), 1)
+	tb.DevoExporterRecordsInFlight.Add(context.Background(), 1)
+	tb.DevoExporterSegmentFailures.Add(context.Background(), 1)
+	tb.DevoExporterSegmentSize.Record(context.Background(), 1)
 	AssertEqualDevoExporterBytesSent(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -45,11 +54,26 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualDevoExporterEventsTruncated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualDevoExporterEventsUnconfirmed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualDevoExporterPushFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualDevoExporterReconnects(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualDevoExporterRecordsInFlight(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualDevoExporterSegmentFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualDevoExporterSegmentSize(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualDevoExporterTimeSinceLastDelivery(t, testTel,
+		[]metricdata.DataPoint[float64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
 	require.NoError(t, testTel.Shutdown(context.Background()))
