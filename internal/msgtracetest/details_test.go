@@ -79,7 +79,9 @@ func TestDetailsLegacyFilterAndUnknownRow(t *testing.T) {
 	q := url.Values{"$format": {"json"}, "$filter": {"MessageTraceId eq guid'" + rows[0].ID + "' and RecipientAddress eq 'o''brien@contoso.com'"}}
 	code, body := getDetails(t, f, tok, s.URL()+"/ecp/reportingwebservice/reporting.svc/MessageTraceDetail?"+q.Encode())
 	require.Equal(t, http.StatusOK, code, string(body))
-	var out struct{ Value []struct{ Event, Action, Date, MessageTraceId, RecipientAddress string } }
+	var out struct {
+		Value []struct{ Event, Action, Date, MessageTraceId, RecipientAddress string }
+	}
 	require.NoError(t, json.Unmarshal(body, &out))
 	require.Len(t, out.Value, 2)
 	assert.Equal(t, "o'brien@contoso.com", out.Value[0].RecipientAddress)
