@@ -183,7 +183,7 @@ func (r *messageTraceReceiver) detailFailed(ctx context.Context, p *pendingDetai
 	d := r.details
 	for i := range d.pending.entries {
 		e := &d.pending.entries[i]
-		if e.key() != p.key() {
+		if !e.is(p.key()) {
 			continue
 		}
 		e.Attempts++

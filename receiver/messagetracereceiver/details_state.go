@@ -13,8 +13,9 @@ import (
 const (
 	detailsPendingKey     = "details_pending"
 	detailsPendingVersion = 1
-	// pendingOverhead is what one entry costs in storage beyond its strings (JSON keys, times).
-	pendingOverhead = 120
+	// pendingOverhead bounds what one entry costs in storage beyond its strings (JSON keys,
+	// two RFC 3339 times with nanoseconds, attempts).
+	pendingOverhead = 160
 	maxRecipientLen = 320 // RFC 5321 bound on a mailbox
 )
 
@@ -30,6 +31,12 @@ type pendingDetail struct {
 }
 
 func (p *pendingDetail) key() string { return p.TraceID + "|" + strings.ToLower(p.Recipient) }
+
+// is compares with a key() without building one.
+func (p *pendingDetail) is(key string) bool {
+	return len(key) > len(p.TraceID) && key[:len(p.TraceID)] == p.TraceID &&
+		key[len(p.TraceID)] == '|' && strings.ToLower(p.Recipient) == key[len(p.TraceID)+1:]
+}
 
 func (p *pendingDetail) bytes() int {
 	return pendingOverhead + len(p.TraceID) + len(p.Recipient) + len(p.MessageID) + len(p.Status)
@@ -84,7 +91,7 @@ func (s *pendingDetails) remove(key string) {
 		return
 	}
 	for i := range s.entries {
-		if s.entries[i].key() == key {
+		if s.entries[i].is(key) {
 			s.bytes -= s.entries[i].bytes()
 			s.entries = append(s.entries[:i], s.entries[i+1:]...)
 			break

@@ -10,10 +10,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 )
 
 // detailRecords groups the detail records a sink received by row key, and counts row records.
@@ -342,4 +344,30 @@ func TestDetailsLegacyAPI(t *testing.T) {
 			assert.Zero(t, h.srv.QuotaViolations())
 		})
 	}
+}
+
+// Stored pending rows are checked before they are believed: entries that could not be asked
+// about are counted and dropped, the bounds hold whatever the file says.
+func TestDetailsStoredPendingChecked(t *testing.T) {
+	h := newHarness(t, msgtracetest.Options{}, nil)
+	enableDetails(h.cfg)
+	h.cfg.Details.MaxPending = 2
+	// A checkpoint of this configuration first, so the pending set is resumed, not reset.
+	r0, ctx0 := h.receiver(new(consumertest.LogsSink))
+	require.NoError(t, r0.poll(ctx0))
+	require.NoError(t, r0.Shutdown(context.Background()))
+	client, err := h.storage.GetClient(context.Background(), component.KindReceiver, component.NewIDWithName(metadata.Type, "tenant"), "")
+	require.NoError(t, err)
+	good := `{"id":"9c2d41f7-5e0b-4a63-b1d8-7f30aa12e6c4","rcpt":"a@b","st":"failed","recv":"2026-11-20T00:00:00Z","added":"2026-11-20T00:00:00Z"}`
+	bad := `{"id":"../../admin","rcpt":"a@b","st":"failed"}`
+	third := strings.Replace(good, "c4", "c5", 1)
+	fourth := strings.Replace(good, "c4", "c6", 1)
+	require.NoError(t, client.Set(context.Background(), detailsPendingKey, []byte(`{"v":1,"pending":[`+good+`,`+bad+`,`+third+`,`+fourth+`]}`)))
+	require.NoError(t, client.Close(context.Background()))
+
+	r, _ := h.receiver(new(consumertest.LogsSink))
+	require.Len(t, r.details.pending.entries, 2)
+	logged := h.logs.FilterMessageSnippet("stored rows waiting for details failed their checks").All()
+	require.Len(t, logged, 1)
+	assert.Equal(t, int64(2), logged[0].ContextMap()["rows"], "the bad entry and the one over max_pending, counted as not fetched")
 }
