@@ -168,3 +168,44 @@ func TestDetailsListThroughput(t *testing.T) {
 	}
 	_ = e
 }
+
+// The worst case for the list: a burst of rows arrives while details use their whole share.
+// Rows received at T become readable at T + delay (1 m); meanwhile the details of an earlier
+// backlog saturate their share. The burst's rows/s with details on and off.
+func TestDetailsListThroughputWhileDetailsRun(t *testing.T) {
+	measure := func(details bool) (rowsPerSec float64, took time.Duration, pendingDetails int) {
+		e := newEnv(t, msgtracetest.Options{QuotaRequests: 100, QuotaWindow: 2 * time.Second, LatencyPer1000Rows: 20 * time.Millisecond}, devotest.Options{})
+		e.st.Tenant.AddRows(rows(18, 3000)...)
+		at := time.Now().Add(10 * time.Second).Truncate(time.Second)
+		burst := msgtracetest.Generate(19, 8000, at, at.Add(time.Second), msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 5})
+		e.st.Tenant.AddRows(burst...)
+		on := "false"
+		if details {
+			on = "true"
+		}
+		e.extra = append(e.extra, "PAGE_SIZE=200", "BUDGET_REQUESTS=90", "BUDGET_INTERVAL=2s", "DETAILS_ENABLED="+on,
+			"DETAILS_SHARE=20", "DETAILS_PER_POLL=20", "EARLY_DELAY=0s")
+		c := e.run("details.yaml")
+		readable := at.Add(time.Minute + time.Second)
+		time.Sleep(time.Until(readable))
+		n0 := len(e.st.Tenant.DetailRequests())
+		start := time.Now()
+		e.waitDelivered(c, stack.Keys(burst), 3*time.Minute)
+		took = time.Since(start)
+		if details {
+			if n0 < 100 {
+				t.Fatalf("only %d details requests before the burst: the share was not in use", n0)
+			}
+			pendingDetails = len(chosenKeys(e.st.Tenant.Rows())) - len(detailEvents(e))
+		}
+		e.requireNoQuotaViolation()
+		return float64(len(burst)) / took.Seconds(), took, pendingDetails
+	}
+	offRate, offTook, _ := measure(false)
+	onRate, onTook, pending := measure(true)
+	t.Logf("FIGURES %s: burst of 8000 messages at 200 rows a page, 90 requests / 2 s window, details share 20 in use (%d rows still waiting for details): details off %.0f rows/s (%v), details on %.0f rows/s (%v), ratio %.2f",
+		t.Name(), pending, offRate, offTook.Round(100*time.Millisecond), onRate, onTook.Round(100*time.Millisecond), onRate/offRate)
+	if onRate < offRate*70/90*0.8 {
+		t.Errorf("with details the list ran at %.0f rows/s, below the share's bound (%.0f rows/s x 70/90)", onRate, offRate)
+	}
+}
