@@ -51,7 +51,9 @@ func (r *messageTraceReceiver) prepareDetails(ctx context.Context, fresh bool) {
 		pending.clear()
 	}
 	r.details = &detailsRunner{cfg: d, pending: pending, share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now)}
-	r.set.Logger.Info("details enrichment is on: every chosen row costs one request of the tenant's quota",
+	// Opt-in and costly (one request of the tenant's shared quota per row), so said at start.
+	r.set.Logger.Warn("details enrichment is on: every row of the chosen statuses costs one request of the tenant's quota, "+
+		"shared with the list, other tools and people",
 		zap.Strings("statuses", d.Statuses), zap.Int("max_requests_per_window", d.MaxRequestsPerWindow),
 		zap.Duration("window", r.cfg.RequestBudget.Interval), zap.Int("pending", len(pending.entries)))
 }

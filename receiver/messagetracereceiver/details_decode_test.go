@@ -101,6 +101,7 @@ func TestDetailRecordShape(t *testing.T) {
 	assert.Equal(t, detailEventName, lr.EventName())
 	assert.Equal(t, plog.SeverityNumberInfo, lrs.At(0).SeverityNumber())
 	assert.Equal(t, plog.SeverityNumberWarn, lrs.At(2).SeverityNumber(), "Fail warns")
+	assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber(), "a Quarantine action warns")
 	attrs := lr.Attributes().AsRaw()
 	assert.Equal(t, "9c2d41f7-5e0b-4a63-b1d8-7f30aa12e6c4", attrs["email.local_id"])
 	assert.Equal(t, "ana@contoso.com", attrs["email.to.address"])

@@ -43,7 +43,7 @@ func (b *recordBuilder) fillDetail(lr plog.LogRecord, p *pendingDetail, ev *deta
 	}
 	lr.SetObservedTimestamp(observed)
 	lr.SetEventName(detailEventName)
-	if severe(ev.Event) {
+	if severe(ev.Event) || severe(ev.Action) {
 		lr.SetSeverityNumber(plog.SeverityNumberWarn)
 		lr.SetSeverityText("WARN")
 	} else {
@@ -100,7 +100,7 @@ func (b *recordBuilder) fillDetail(lr plog.LogRecord, p *pendingDetail, ev *deta
 	}
 }
 
-// severe says whether an event is worth a warning: the ones that explain a failure.
+// severe says whether an event or action is worth a warning: the ones that explain a failure.
 func severe(event string) bool {
 	e := strings.ToLower(event)
 	for _, w := range []string{"fail", "drop", "spam", "quarantine", "malware", "reject"} {

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
@@ -85,6 +86,7 @@ func TestDetailsOffByDefault(t *testing.T) {
 	assert.Empty(t, details)
 	assert.Equal(t, len(rows), n)
 	assert.Empty(t, h.srv.DetailRequests(), "no details request without details.enabled")
+	assert.Zero(t, h.logs.FilterMessageSnippet("details enrichment is on").Len())
 }
 
 func TestDetailsConfigValidate(t *testing.T) {
@@ -189,6 +191,7 @@ func TestDetailsForConfiguredStatusesOnly(t *testing.T) {
 	assert.Zero(t, h.srv.QuotaViolations())
 	assert.Equal(t, int64(len(chosen)), metricSum(t, tel, "otelcol_receiver_message_trace_details_fetched"))
 	assert.Empty(t, r.details.pending.entries)
+	assert.Equal(t, 1, h.logs.FilterMessageSnippet("details enrichment is on").FilterLevelExact(zapcore.WarnLevel).Len(), "warned at start")
 }
 
 // Details use their share of the budget and only what the list leaves free; with no room they

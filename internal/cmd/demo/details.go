@@ -33,10 +33,22 @@ func showDetails(s *devotest.Sink) bool {
 		fmt.Println("\n== a quarantined message and why (its detail events, fetched within their share of the quota):")
 		printLine(r)
 		for _, e := range byRow[k] {
-			printLine(e)
+			printDetail(e)
 		}
 		fmt.Println()
 		return true
 	}
 	return false
+}
+
+// printDetail shows a detail event's frame header and the fields that say why, which a cut
+// line would lose behind the row's identity.
+func printDetail(e devotest.Event) {
+	var b struct{ Date, Event, Action, Detail string }
+	_ = json.Unmarshal([]byte(e.Message), &b)
+	line := fmt.Sprintf("<%d>%s %s %s: {...,\"Date\":%q,\"Event\":%q,\"Action\":%q,\"Detail\":%q,...}", e.PRI, e.Date, e.Host, e.Tag, b.Date, b.Event, b.Action, b.Detail)
+	if len(line) > 300 {
+		line = line[:300] + "..."
+	}
+	fmt.Printf("     devo> %s\n", line)
 }
