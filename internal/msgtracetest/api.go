@@ -3,6 +3,7 @@ package msgtracetest
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -73,7 +74,9 @@ func (s *Server) serveAPI(r *http.Request, rec *Request) *response {
 	}
 	poison := hasFault && fault.Kind == FaultPoisonNextLink
 	var resp *response
-	if legacy {
+	if isDetailsPath(strings.ToLower(r.URL.Path)) {
+		resp = s.serveDetails(r, legacy)
+	} else if legacy {
 		resp = s.serveLegacy(r, poison)
 	} else {
 		resp = s.serveGraph(r, poison)

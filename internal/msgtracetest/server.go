@@ -83,6 +83,9 @@ type Options struct {
 	// Addr is the loopback address to listen on (default 127.0.0.1:0, a free port); the
 	// runnable stand-in uses it to serve on a fixed port.
 	Addr string
+	// DetailsFailEvery makes every n-th details request (that passed the quota) fail with a
+	// 500; 0 never (details.go).
+	DetailsFailEvery int
 }
 
 // Request is one request as seen by the server.
@@ -136,6 +139,8 @@ type Server struct {
 	poisoned     map[string]bool
 	legacyCount  int
 	transports   []*http.Transport
+
+	detailsServed int // details requests answered, for DetailsFailEvery
 }
 
 // NewServer starts an HTTPS server on 127.0.0.1:0 with a freshly generated CA.
@@ -371,6 +376,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lp := strings.ToLower(r.URL.Path)
 	var resp *response
 	switch {
+	case isDetailsPath(lp): // same quota, token and faults as the list
+		rec.Kind = KindGraph
+		if strings.HasPrefix(lp, "/ecp/") {
+			rec.Kind = KindLegacy
+		}
+		resp = s.serveAPI(r, &rec)
 	case isGraphPath(lp):
 		rec.Kind = KindGraph
 		resp = s.serveAPI(r, &rec)

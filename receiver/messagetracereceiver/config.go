@@ -89,6 +89,8 @@ type Config struct {
 	LegacyFieldNames bool `mapstructure:"legacy_field_names"`
 	// IncludeSubject keeps the subject in bodies and attributes; false drops it everywhere.
 	IncludeSubject bool `mapstructure:"include_subject"`
+	// Details is the opt-in enrichment with message trace details (details_config.go).
+	Details DetailsConfig `mapstructure:"details"`
 
 	_ struct{}
 }
@@ -209,6 +211,9 @@ func (c *Config) Validate() error {
 		if _, err := time.Parse(resetCheckpointFmt, c.ResetCheckpoint); err != nil {
 			add("`reset_checkpoint` %q is not a date: use YYYY-MM-DD, e.g. 2026-11-21, or leave it empty", c.ResetCheckpoint)
 		}
+	}
+	if err := c.Details.validate(c.RequestBudget.Requests); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

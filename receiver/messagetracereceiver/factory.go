@@ -50,6 +50,7 @@ func createDefaultConfig() component.Config {
 		InitialLookback: 240 * time.Hour,
 		RequestBudget:   RequestBudgetConfig{Requests: 90, Interval: 5 * time.Minute},
 		IncludeSubject:  true,
+		Details:         defaultDetailsConfig(),
 	}
 }
 

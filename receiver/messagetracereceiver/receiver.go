@@ -63,6 +63,9 @@ type messageTraceReceiver struct {
 	seen     *seenState   // what was emitted per row; nil without an early pass
 	requests atomic.Int64 // API requests sent, for range summaries
 	setupErr time.Duration
+
+	// details is nil unless details.enabled (details.go).
+	details *detailsRunner
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messageTraceReceiver, error) {
@@ -156,6 +159,8 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 			r.seen.forgetBefore(time.Unix(1<<40, 0))
 		}
 	}
+
+	r.prepareDetails(ctx, fresh)
 
 	base, err := url.Parse(r.cfg.effectiveEndpoint())
 	if err != nil {
@@ -384,6 +389,7 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 			progressed = progressed || ok
 		}
 		if !progressed {
+			r.detailsTurn(ctx) // details only once the list has caught up
 			return nil
 		}
 	}
@@ -444,10 +450,12 @@ func (r *messageTraceReceiver) save(ctx context.Context) {
 	if r.seen != nil {
 		ops = r.seen.saveOps()
 	}
+	ops = append(ops, r.detailsSaveOps()...)
 	if err := r.store.save(ctx, r.cp, ops...); err != nil {
 		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
 		return
 	}
+	r.detailsSaved()
 	if r.seen != nil {
 		r.seen.saved()
 		rows, bytes := r.seen.size()
@@ -598,6 +606,7 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		case err == nil:
 			r.telemetry.ReceiverMessageTraceRows.Add(ctx, int64(len(emit)), metric.WithAttributes(attribute.String("pass", p.name)))
 			r.countUnparsed(ctx, p, emit)
+			r.queueDetails(ctx, emit)
 		case consumererror.IsPermanent(err):
 			r.telemetry.ReceiverMessageTraceRejectedRows.Add(ctx, int64(len(emit)))
 			r.set.Logger.Error("the pipeline refused rows permanently; skipping them", zap.Int("rows", len(emit)), zap.Error(err))

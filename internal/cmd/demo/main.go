@@ -88,6 +88,7 @@ func run(bin, config, dir string, messages int) error {
 	fmt.Printf("   collector log: %s   (Ctrl-C to stop)\n\n", logPath)
 
 	shown, ticks := 0, 0
+	detailsShown := false
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
@@ -105,6 +106,7 @@ func run(bin, config, dir string, messages int) error {
 			status(st, c, false)
 			ticks++
 			shown = showLines(st.Sink, shown, ticks)
+			detailsShown = detailsShown || showDetails(st.Sink)
 		}
 	}
 }
@@ -113,7 +115,7 @@ func run(bin, config, dir string, messages int) error {
 var lagPattern = regexp.MustCompile(`Pull summary.*"pass": "(\w+)".*"lag": ([0-9.]+)`)
 
 func status(st *stack.Stack, c *stack.Collector, final bool) {
-	events := st.Sink.Events()
+	events, details := stack.SplitDetails(st.Sink.Events())
 	delivered, _ := stack.Delivered(events)
 	updates := 0
 	for _, e := range events {
@@ -140,9 +142,9 @@ func status(st *stack.Stack, c *stack.Collector, final bool) {
 	if final {
 		prefix = "=="
 	}
-	fmt.Printf("%s %s  tenant rows %6d | fetched %6d in %3d requests (%d throttled, %d over quota) | delivered to Devo %6d rows, %d status updates, %d duplicates | lag early %s, settled %s\n",
+	fmt.Printf("%s %s  tenant rows %6d | fetched %6d in %3d requests (%d throttled, %d over quota) | delivered to Devo %6d rows, %d status updates, %d duplicates, %d detail events (%d detail requests) | lag early %s, settled %s\n",
 		prefix, time.Now().Format("15:04:05"), len(st.Tenant.Rows()), fetched, st.Tenant.APIRequestCount(), throttled,
-		st.Tenant.QuotaViolations(), len(delivered), updates, dups, lags["early"], lags["settled"])
+		st.Tenant.QuotaViolations(), len(delivered), updates, dups, len(details), len(st.Tenant.DetailRequests()), lags["early"], lags["settled"])
 }
 
 // showLines prints a few Devo lines as the sink received them: the first three, then the

@@ -27,6 +27,10 @@ type TelemetryBuilder struct {
 	mu                                    sync.Mutex
 	registrations                         []metric.Registration
 	ReceiverMessageTraceCheckpointLag     metric.Float64Gauge
+	ReceiverMessageTraceDetails           metric.Int64Counter
+	ReceiverMessageTraceDetailsFetched    metric.Int64Counter
+	ReceiverMessageTraceDetailsNotFetched metric.Int64Counter
+	ReceiverMessageTraceDetailsPending    metric.Int64Gauge
 	ReceiverMessageTraceLateRows          metric.Int64Counter
 	ReceiverMessageTracePages             metric.Int64Counter
 	ReceiverMessageTraceRejectedRows      metric.Int64Counter
@@ -72,6 +76,30 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_message_trace_checkpoint_lag",
 		metric.WithDescription("Seconds between the newest time a pass may query (now - delay, now - early_delay) and its checkpoint (attribute pass). [Development]"),
 		metric.WithUnit("s"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceDetails, err = builder.meter.Int64Counter(
+		"otelcol_receiver_message_trace_details",
+		metric.WithDescription("Detail events emitted as log records (opt-in details enrichment). [Development]"),
+		metric.WithUnit("{events}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceDetailsFetched, err = builder.meter.Int64Counter(
+		"otelcol_receiver_message_trace_details_fetched",
+		metric.WithDescription("Rows whose details were fetched and delivered. [Development]"),
+		metric.WithUnit("{rows}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceDetailsNotFetched, err = builder.meter.Int64Counter(
+		"otelcol_receiver_message_trace_details_not_fetched",
+		metric.WithDescription("Rows whose details were given up on, never silently (attribute reason - expired, failed, refused, overflow, invalid, rejected); each is logged. [Development]"),
+		metric.WithUnit("{rows}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceDetailsPending, err = builder.meter.Int64Gauge(
+		"otelcol_receiver_message_trace_details_pending",
+		metric.WithDescription("Rows waiting for their details (kept in storage with the checkpoint). [Development]"),
+		metric.WithUnit("{rows}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverMessageTraceLateRows, err = builder.meter.Int64Counter(

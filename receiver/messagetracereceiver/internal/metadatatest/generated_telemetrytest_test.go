@@ -20,6 +20,10 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ReceiverMessageTraceCheckpointLag.Record(context.Background(), 1)
+	tb.ReceiverMessageTraceDetails.Add(context.Background(), 1)
+	tb.ReceiverMessageTraceDetailsFetched.Add(context.Background(), 1)
+	tb.ReceiverMessageTraceDetailsNotFetched.Add(context.Background(), 1)
+	tb.ReceiverMessageTraceDetailsPending.Record(context.Background(), 1)
 	tb.ReceiverMessageTraceLateRows.Add(context.Background(), 1)
 	tb.ReceiverMessageTracePages.Add(context.Background(), 1)
 	tb.ReceiverMessageTraceRejectedRows.Add(context.Background(), 1)
@@ -32,6 +36,18 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverMessageTraceUnparsedRows.Add(context.Background(), 1)
 	AssertEqualReceiverMessageTraceCheckpointLag(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceDetails(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceDetailsFetched(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceDetailsNotFetched(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceDetailsPending(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverMessageTraceLateRows(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},

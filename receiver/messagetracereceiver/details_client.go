@@ -1,0 +1,109 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const legacyDetailPath = "/ecp/reportingwebservice/reporting.svc/MessageTraceDetail"
+
+// odataQuote writes s as an OData string literal body: a single quote is doubled.
+func odataQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }
+
+// escapeODataSegment percent-encodes a path segment but keeps the sub-delimiters an OData
+// function call is written with ( ' = ) as Microsoft documents them; / ? # % and everything
+// outside ASCII letters, digits and -._~!$&*+,;:@ are encoded, so an address cannot leave its
+// segment.
+func escapeODataSegment(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:@", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
+// detailsURL is the request for one (message, recipient).
+func (c *apiClient) detailsURL(p *pendingDetail, now time.Time) string {
+	base := strings.TrimRight(c.base.String(), "/")
+	if c.api != apiLegacy {
+		fn := "getDetailsByRecipient(recipientAddress='" + odataQuote(p.Recipient) + "')"
+		return base + graphPath + "/" + url.PathEscape(p.TraceID) + "/" + escapeODataSegment(fn)
+	}
+	// Without dates the report covers the last 48 hours only; events follow the receipt,
+	// within the 10 days the service keeps.
+	from := p.Received.Add(-time.Hour).UTC().Truncate(time.Second)
+	to := p.Received.Add(maxQuerySpan - 2*time.Hour).UTC().Truncate(time.Second)
+	if n := now.UTC().Truncate(time.Second); to.After(n) {
+		to = n
+	}
+	q := url.Values{}
+	q.Set("$format", "json")
+	q.Set("$filter", fmt.Sprintf("MessageTraceId eq guid'%s' and RecipientAddress eq '%s' and StartDate eq datetime'%s' and EndDate eq datetime'%s'",
+		p.TraceID, odataQuote(p.Recipient), from.Format(time.RFC3339), to.Format(time.RFC3339)))
+	return base + legacyDetailPath + "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
+}
+
+// Outcomes of one details request.
+var (
+	// errDetailsThrottled: the server said 429; everything pauses, the row stays pending.
+	errDetailsThrottled = errors.New("details request throttled")
+	// errDetailsRefused: the answer will not change (400, 403, 404): retrying wastes quota.
+	errDetailsRefused = errors.New("details request refused")
+)
+
+// fetchDetails sends one details request that already holds its budget slots. It never
+// retries by itself: a failed row is tried again at a later turn, up to max_attempts.
+func (c *apiClient) fetchDetails(ctx context.Context, p *pendingDetail) ([]detailEvent, error) {
+	tok, err := c.tokens.Token()
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.detailsURL(p, c.now()), http.NoBody)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot build request: %v", errDetailsRefused, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.observe("error", false)
+		return nil, fmt.Errorf("details request failed: %w", stripURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err := readBody(resp, maxDetailBodyBytes)
+	c.observe(strconv.Itoa(resp.StatusCode), resp.StatusCode == http.StatusTooManyRequests)
+	if err != nil {
+		return nil, fmt.Errorf("reading details: %w", err)
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+		if c.api == apiLegacy {
+			return decodeLegacyDetails(body)
+		}
+		return decodeGraphDetails(body)
+	case code == http.StatusTooManyRequests || (code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""):
+		c.budget.pauseUntil(c.now().Add(c.retryAfter(resp.Header.Get("Retry-After"))))
+		return nil, errDetailsThrottled
+	case code == http.StatusUnauthorized:
+		c.tokens.invalidate()
+		return nil, fmt.Errorf("details answered 401 (%s)", apiMessage(body))
+	case code == http.StatusBadRequest || code == http.StatusForbidden || code == http.StatusNotFound:
+		return nil, fmt.Errorf("%w: HTTP %d (%s)", errDetailsRefused, code, apiMessage(body))
+	default:
+		return nil, fmt.Errorf("details answered HTTP %d (%s)", code, apiMessage(body))
+	}
+}
