@@ -13,9 +13,9 @@ import (
 	gojson "github.com/goccy/go-json"
 	jsoniter "github.com/json-iterator/go"
 	segjson "github.com/segmentio/encoding/json"
-	"github.com/valyala/fastjson"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fastjson"
 )
 
 // Issue 13 asks whether a maintained JSON library can replace the hand-written decoder in
