@@ -98,16 +98,36 @@ func (e *env) deliverAll(c *stack.Collector, keys []string, timeout time.Duratio
 }
 
 // restartSendsNothing stops the collector, starts it again with the same configuration and
-// checks that the stored checkpoints hold: nothing reaches the sink a second time. It returns
-// the restarted collector.
-func (e *env) restartSendsNothing(c *stack.Collector, config string) *stack.Collector {
+// checks that the stored checkpoints hold: the restarted collector polls every tenant (its
+// stand-in answers new requests) and nothing reaches the sink a second time. others are the
+// stand-ins of further tenants in config. It returns the restarted collector.
+func (e *env) restartSendsNothing(c *stack.Collector, config string, others ...*msgtracetest.Server) *stack.Collector {
 	e.t.Helper()
 	if err := c.Stop(10 * time.Second); err != nil {
 		e.t.Fatal(err)
 	}
 	before := e.st.Sink.EventCount()
+	tenants := append([]*msgtracetest.Server{e.st.Tenant}, others...)
+	seen := make([]int, len(tenants))
+	for i, s := range tenants {
+		seen[i] = s.APIRequestCount()
+	}
 	c = e.run(config)
-	time.Sleep(3 * time.Second)
+	// A poll makes at most one request per pass when nothing is new, so three requests at a
+	// stand-in mean its receiver finished a poll and started the next.
+	deadline := time.Now().Add(30 * time.Second)
+	for i, s := range tenants {
+		for s.APIRequestCount() < seen[i]+3 {
+			if c.Exited() {
+				e.t.Fatalf("restarted collector exited: %v", c.ExitErr())
+			}
+			if time.Now().After(deadline) {
+				e.t.Fatalf("restarted collector made %d requests to tenant %d within 30 s, want 3", s.APIRequestCount()-seen[i], i)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	e.settle(time.Second)
 	if n := e.st.Sink.EventCount(); n != before {
 		e.t.Fatalf("restart re-sent %d events", n-before)
 	}

@@ -173,7 +173,7 @@ func TestThreeTenants(t *testing.T) {
 	e.waitDelivered(c, all, 2*time.Minute)
 	e.settle(time.Second)
 	// A restart resumes each tenant from its own checkpoint: nothing is sent again.
-	e.restartSendsNothing(c, "three-tenants.yaml")
+	e.restartSendsNothing(c, "three-tenants.yaml", second.Tenant, third.Tenant)
 	got, _ := stack.Delivered(e.st.Sink.Events())
 	e.report(all, got, false)
 	entries, err := os.ReadDir(filepath.Join(e.st.Dir, "state"))

@@ -1,20 +1,15 @@
 package devotest // import "github.com/msgtrace/otelcol-msgtrace/internal/devotest"
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/testcerts"
 )
 
 // CertOptions shapes the generated certificates. The zero value gives a server certificate for
@@ -61,69 +56,26 @@ func NewCertificates(opts CertOptions) (*Certificates, error) {
 	if opts.CAName == "" {
 		opts.CAName = "devotest CA"
 	}
-	// Backdated so clock skew between test processes never makes a fresh certificate "not yet valid".
-	notBefore := time.Now().Add(-time.Hour)
-	notAfter := notBefore.Add(48 * time.Hour)
-
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	// 47 h from now (48 h from the backdated start): long enough for any test run, short enough
+	// that a leaked key is worthless.
+	ca, err := testcerts.NewCA(opts.CAName, 47*time.Hour)
 	if err != nil {
-		return nil, fmt.Errorf("devotest: generate CA key: %w", err)
+		return nil, fmt.Errorf("devotest: %w", err)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: opts.CAName},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	server, err := ca.Server(opts.ServerHosts...)
 	if err != nil {
-		return nil, fmt.Errorf("devotest: create CA: %w", err)
+		return nil, fmt.Errorf("devotest: %w", err)
 	}
-	caCert, err := x509.ParseCertificate(caDER)
+	client, err := ca.Client(opts.ClientCN)
 	if err != nil {
-		return nil, fmt.Errorf("devotest: parse CA: %w", err)
-	}
-
-	serverTmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: opts.ServerHosts[0]},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range opts.ServerHosts {
-		if ip := net.ParseIP(h); ip != nil {
-			serverTmpl.IPAddresses = append(serverTmpl.IPAddresses, ip)
-		} else {
-			serverTmpl.DNSNames = append(serverTmpl.DNSNames, h)
-		}
-	}
-	serverCert, serverKey, err := leaf(serverTmpl, caCert, caKey)
-	if err != nil {
-		return nil, err
-	}
-	clientTmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: opts.ClientCN},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	clientCert, clientKey, err := leaf(clientTmpl, caCert, caKey)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devotest: %w", err)
 	}
 	return &Certificates{
-		CAPEM:         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		ServerCertPEM: serverCert,
-		ServerKeyPEM:  serverKey,
-		ClientCertPEM: clientCert,
-		ClientKeyPEM:  clientKey,
+		CAPEM:         ca.PEM,
+		ServerCertPEM: server.CertPEM,
+		ServerKeyPEM:  server.KeyPEM,
+		ClientCertPEM: client.CertPEM,
+		ClientKeyPEM:  client.KeyPEM,
 	}, nil
 }
 
@@ -199,30 +151,4 @@ func (c *Certificates) ClientTLSConfig(serverName string) (*tls.Config, error) {
 		ServerName:   serverName,
 		MinVersion:   tls.VersionTLS12,
 	}, nil
-}
-
-func leaf(tmpl, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("devotest: generate key: %w", err)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("devotest: create certificate %q: %w", tmpl.Subject.CommonName, err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("devotest: marshal key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		// crypto/rand never fails on supported platforms; a constant keeps certificates valid anyway.
-		return big.NewInt(1)
-	}
-	return n
 }

@@ -14,6 +14,8 @@ type requestBudget struct {
 	max      int
 	interval time.Duration
 	now      func() time.Time
+	// sleep waits out a full window; a seam so tests run the budget on a fake clock.
+	sleep func(context.Context, time.Duration) error
 
 	mu           sync.Mutex
 	sent         []time.Time // send times of the last max requests, oldest at head once full
@@ -22,7 +24,7 @@ type requestBudget struct {
 }
 
 func newRequestBudget(max int, interval time.Duration, now func() time.Time) *requestBudget {
-	return &requestBudget{max: max, interval: interval, now: now, sent: make([]time.Time, 0, max)}
+	return &requestBudget{max: max, interval: interval, now: now, sleep: sleepCtx, sent: make([]time.Time, 0, max)}
 }
 
 // acquire waits until one more request fits the budget and records it as sent. The returned
@@ -35,12 +37,8 @@ func (b *requestBudget) acquire(ctx context.Context) (func(), error) {
 		if wait <= 0 {
 			return func() { b.finish(slot) }, nil
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := b.sleep(ctx, wait); err != nil {
+			return nil, err
 		}
 	}
 }

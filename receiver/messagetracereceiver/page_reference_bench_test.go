@@ -35,18 +35,26 @@ type refGraphRow struct {
 	ToIP             *string `json:"toIP"`
 }
 
-func refDecodeGraphPage(body []byte) (*tracePage, error) {
+var refDecodeGraphPage = graphPageVia(json.Unmarshal)
+
+// graphPageVia is the reference Graph decoder over any encoding/json-compatible Unmarshal, so
+// the library comparison (page_library_bench_test.go) runs the same code with other libraries.
+func graphPageVia(unmarshal func([]byte, any) error) func([]byte) (*tracePage, error) {
+	return func(body []byte) (*tracePage, error) { return decodeGraphPageVia(unmarshal, body) }
+}
+
+func decodeGraphPageVia(unmarshal func([]byte, any) error, body []byte) (*tracePage, error) {
 	if !looksLikeJSONObject(body) {
 		return nil, errNotJSON
 	}
 	var p refGraphPage
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("malformed Graph response: %w", err)
 	}
 	out := &tracePage{next: p.NextLink, rows: make([]traceRow, 0, len(p.Value))}
 	for _, raw := range p.Value {
 		var g refGraphRow
-		typeErr := json.Unmarshal(raw, &g)
+		typeErr := unmarshal(raw, &g)
 		received, err := time.Parse(time.RFC3339Nano, g.ReceivedDateTime)
 		switch {
 		case typeErr != nil:
@@ -92,12 +100,19 @@ type refLegacyRow struct {
 	MessageTraceID   *string `json:"MessageTraceId"`
 }
 
-func refDecodeLegacyPage(body []byte) (*tracePage, error) {
+var refDecodeLegacyPage = legacyPageVia(json.Unmarshal)
+
+// legacyPageVia is the reference legacy decoder over any encoding/json-compatible Unmarshal.
+func legacyPageVia(unmarshal func([]byte, any) error) func([]byte) (*tracePage, error) {
+	return func(body []byte) (*tracePage, error) { return decodeLegacyPageVia(unmarshal, body) }
+}
+
+func decodeLegacyPageVia(unmarshal func([]byte, any) error, body []byte) (*tracePage, error) {
 	if !looksLikeJSONObject(body) {
 		return nil, errNotJSON
 	}
 	var p refLegacyPage
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("malformed Reporting Web Service response: %w", err)
 	}
 	rows, next := p.Value, p.NextLink
@@ -109,7 +124,7 @@ func refDecodeLegacyPage(body []byte) (*tracePage, error) {
 	out := &tracePage{next: next, rows: make([]traceRow, 0, len(rows))}
 	for _, raw := range rows {
 		var l refLegacyRow
-		typeErr := json.Unmarshal(raw, &l)
+		typeErr := unmarshal(raw, &l)
 		received, err := refParseLegacyDate(refDeref(l.Received))
 		id := refDeref(l.MessageTraceID)
 		switch {
@@ -166,31 +181,39 @@ func refDerefInt(i *int64) int64 {
 // sameDecoding fails t when the decoder and the reference disagree on body.
 func sameDecoding(t *testing.T, name string, body []byte, decode, reference func([]byte) (*tracePage, error)) {
 	t.Helper()
+	if diff := decodingDiff(body, decode, reference); diff != "" {
+		t.Fatalf("%s: %s", name, diff)
+	}
+}
+
+// decodingDiff says how decode and reference disagree on body ("" = they agree).
+func decodingDiff(body []byte, decode, reference func([]byte) (*tracePage, error)) string {
 	got, gotErr := decode(body)
 	want, wantErr := reference(body)
 	if (gotErr == nil) != (wantErr == nil) || errors.Is(gotErr, errNotJSON) != errors.Is(wantErr, errNotJSON) {
-		t.Fatalf("%s: error %v, reference error %v, body %q", name, gotErr, wantErr, body)
+		return fmt.Sprintf("error %v, reference error %v, body %q", gotErr, wantErr, body)
 	}
 	if gotErr != nil {
-		return
+		return ""
 	}
 	if got.next != want.next || len(got.rows) != len(want.rows) {
-		t.Fatalf("%s: next %q with %d rows, reference next %q with %d rows, body %q", name, got.next, len(got.rows), want.next, len(want.rows), body)
+		return fmt.Sprintf("next %q with %d rows, reference next %q with %d rows, body %q", got.next, len(got.rows), want.next, len(want.rows), body)
 	}
 	for i := range got.rows {
 		g, w := got.rows[i], want.rows[i]
 		if !g.Received.Equal(w.Received) || g.Received.Location() != w.Received.Location() {
-			t.Fatalf("%s: row %d received %v, reference %v, body %q", name, i, g.Received, w.Received, body)
+			return fmt.Sprintf("row %d received %v, reference %v, body %q", i, g.Received, w.Received, body)
 		}
 		g.Received, w.Received = time.Time{}, time.Time{}
 		if (g.ParseError == "") != (w.ParseError == "") {
-			t.Fatalf("%s: row %d parse error %q, reference %q, body %q", name, i, g.ParseError, w.ParseError, body)
+			return fmt.Sprintf("row %d parse error %q, reference %q, body %q", i, g.ParseError, w.ParseError, body)
 		}
 		g.ParseError, w.ParseError = "", ""
 		if g != w {
-			t.Fatalf("%s: row %d\n got %+v\nwant %+v\nbody %q", name, i, g, w, body)
+			return fmt.Sprintf("row %d\n got %+v\nwant %+v\nbody %q", i, g, w, body)
 		}
 	}
+	return ""
 }
 
 // differentialSeeds are bodies at the edges of encoding/json's semantics.

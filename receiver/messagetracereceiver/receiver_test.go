@@ -347,17 +347,28 @@ func TestRetryableConsumerErrorKeepsCheckpoint(t *testing.T) {
 
 func TestBudgetNeverExceededAndRetryAfterHonoured(t *testing.T) {
 	rows := rowsIn(6, 400, msgtracetest.GenerateOptions{MinRecipients: 2, MaxRecipients: 2})
-	// The tenant allows 8 requests per 2 s; the receiver's budget is 6 per 2 s.
-	h := newHarness(t, msgtracetest.Options{QuotaRequests: 8, QuotaWindow: 2 * time.Second}, rows)
+	// The tenant allows 8 requests per 2 s; the receiver's budget is 6 per 2 s. Tenant, budget
+	// and waits share one fake clock that only the receiver's waits move: the quota is checked
+	// exactly, whatever the machine's load, and the test does not sleep.
+	clock := msgtracetest.NewClock(time.Now())
+	h := newHarness(t, msgtracetest.Options{QuotaRequests: 8, QuotaWindow: 2 * time.Second, Now: clock.Now}, rows)
 	h.cfg.PageSize = 50
 	h.cfg.RequestBudget = RequestBudgetConfig{Requests: 6, Interval: 2 * time.Second}
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
+	var waited time.Duration
+	fakeSleep := func(ctx context.Context, d time.Duration) error {
+		waited += d
+		clock.Advance(d)
+		return ctx.Err()
+	}
+	r.client.now, r.client.sleep = clock.Now, fakeSleep
+	r.client.budget.now, r.client.budget.sleep = clock.Now, fakeSleep
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultThrottle, RetryAfter: time.Second})
 
-	start := time.Now()
+	start := clock.Now()
 	require.NoError(t, r.poll(ctx))
-	took := time.Since(start)
+	took := clock.Now().Sub(start)
 	requireExactlyOnce(t, rows, delivered(sink))
 	assert.Zero(t, h.srv.QuotaViolations(), "no request arrived over quota or before Retry-After passed")
 
@@ -380,7 +391,10 @@ func TestBudgetNeverExceededAndRetryAfterHonoured(t *testing.T) {
 		}
 		assert.LessOrEqual(t, n, 6, "budget of 6 per 2 s exceeded at request %d", i)
 	}
-	t.Logf("%d requests for %d rows in %v", len(reqs), len(rows), took.Round(time.Millisecond))
+	// The budget did the pacing: without its waits the fake clock would not have moved.
+	assert.GreaterOrEqual(t, took, time.Duration(len(reqs)/6-1)*2*time.Second, "budget waits for %d requests", len(reqs))
+	assert.Equal(t, waited, took)
+	t.Logf("%d requests for %d rows in %v of fake time", len(reqs), len(rows), took.Round(time.Millisecond))
 }
 
 func apiRequests(srv *msgtracetest.Server) []msgtracetest.Request {

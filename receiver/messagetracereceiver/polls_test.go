@@ -11,12 +11,15 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadatatest"
 )
 
 func TestDenseBackfillRequestsPer5000Rows(t *testing.T) {
@@ -110,11 +113,9 @@ func TestSelfMetrics(t *testing.T) {
 	h.cfg.PageSize = 100
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	set := tel.NewTelemetrySettings()
+	rs := metadatatest.NewSettings(tel)
 	core, logs := observer.New(zap.InfoLevel)
-	set.Logger = zap.New(core)
-	rs := receivertest.NewNopSettings(metadata.Type)
-	rs.TelemetrySettings = set
+	rs.Logger = zap.New(core)
 	sink := new(consumertest.LogsSink)
 	r, err := newReceiver(rs, h.cfg, sink)
 	require.NoError(t, err)
@@ -127,20 +128,25 @@ func TestSelfMetrics(t *testing.T) {
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultThrottle, RetryAfter: time.Second})
 	require.NoError(t, r.poll(ctx))
 
-	sum := func(name string) int64 {
-		m, err := tel.GetMetric(name)
-		require.NoError(t, err, name)
-		var total int64
-		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-			total += dp.Value
-		}
-		return total
+	// The generated helpers compare whole metrics (name, unit, temporality, every data point
+	// with its attributes), so a count under the wrong attribute or metric fails here.
+	ignoreTime := metricdatatest.IgnoreTimestamp()
+	metadatatest.AssertEqualReceiverMessageTraceRows(t, tel, []metricdata.DataPoint[int64]{
+		{Attributes: attribute.NewSet(attribute.String("pass", "settled")), Value: int64(len(rows))},
+	}, ignoreTime)
+	metadatatest.AssertEqualReceiverMessageTracePages(t, tel, []metricdata.DataPoint[int64]{{Value: 4}}, ignoreTime)
+	metadatatest.AssertEqualReceiverMessageTraceRequests(t, tel, []metricdata.DataPoint[int64]{
+		{Attributes: attribute.NewSet(attribute.String("status", "200")), Value: 4},
+		{Attributes: attribute.NewSet(attribute.String("status", "429")), Value: 1},
+	}, ignoreTime)
+	metadatatest.AssertEqualReceiverMessageTraceThrottledRequests(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, ignoreTime)
+	accepted, err := tel.GetMetric("otelcol_receiver_accepted_log_records")
+	require.NoError(t, err)
+	var total int64
+	for _, dp := range accepted.Data.(metricdata.Sum[int64]).DataPoints {
+		total += dp.Value
 	}
-	assert.Equal(t, int64(len(rows)), sum("otelcol_receiver_message_trace_rows"))
-	assert.Equal(t, int64(4), sum("otelcol_receiver_message_trace_pages"))
-	assert.Equal(t, int64(5), sum("otelcol_receiver_message_trace_requests"))
-	assert.Equal(t, int64(1), sum("otelcol_receiver_message_trace_throttled_requests"))
-	assert.Equal(t, int64(len(rows)), sum("otelcol_receiver_accepted_log_records"))
+	assert.Equal(t, int64(len(rows)), total)
 	lag, err := tel.GetMetric("otelcol_receiver_message_trace_checkpoint_lag")
 	require.NoError(t, err)
 	assert.InDelta(t, 0, lag.Data.(metricdata.Gauge[float64]).DataPoints[0].Value, 1)
