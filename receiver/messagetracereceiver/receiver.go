@@ -63,6 +63,10 @@ type messageTraceReceiver struct {
 	seen     *seenState   // what was emitted per row; nil without an early pass
 	requests atomic.Int64 // API requests sent, for range summaries
 	setupErr time.Duration
+
+	// memory bounds the pages in flight of all receivers of one factory; set by the factory,
+	// or a budget of this receiver's own when created directly.
+	memory *pageMemory
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messageTraceReceiver, error) {
@@ -171,6 +175,9 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	if err != nil {
 		return nil, fmt.Errorf("`endpoint`: %w", err)
 	}
+	if r.memory == nil {
+		r.memory = newPageMemory(defaultPageMemoryBytes)
+	}
 	// The poll loop and the token source outlive Start's context by design.
 	runCtx, cancel := context.WithCancel(context.Background())
 	loginCtx := context.WithValue(runCtx, oauth2.HTTPClient, r.http)
@@ -189,6 +196,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 			now:      r.now,
 		}),
 		budget: newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
+		memory: &pageHold{m: r.memory},
 		retry:  r.retry,
 		now:    r.now,
 		sleep:  r.sleep,
@@ -507,7 +515,10 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	pageURL := r.client.firstPageURL(prog.queryBounds())
 	isNext := false
 	requeries := 0
+	// A fetched page holds its share of the collector's page memory until it is delivered.
+	defer r.client.memory.release()
 	for {
+		r.client.memory.release()
 		page, err := r.client.fetch(ctx, pageURL, isNext)
 		if errors.Is(err, errPoisonedLink) && requeries < maxRequeries {
 			requeries++
