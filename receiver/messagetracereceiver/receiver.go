@@ -67,6 +67,8 @@ type messageTraceReceiver struct {
 	// memory bounds the pages in flight of all receivers of one factory; set by the factory,
 	// or a budget of this receiver's own when created directly.
 	memory *pageMemory
+
+	summary pullSummary // of the ranges since the last info-level summary line
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messageTraceReceiver, error) {
@@ -392,6 +394,7 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 	// slow API cannot keep the poll going with ever newer one-second ranges.
 	observed := r.now()
 	defer r.recordLag(ctx)
+	defer func() { r.logSummary(r.now()) }()
 	for ctx.Err() == nil {
 		progressed := false
 		for _, p := range r.passes {
@@ -445,7 +448,8 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 		r.seen.forgetBefore(cp.Done.Add(-bucketSpan))
 	}
 	r.save(ctx)
-	r.set.Logger.Info("Pull summary: range complete",
+	r.summary.add(prog.Rows, emitted, pages, r.requests.Load()-requests)
+	r.set.Logger.Debug("Pull summary: range complete",
 		zap.String("pass", p.name),
 		zap.Time("from", prog.Start), zap.Time("to", prog.End),
 		zap.Int("rows", prog.Rows), zap.Int("emitted", emitted), zap.Int("pages", pages),

@@ -111,7 +111,7 @@ func TestSelfMetrics(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	set := tel.NewTelemetrySettings()
-	core, logs := observer.New(zap.InfoLevel)
+	core, logs := observer.New(zap.DebugLevel)
 	set.Logger = zap.New(core)
 	rs := receivertest.NewNopSettings(metadata.Type)
 	rs.TelemetrySettings = set
