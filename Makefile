@@ -17,7 +17,7 @@ BENCHCOUNT  ?= 5
 # Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
 PKGS        := ./...
 
-.PHONY: all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean
+.PHONY: all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy image check-image
 
 all: build
 
@@ -76,7 +76,7 @@ run: build
 	./$(BIN) --config "$(CONFIG)"
 
 ## test: everything CI checks
-test: lint check-generated unit build check-rebuild-while-running dropin e2e
+test: lint check-generated unit build check-rebuild-while-running dropin e2e check-deploy check-image
 
 vet:
 	$(GO) vet $(PKGS)
@@ -95,6 +95,43 @@ unit:
 ## e2e: black-box tests of bin/otelcol-msgtrace and bin/otelcol-dropin (needs `make build dropin` first)
 e2e:
 	OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) OTELCOL_DROPIN_BIN=$(CURDIR)/$(DROPIN_BIN) $(GO) test -tags e2e -count=1 -timeout 20m ./e2e/...
+
+# need-apt: the commands $(1) from the Debian packages $(2). As root the Makefile installs them
+# (CI runs as root on a machine with only Go, the module proxy and apt); otherwise it stops and
+# says what to install. A check whose tool is missing never passes by skipping.
+define need-apt
+	@missing=""; for c in $(1); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "$@ needs$$missing: run apt-get install -y $(2) as root"; exit 1; fi; \
+		echo "$@: installing $(2) for$$missing"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } || exit 1; \
+		for c in $(1); do command -v $$c >/dev/null || { echo "$@: $$c still missing after installing $(2)"; exit 1; }; done; \
+	fi
+endef
+
+## check-deploy: deploy/ checked: the Kubernetes manifests decoded strictly into the API types and
+## wired together, the systemd unit through systemd-analyze verify and security, and the shipped
+## configuration validated by the built binary (own module: k8s.io/api stays out of go.mod)
+check-deploy: build
+	$(call need-apt,systemd-analyze systemd-sysusers,systemd)
+	cd deploy && $(GO) vet ./... && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+
+## image: the container image of deploy/Dockerfile, built with podman (no Docker engine needed).
+## GO_IMAGE=local (the default here: no Docker Hub) makes the Go build image from Debian packages
+## and this machine's Go; GO_IMAGE=golang:1.26-bookworm uses Docker Hub's.
+IMAGE       ?= localhost/otelcol-msgtrace:0.1.0
+GO_IMAGE    ?= local
+image:
+	$(call need-apt,podman runc debootstrap,podman runc debootstrap)
+	GO_IMAGE=$(GO_IMAGE) deploy/image/build.sh $(IMAGE)
+
+## check-image: builds the image and runs it (non-root, state volume, CA bundle) against the
+## stand-ins; boots systemd in a container and runs the systemd unit with the built binary
+SYSTEMD_HOST_IMAGE ?= localhost/otelcol-msgtrace-systemd-host:bookworm
+check-image: image build
+	deploy/image/systemd-host.sh $(SYSTEMD_HOST_IMAGE)
+	OTELCOL_MSGTRACE_IMAGE=$(IMAGE) OTELCOL_MSGTRACE_SYSTEMD_IMAGE=$(SYSTEMD_HOST_IMAGE) OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -tags 'e2e image' -count=1 -timeout 10m -run '^Test(Image|SystemdUnit)' ./e2e/
 
 ## generate: run mdatagen on every metadata.yaml
 generate: tools
