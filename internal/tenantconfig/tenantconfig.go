@@ -40,6 +40,9 @@ type Options struct {
 	Storage   string
 	// Shard, when >= 0, keeps only the tenants of that shard.
 	Shard int
+	// Common is YAML (a mapping) added to every tenant's receiver: settings all tenants share,
+	// such as proxy_url or api.
+	Common string
 }
 
 // header marks generated files, so a run removes the files of tenants no longer listed and
@@ -133,6 +136,11 @@ func Render(t Tenant, o Options) []byte {
 	fmt.Fprintf(&b, "receivers:\n  %s:\n    tenant_id: %s\n    client_id: %s\n    client_secret: %s\n", id, q(t.TenantID), q(t.ClientID), q(secret))
 	if o.Storage != "" {
 		fmt.Fprintf(&b, "    storage: %s\n", o.Storage)
+	}
+	for _, line := range strings.Split(strings.TrimRight(o.Common, "\n"), "\n") {
+		if strings.TrimSpace(line) != "" && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			b.WriteString("    " + line + "\n")
+		}
 	}
 	exps := make([]string, len(o.Exporters))
 	for i, e := range o.Exporters {

@@ -54,7 +54,8 @@ func TestWriteOneFilePerTenantOfTheShard(t *testing.T) {
 	if err := os.WriteFile(stale, []byte(header+"receivers: {}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Secret: "${env:O365_SECRET_{NAME}}", Exporters: []string{"devo"}, Storage: "file_storage", Shard: 0}
+	o := Options{Secret: "${env:O365_SECRET_{NAME}}", Exporters: []string{"devo"}, Storage: "file_storage", Shard: 0,
+		Common: "# shared\napi: graph\ntls:\n  ca_file: /ca.pem\n"}
 	paths, err := Write(dir, list, o)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func TestWriteOneFilePerTenantOfTheShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cfg struct {
-		Receivers map[string]map[string]string `mapstructure:"receivers"`
+		Receivers map[string]map[string]any `mapstructure:"receivers"`
 		Service   struct {
 			Pipelines map[string]struct {
 				Receivers []string `mapstructure:"receivers"`
@@ -85,6 +86,9 @@ func TestWriteOneFilePerTenantOfTheShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cfg.Receivers["office365_message_trace/north-wind"]
+	if conf.Get("receivers::office365_message_trace/north-wind::tls::ca_file") != "/ca.pem" {
+		t.Errorf("common settings missing: %v", conf.ToStringMap())
+	}
 	if r["tenant_id"] != "6f1c2b3a-4d5e-4f60-8a9b-0c1d2e3f4a5b" || r["client_secret"] != "${env:O365_SECRET_NORTH_WIND}" || r["storage"] != "file_storage" {
 		t.Errorf("receiver %v", r)
 	}

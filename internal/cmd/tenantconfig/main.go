@@ -25,6 +25,7 @@ func main() {
 		exporters = flag.String("exporters", "devo", "comma-separated exporters of the base file that every tenant's pipeline uses")
 		storage   = flag.String("storage", "file_storage", "storage extension of the base file that keeps the checkpoints (empty: none)")
 		shard     = flag.Int("shard", -1, "write only the tenants of this shard (-1: all)")
+		common    = flag.String("common", "", "YAML file of receiver settings every tenant shares (e.g. proxy_url), added to each receiver")
 	)
 	flag.Parse()
 	f, err := os.Open(*tenants)
@@ -36,8 +37,14 @@ func main() {
 	if err != nil {
 		log.Fatalf("%s:\n%v", *tenants, err)
 	}
+	var commonYAML []byte
+	if *common != "" {
+		if commonYAML, err = os.ReadFile(*common); err != nil {
+			log.Fatal(err)
+		}
+	}
 	paths, err := tenantconfig.Write(*out, list, tenantconfig.Options{
-		Secret: *secret, Exporters: strings.Split(*exporters, ","), Storage: *storage, Shard: *shard,
+		Secret: *secret, Exporters: strings.Split(*exporters, ","), Storage: *storage, Shard: *shard, Common: string(commonYAML),
 	})
 	if err != nil {
 		log.Fatal(err)
