@@ -10,7 +10,7 @@ const (
 	// defaultPageMemoryBytes bounds the bytes of pages in flight (read, decoded, or waiting for
 	// ConsumeLogs) of all receivers a factory creates, i.e. of the whole collector: ten full
 	// 5,000-row Graph pages at once, whatever the number of tenants.
-	defaultPageMemoryBytes = 256 << 20
+	defaultPageMemoryBytes = 128 << 20
 	// inFlightBytesPerRow estimates what one row of a page costs until ConsumeLogs returns: its
 	// share of the body, the decoded strings and the pdata record (about 27 MB measured for a
 	// 5,000-row Graph page, see BENCHMARKS.md).
