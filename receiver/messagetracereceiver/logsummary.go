@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // summaryInterval is how often a receiver logs its info-level summary. Per-range lines are
@@ -51,4 +52,26 @@ func (r *messageTraceReceiver) logSummary(now time.Time) {
 	}
 	r.set.Logger.Info("Pull summary: last period", fields...)
 	*s = pullSummary{since: now}
+}
+
+// logRange writes the per-range line: at info while the pass works through a backlog after a
+// start or an outage (what an operator watches then, and a bounded number of lines), at debug
+// once it has caught up, with one info line when it does.
+func (r *messageTraceReceiver) logRange(p *pass, lag time.Duration, fields ...zap.Field) {
+	behind := lag > r.cfg.PollInterval
+	level := zapcore.DebugLevel
+	if behind || !p.caughtUp {
+		level = zapcore.InfoLevel
+	}
+	if ce := r.set.Logger.Check(level, "Pull summary: range complete"); ce != nil {
+		ce.Write(fields...)
+	}
+	switch {
+	case !behind && !p.caughtUp:
+		p.caughtUp = true
+		r.set.Logger.Info("Pull summary: caught up; further ranges are logged at debug level, with a summary every hour",
+			zap.String("pass", p.name), zap.Duration("lag", lag))
+	case behind && p.caughtUp:
+		p.caughtUp = false
+	}
 }

@@ -385,6 +385,8 @@ type pass struct {
 	name    string
 	planner *rangePlanner
 	cp      func() *passCheckpoint
+
+	caughtUp bool // since start: its per-range lines are then debug (see logRange)
 }
 
 // poll walks both passes from their checkpoints to now - delay (settled) and now - early_delay
@@ -449,7 +451,7 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 	}
 	r.save(ctx)
 	r.summary.add(prog.Rows, emitted, pages, r.requests.Load()-requests)
-	r.set.Logger.Debug("Pull summary: range complete",
+	r.logRange(p, p.planner.limit(observed).Sub(cp.Done),
 		zap.String("pass", p.name),
 		zap.Time("from", prog.Start), zap.Time("to", prog.End),
 		zap.Int("rows", prog.Rows), zap.Int("emitted", emitted), zap.Int("pages", pages),
