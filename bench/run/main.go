@@ -25,7 +25,7 @@ import (
 var (
 	count   = flag.Int("count", 5, "counts of every benchmark; the table shows medians")
 	outDir  = flag.String("out", "", "directory for test binaries and raw output (default: a temporary one)")
-	skip    = flag.String("skip", "", "comma-separated groups to skip: decode, framing, tls, quota, binary")
+	skip    = flag.String("skip", "", "comma-separated groups to skip: decode, framing, tls, quota, binary, tenants")
 	goTool  = flag.String("go", "go", "go command")
 	timeout = flag.Duration("timeout", 40*time.Minute, "overall limit")
 )
@@ -163,8 +163,14 @@ func main() {
 		}
 		rn.res.parse(buf.Bytes())
 	}
+	if !rn.skip["tenants"] {
+		runTenants(rn, whole)
+	}
 
 	fmt.Println(table(rn.res))
+	if !rn.skip["tenants"] {
+		fmt.Println(tenantsTable(rn.res))
+	}
 	fmt.Printf("\n%d counts, medians; took %v; raw output in %s\n", *count, time.Since(started).Round(time.Second), log.Name())
 }
 

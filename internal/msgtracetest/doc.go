@@ -6,6 +6,7 @@
 // Reading order (data flow of one request):
 //
 //	server.go   NewServer/New/Close, routing, request recording
+//	multi.go    MultiServer: many tenants behind one address (by login path and token)
 //	api.go      the API pipeline (fault -> token -> quota -> query -> latency) and
 //	            the Graph/legacy error bodies
 //	tls.go      CA and server certificate, client certificates for private_key_jwt

@@ -140,12 +140,37 @@ type Server struct {
 	legacyCount  int
 	transports   []*http.Transport
 
-	detailsServed int // details requests answered, for DetailsFailEvery
+	detailsServed int              // details requests answered, for DetailsFailEvery
+	onToken       func(tok string) // a MultiServer learns here which tenant a token belongs to
 }
 
 // NewServer starts an HTTPS server on 127.0.0.1:0 with a freshly generated CA.
 // It needs no testing.TB so demos and benchmarks can use it; call Close when done.
 func NewServer(opts Options) (*Server, error) {
+	opts, err := fillDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := newCA()
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := ca.serverCert()
+	if err != nil {
+		return nil, err
+	}
+	s, err := newUnstarted(opts, ca)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.listen(opts.Addr, leaf, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// fillDefaults fills in the documented defaults of Options.
+func fillDefaults(opts Options) (Options, error) {
 	if opts.TenantID == "" {
 		opts.TenantID = DefaultTenantID
 	}
@@ -172,32 +197,21 @@ func NewServer(opts Options) (*Server, error) {
 		opts.LegacyEnvelope = EnvelopeLight
 	case EnvelopeLight, EnvelopeVerbose, EnvelopeAlternate:
 	default:
-		return nil, fmt.Errorf("msgtracetest: unknown LegacyEnvelope %q", opts.LegacyEnvelope)
+		return opts, fmt.Errorf("msgtracetest: unknown LegacyEnvelope %q", opts.LegacyEnvelope)
 	}
 
-	ca, err := newCA()
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := ca.serverCert()
-	if err != nil {
-		return nil, err
-	}
+	return opts, nil
+}
+
+// newUnstarted builds a Server (defaults already filled in) that serves nothing until listen,
+// or until a MultiServer routes requests to it.
+func newUnstarted(opts Options, ca *certAuthority) (*Server, error) {
 	macKey := make([]byte, 32)
 	if _, err := rand.Read(macKey); err != nil {
 		return nil, fmt.Errorf("msgtracetest: mac key: %w", err)
 	}
-	addr := opts.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("msgtracetest: listen: %w", err)
-	}
 	s := &Server{
 		opts:     opts,
-		url:      "https://" + ln.Addr().String(),
 		caPEM:    ca.pem,
 		caPool:   x509.NewCertPool(),
 		macKey:   macKey,
@@ -208,13 +222,26 @@ func NewServer(opts Options) (*Server, error) {
 		store:    newRowStore(),
 	}
 	s.caPool.AddCert(ca.cert)
+	return s, nil
+}
+
+// listen serves h on addr (default 127.0.0.1:0) over TLS with leaf and sets s.url.
+func (s *Server) listen(addr string, leaf tls.Certificate, h http.Handler) error {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("msgtracetest: listen: %w", err)
+	}
+	s.url = "https://" + ln.Addr().String()
 	s.ln = tls.NewListener(ln, &tls.Config{
 		Certificates: []tls.Certificate{leaf},
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"},
 	})
 	s.srv = &http.Server{
-		Handler:           s,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          log.New(io.Discard, "", 0),
@@ -224,7 +251,7 @@ func NewServer(opts Options) (*Server, error) {
 		defer s.serveWG.Done()
 		_ = s.srv.Serve(s.ln)
 	}()
-	return s, nil
+	return nil
 }
 
 // New is NewServer for tests: it fails t on error and registers Close with t.Cleanup.
@@ -297,7 +324,9 @@ func (s *Server) Close() {
 		s.transports = nil
 		s.mu.Unlock()
 		close(s.done)
-		_ = s.srv.Close()
+		if s.srv != nil { // nil for a MultiServer's tenant, which has no listener of its own
+			_ = s.srv.Close()
+		}
 		s.inflight.Wait()
 		s.serveWG.Wait()
 		for _, tr := range trs {

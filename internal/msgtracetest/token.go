@@ -233,6 +233,9 @@ func (s *Server) serveToken(r *http.Request, rec *Request) *response {
 	s.tokens[tok] = &tokenInfo{aud: aud, expires: now.Add(ttl)}
 	s.tokensIssued++
 	s.mu.Unlock()
+	if s.onToken != nil {
+		s.onToken(tok)
+	}
 
 	secs := int64(ttl / time.Second)
 	b := []byte{'{'}

@@ -121,3 +121,6 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// PID is the collector's process id, for measuring it from outside (/proc).
+func (c *Collector) PID() int { return c.cmd.Process.Pid }

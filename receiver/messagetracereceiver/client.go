@@ -73,6 +73,8 @@ type apiClient struct {
 
 	maxBody          int64  // maxBodyBytes; tests lower it
 	cappedRetryAfter string // the last Retry-After header if it was over maxRetryAfter, for the warning
+
+	memory *pageHold // this receiver's share of the collector's page memory; nil = unbounded
 }
 
 // firstPageURL builds the query for rows received in [from, to], both inclusive, at whole
@@ -144,8 +146,9 @@ func (c *apiClient) fetch(ctx context.Context, pageURL string, isNext bool) (*tr
 	for {
 		page, retryAfter, err := c.once(ctx, pageURL, isNext)
 		if err == nil {
-			return page, nil
+			return page, nil // the caller releases c.memory once the page is delivered
 		}
+		c.memory.release()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -269,7 +272,16 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 		return nil, 0, fmt.Errorf("request failed: %w", stripURLError(err))
 	}
 	defer resp.Body.Close()
+	// Memory is taken once the answer starts, not before the request: Microsoft's seconds of
+	// thinking then cost no budget, so many tenants can wait on the API at once.
+	if err := c.memory.take(ctx, max(int64(c.pageSize)*inFlightBytesPerRow, resp.ContentLength*inFlightBytesPerBodyByte)); err != nil {
+		c.observe(strconv.Itoa(resp.StatusCode), resp.StatusCode == http.StatusTooManyRequests)
+		return nil, 0, err
+	}
 	body, err := readBody(resp, cmp.Or(c.maxBody, maxBodyBytes))
+	if err == nil {
+		err = c.memory.take(ctx, int64(len(body))*inFlightBytesPerBodyByte)
+	}
 	c.observe(strconv.Itoa(resp.StatusCode), resp.StatusCode == http.StatusTooManyRequests)
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading response: %w", err)

@@ -14,11 +14,24 @@ import (
 )
 
 // NewFactory returns the factory of the office365_message_trace receiver.
+// Every receiver it creates shares one bound on the bytes of pages in flight, so the
+// collector's memory does not grow with the number of tenants.
 func NewFactory() receiver.Factory {
+	return newFactoryWithMemory(newPageMemory(defaultPageMemoryBytes))
+}
+
+func newFactoryWithMemory(memory *pageMemory) receiver.Factory {
 	return receiver.NewFactory(
 		metadata.Type,
 		createDefaultConfig,
-		receiver.WithLogs(createLogsReceiver, metadata.LogsStability),
+		receiver.WithLogs(func(ctx context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+			r, err := createLogsReceiver(ctx, set, cfg, next)
+			if err != nil {
+				return nil, err
+			}
+			r.memory = memory
+			return r, nil
+		}, metadata.LogsStability),
 	)
 }
 
@@ -54,6 +67,6 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (*messageTraceReceiver, error) {
 	return newReceiver(set, cfg.(*Config), next)
 }

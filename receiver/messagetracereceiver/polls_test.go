@@ -114,7 +114,7 @@ func TestSelfMetrics(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	rs := metadatatest.NewSettings(tel)
-	core, logs := observer.New(zap.InfoLevel)
+	core, logs := observer.New(zap.DebugLevel)
 	rs.Logger = zap.New(core)
 	sink := new(consumertest.LogsSink)
 	r, err := newReceiver(rs, h.cfg, sink)

@@ -184,7 +184,7 @@ func catchUp(tb testing.TB, p *fakeTenantProcess) quotaRun {
 	})
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.ID = component.NewIDWithName(metadata.Type, "bench")
-	core, logs := observer.New(zapcore.InfoLevel)
+	core, logs := observer.New(zapcore.DebugLevel)
 	set.Logger = zap.New(core)
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(tb, err)

@@ -66,6 +66,12 @@ type messageTraceReceiver struct {
 
 	// details is nil unless details.enabled (details.go).
 	details *detailsRunner
+
+	// memory bounds the pages in flight of all receivers of one factory; set by the factory,
+	// or a budget of this receiver's own when created directly.
+	memory *pageMemory
+
+	summary pullSummary // of the ranges since the last info-level summary line
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messageTraceReceiver, error) {
@@ -166,6 +172,9 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	if err != nil {
 		return nil, fmt.Errorf("`endpoint`: %w", err)
 	}
+	if r.memory == nil {
+		r.memory = newPageMemory(defaultPageMemoryBytes)
+	}
 	// The poll loop and the token source outlive Start's context by design.
 	runCtx, cancel := context.WithCancel(context.Background())
 	loginCtx := context.WithValue(runCtx, oauth2.HTTPClient, r.http)
@@ -184,6 +193,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 			now:      r.now,
 		}),
 		budget: newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
+		memory: &pageHold{m: r.memory},
 		retry:  r.retry,
 		now:    r.now,
 		sleep:  r.sleep,
@@ -370,6 +380,8 @@ type pass struct {
 	name    string
 	planner *rangePlanner
 	cp      func() *passCheckpoint
+
+	caughtUp bool // since start: its per-range lines are then debug (see logRange)
 }
 
 // poll walks both passes from their checkpoints to now - delay (settled) and now - early_delay
@@ -379,6 +391,7 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 	// slow API cannot keep the poll going with ever newer one-second ranges.
 	observed := r.now()
 	defer r.recordLag(ctx)
+	defer func() { r.logSummary(r.now()) }()
 	for ctx.Err() == nil {
 		progressed := false
 		for _, p := range r.passes {
@@ -433,7 +446,8 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 		r.seen.forgetBefore(cp.Done.Add(-bucketSpan))
 	}
 	r.save(ctx)
-	r.set.Logger.Info("Pull summary: range complete",
+	r.summary.add(prog.Rows, emitted, pages, r.requests.Load()-requests)
+	r.logRange(p, p.planner.limit(observed).Sub(cp.Done),
 		zap.String("pass", p.name),
 		zap.Time("from", prog.Start), zap.Time("to", prog.End),
 		zap.Int("rows", prog.Rows), zap.Int("emitted", emitted), zap.Int("pages", pages),
@@ -505,7 +519,10 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	pageURL := r.client.firstPageURL(prog.queryBounds())
 	isNext := false
 	requeries := 0
+	// A fetched page holds its share of the collector's page memory until it is delivered.
+	defer r.client.memory.release()
 	for {
+		r.client.memory.release()
 		page, err := r.client.fetch(ctx, pageURL, isNext)
 		if errors.Is(err, errPoisonedLink) && requeries < maxRequeries {
 			requeries++

@@ -1,0 +1,199 @@
+package messagetracereceiver
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+)
+
+func TestPageMemoryIsFirstComeFirstServed(t *testing.T) {
+	m := newPageMemory(10)
+	ctx := context.Background()
+	_, err := m.acquire(ctx, 8)
+	require.NoError(t, err)
+	order := make(chan int64, 2)
+	var wg sync.WaitGroup
+	big := make(chan struct{})
+	wg.Add(2)
+	go func() { // queues first and needs 6: blocks the small one behind it
+		defer wg.Done()
+		close(big)
+		n, err := m.acquire(ctx, 6)
+		assert.NoError(t, err)
+		order <- n
+		m.release(n)
+	}()
+	<-big
+	require.Eventually(t, func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.waiters.Len() == 1 }, 5*time.Second, time.Millisecond)
+	go func() {
+		defer wg.Done()
+		n, err := m.acquire(ctx, 2) // would fit at once, but someone waits: queue
+		assert.NoError(t, err)
+		order <- n
+		m.release(n)
+	}()
+	require.Eventually(t, func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.waiters.Len() == 2 }, 5*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	assert.Empty(t, order, "the small request overtook the large one queued before it")
+	assert.False(t, m.tryAcquire(1), "tryAcquire must not overtake waiters")
+	m.release(8)
+	wg.Wait()
+	assert.ElementsMatch(t, []int64{6, 2}, []int64{<-order, <-order})
+	used, peak := m.stats()
+	assert.Zero(t, used)
+	assert.LessOrEqual(t, peak, int64(10))
+}
+
+func TestPageMemoryCancelledWaiterLetsOthersIn(t *testing.T) {
+	m := newPageMemory(10)
+	_, err := m.acquire(context.Background(), 5)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := m.acquire(ctx, 10); errc <- err }()
+	require.Eventually(t, func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.waiters.Len() == 1 }, 5*time.Second, time.Millisecond)
+	got := make(chan struct{})
+	go func() { n, _ := m.acquire(context.Background(), 5); m.release(n); close(got) }()
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiter behind a cancelled one was never let in")
+	}
+	m.release(5)
+	used, _ := m.stats()
+	assert.Zero(t, used)
+}
+
+func TestPageHoldGrowsForLongBodiesAndCapsAtTheBudget(t *testing.T) {
+	m := newPageMemory(100)
+	h := &pageHold{m: m}
+	require.NoError(t, h.take(context.Background(), 30))
+	require.NoError(t, h.take(context.Background(), 50))
+	used, _ := m.stats()
+	assert.Equal(t, int64(50), used, "growing takes only the difference")
+	require.NoError(t, h.take(context.Background(), 1000), "a page larger than the budget runs alone instead of never")
+	used, _ = m.stats()
+	assert.Equal(t, int64(100), used)
+	h.release()
+	used, _ = m.stats()
+	assert.Zero(t, used)
+	var none *pageHold
+	require.NoError(t, none.take(context.Background(), 5))
+	none.release()
+}
+
+// meteredSink checks, inside every ConsumeLogs, that the page being delivered is counted in the
+// shared memory, and records how many deliveries overlap and each tenant's progress.
+type meteredSink struct {
+	m        *pageMemory
+	tenant   int
+	progress []atomic.Int64
+	inside   *atomic.Int64
+	maxIn    *atomic.Int64
+	uncount  *atomic.Int64
+}
+
+func (s *meteredSink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (s *meteredSink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
+	n := s.inside.Add(1)
+	defer s.inside.Add(-1)
+	for {
+		old := s.maxIn.Load()
+		if n <= old || s.maxIn.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	if used, _ := s.m.stats(); used <= 0 {
+		s.uncount.Add(1)
+	}
+	time.Sleep(3 * time.Millisecond) // an exporter's work, so deliveries overlap
+	s.progress[s.tenant].Add(int64(ld.LogRecordCount()))
+	return nil
+}
+
+// Many receivers of one factory draining at once never hold more than the shared budget, and the
+// FIFO order lets every tenant progress alike: when the first tenant is done, every other one has
+// delivered most of its backlog.
+func TestManyTenantsShareOnePageMemory(t *testing.T) {
+	const tenants, perTenant, pageSize = 12, 600, 50
+	// Room for exactly three pages of the estimate; bodies of 50 rows ask for a little more.
+	pageBytes := int64(pageSize) * inFlightBytesPerRow
+	m := newPageMemory(3 * pageBytes)
+	factory := newFactoryWithMemory(m)
+	var inside, maxIn, uncount atomic.Int64
+	progress := make([]atomic.Int64, tenants)
+	var receivers []*messageTraceReceiver
+	var ctxs []context.Context
+	for i := range tenants {
+		rows := rowsIn(int64(100+i), perTenant, msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 1})
+		h := newHarness(t, msgtracetest.Options{QuotaRequests: -1}, rows)
+		h.cfg.PageSize = pageSize
+		set := receivertest.NewNopSettings(metadata.Type)
+		set.ID = component.NewIDWithName(metadata.Type, "tenant")
+		sink := &meteredSink{m: m, tenant: i, progress: progress, inside: &inside, maxIn: &maxIn, uncount: &uncount}
+		rl, err := factory.CreateLogs(context.Background(), set, h.cfg, sink)
+		require.NoError(t, err)
+		r := rl.(*messageTraceReceiver)
+		r.retry = fastRetry
+		ctx, err := r.prepare(context.Background(), h.host)
+		require.NoError(t, err)
+		frozen := time.Now()
+		r.now = func() time.Time { return frozen }
+		t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+		receivers = append(receivers, r)
+		ctxs = append(ctxs, ctx)
+	}
+	total := make([]int64, tenants)
+	var wg sync.WaitGroup
+	snapshots := make(chan []int64, tenants)
+	for i, r := range receivers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, r.poll(ctxs[i]))
+			snap := make([]int64, tenants)
+			for j := range progress {
+				snap[j] = progress[j].Load()
+			}
+			snapshots <- snap
+		}()
+	}
+	wg.Wait()
+	close(snapshots)
+	for j := range progress {
+		total[j] = progress[j].Load()
+		require.Positive(t, total[j], "tenant %d delivered nothing", j)
+	}
+	used, peak := m.stats()
+	assert.Zero(t, used, "every page's memory is given back")
+	assert.LessOrEqual(t, peak, m.size, "the shared bound holds")
+	assert.Zero(t, uncount.Load(), "a page was delivered without being counted in the shared memory")
+	// At most as many pages as fit the budget are in ConsumeLogs at once; without the shared
+	// budget all twelve tenants would deliver at the same time.
+	assert.LessOrEqual(t, maxIn.Load(), int64(3), "pages in flight at once")
+	assert.GreaterOrEqual(t, maxIn.Load(), int64(1))
+	// Fairness: the first tenant to finish saw every other tenant at least half done.
+	first := <-snapshots
+	minShare := 1.0
+	for j := range first {
+		minShare = min(minShare, float64(first[j])/float64(total[j]))
+	}
+	t.Logf("peak %d of %d bytes, %d deliveries at once at most; when the first tenant finished the slowest had %.0f%% of its rows",
+		peak, m.size, maxIn.Load(), 100*minShare)
+	assert.GreaterOrEqual(t, minShare, 0.5, "a tenant starved while others finished")
+}
