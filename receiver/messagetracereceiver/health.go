@@ -45,6 +45,15 @@ func (h *pollHealth) failed(err error) {
 	h.report(componentstatus.StatusRecoverableError, func() *componentstatus.Event { return componentstatus.NewRecoverableErrorEvent(err) })
 }
 
+// errThrottled is the status while Microsoft answers 429: reported at once, as the receiver
+// waits out Retry-After inside one poll, which may take long before the poll gives up.
+var errThrottled = errors.New("Microsoft throttles the receiver (HTTP 429); requests pause as Retry-After says")
+
+// throttled reports a 429 answer.
+func (h *pollHealth) throttled() {
+	h.report(componentstatus.StatusRecoverableError, func() *componentstatus.Event { return componentstatus.NewRecoverableErrorEvent(errThrottled) })
+}
+
 // pageRead reports that Microsoft answered a page.
 func (h *pollHealth) pageRead() {
 	h.report(componentstatus.StatusOK, func() *componentstatus.Event { return componentstatus.NewEvent(componentstatus.StatusOK) })

@@ -32,6 +32,8 @@ func TestPollHealthTransitions(t *testing.T) {
 		{"outage turning into a 403", []func(*pollHealth){failedWith(throttled), failedWith(forbidden), (*pollHealth).pageRead, failedWith(throttled)},
 			// The collector refuses any way out of a permanent error, so none is reported.
 			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusPermanentError}},
+		{"throttled during a page", []func(*pollHealth){(*pollHealth).throttled, (*pollHealth).throttled, (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
 		{"pages only", []func(*pollHealth){(*pollHealth).pageRead}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

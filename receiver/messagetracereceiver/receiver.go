@@ -189,6 +189,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 			r.requests.Add(1)
 			r.telemetry.ReceiverMessageTraceRequests.Add(runCtx, 1, metric.WithAttributes(attribute.String("status", status)))
 			if throttled {
+				r.health.throttled()
 				r.telemetry.ReceiverMessageTraceThrottledRequests.Add(runCtx, 1)
 			}
 		},
