@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,19 +211,32 @@ func TestStatefulSetWiring(t *testing.T) {
 		t.Fatalf("HEALTH_CHECK_ENDPOINT %q: health_check must listen on 0.0.0.0 for the kubelet's probes", hc)
 	}
 	port, _ := strconv.Atoi(portStr)
-	for name, p := range map[string]*corev1.Probe{"livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
-		if p == nil || p.HTTPGet == nil {
-			t.Errorf("%s must be an httpGet on health_check", name)
-			continue
-		}
+	// Readiness is health_check's component status; liveness only that the process answers on
+	// its port, so a setup problem (a permanent error until restart) never restarts the pod in
+	// a loop that hides it.
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil {
+		t.Error("readinessProbe must be an httpGet on health_check")
+	} else {
 		if got := containerPort(c, p.HTTPGet.Port.String()); got != port {
-			t.Errorf("%s port %s is container port %d, health_check listens on %d", name, p.HTTPGet.Port.String(), got, port)
+			t.Errorf("readinessProbe port %s is container port %d, health_check listens on %d", p.HTTPGet.Port.String(), got, port)
 		}
 		if p.HTTPGet.Path != "/" {
-			t.Errorf("%s path %q: health_check answers on /", name, p.HTTPGet.Path)
+			t.Errorf("readinessProbe path %q: health_check answers on /", p.HTTPGet.Path)
 		}
 	}
+	if p := c.LivenessProbe; p == nil || p.TCPSocket == nil || p.HTTPGet != nil {
+		t.Error("livenessProbe must be a tcpSocket on health_check's port, not its component status")
+	} else if got := containerPort(c, p.TCPSocket.Port.String()); got != port {
+		t.Errorf("livenessProbe port %s is container port %d, health_check listens on %d", p.TCPSocket.Port.String(), got, port)
+	}
+	if !slices.Contains(c.Args, healthGate) {
+		t.Errorf("the container's args lack %s: health_check would not report component status", healthGate)
+	}
 }
+
+// healthGate makes health_check report component status; every packaging starts with it.
+const healthGate = "--feature-gates=+extension.healthcheck.useComponentStatus"
+
 
 // Memory requests and limits match what BENCHMARKS.md measured: the request covers the peak RSS
 // of figure 6 (whole collector, delivery defaults, no GOMEMLIMIT), the limit is above the request,
@@ -412,7 +426,7 @@ func TestConfigurationsValidate(t *testing.T) {
 			if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			out, err := runBinary(t, bin, environ, "validate", "--config", f)
+			out, err := runBinary(t, bin, environ, "validate", "--config", f, healthGate)
 			if err != nil {
 				t.Fatalf("validate %s: %v\n%s", name, err, out)
 			}

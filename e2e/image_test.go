@@ -100,7 +100,7 @@ func TestImageShape(t *testing.T) {
 	if err != nil || !strings.Contains(out, "otelcol-msgtrace version") {
 		t.Fatalf("podman run %s --version: %v\n%s", img, err, out)
 	}
-	out, err = podman(t, time.Minute, "run", "--rm", "-e", "O365_CLIENT_SECRET=placeholder", img, "validate", "--config=/etc/otelcol-msgtrace/config.yaml")
+	out, err = podman(t, time.Minute, "run", "--rm", "-e", "O365_CLIENT_SECRET=placeholder", img, "validate", "--config=/etc/otelcol-msgtrace/config.yaml", "--feature-gates=+extension.healthcheck.useComponentStatus")
 	if err != nil {
 		t.Fatalf("the image's own configuration does not validate: %v\n%s", err, out)
 	}
