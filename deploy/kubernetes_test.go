@@ -7,8 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,7 +236,6 @@ func TestStatefulSetWiring(t *testing.T) {
 
 // healthGate makes health_check report component status; every packaging starts with it.
 const healthGate = "--feature-gates=+extension.healthcheck.useComponentStatus"
-
 
 // Memory requests and limits match what BENCHMARKS.md measured: the request covers the peak RSS
 // of figure 6 (whole collector, delivery defaults, no GOMEMLIMIT), the limit is above the request,
