@@ -190,6 +190,11 @@ func TestSystemdUnitMatchesConfigAndUser(t *testing.T) {
 	if !strings.Contains(keys["ExecStart"], "--config=/etc/otelcol-msgtrace/config.yaml") {
 		t.Errorf("ExecStart=%q does not start /etc/otelcol-msgtrace/config.yaml", keys["ExecStart"])
 	}
+	for _, k := range []string{"ExecStart", "ExecStartPre"} {
+		if !strings.Contains(keys[k], healthGate) {
+			t.Errorf("%s=%q lacks %s: health_check would not report component status (and validate would refuse its configuration)", k, keys[k], healthGate)
+		}
+	}
 	// The sysusers.d line is well-formed for systemd itself.
 	// (The file is given by absolute path: with --root, systemd-sysusers resolves it in the root.)
 	sysusersFile, err := filepath.Abs(filepath.Join("systemd", "otelcol-msgtrace.sysusers"))

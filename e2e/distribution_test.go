@@ -63,7 +63,7 @@ func TestValidateMinimalPipeline(t *testing.T) {
 }
 
 func TestValidateAlongsideOtherPipelines(t *testing.T) {
-	out, err := run(t, "validate", "--config", "testdata/alongside.yaml")
+	out, err := run(t, "validate", "--config", "testdata/alongside.yaml", healthGate)
 	if err != nil {
 		t.Fatalf("validate testdata/alongside.yaml failed: %v\n%s", err, out)
 	}

@@ -100,7 +100,7 @@ func TestImageShape(t *testing.T) {
 	if err != nil || !strings.Contains(out, "otelcol-msgtrace version") {
 		t.Fatalf("podman run %s --version: %v\n%s", img, err, out)
 	}
-	out, err = podman(t, time.Minute, "run", "--rm", "-e", "O365_CLIENT_SECRET=placeholder", img, "validate", "--config=/etc/otelcol-msgtrace/config.yaml")
+	out, err = podman(t, time.Minute, "run", "--rm", "-e", "O365_CLIENT_SECRET=placeholder", img, "validate", "--config=/etc/otelcol-msgtrace/config.yaml", healthGate)
 	if err != nil {
 		t.Fatalf("the image's own configuration does not validate: %v\n%s", err, out)
 	}
@@ -174,7 +174,7 @@ func TestImageDeliversAndKeepsStateOnItsVolume(t *testing.T) {
 				args = append(args, "-e", kv)
 			}
 		}
-		args = append(args, img, "--config=/etc/otelcol-msgtrace/config.yaml", "--config=/etc/otelcol-msgtrace/standin/standins.yaml")
+		args = append(args, img, "--config=/etc/otelcol-msgtrace/config.yaml", "--config=/etc/otelcol-msgtrace/standin/standins.yaml", healthGate)
 		if out, err := podman(t, time.Minute, args...); err != nil {
 			t.Fatalf("podman run: %v\n%s", err, out)
 		}

@@ -47,7 +47,7 @@ func TestSystemdUnitRunsHardened(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dropIn, "standins.conf"), []byte("[Service]\nExecStart=\n"+
-		"ExecStart=/usr/local/bin/otelcol-msgtrace --config=/etc/otelcol-msgtrace/config.yaml --config=/etc/otelcol-msgtrace/standin/standins.yaml\n"), 0o644); err != nil {
+		"ExecStart=/usr/local/bin/otelcol-msgtrace --config=/etc/otelcol-msgtrace/config.yaml --config=/etc/otelcol-msgtrace/standin/standins.yaml "+healthGate+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	healthPort := freeLoopbackPort(t)

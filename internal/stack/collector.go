@@ -31,11 +31,17 @@ func StartCollector(bin, config string, env []string, tee io.Writer) (*Collector
 // merges in order (a later file's keys win): a user-facing example runs unchanged, with a
 // second file pointing its receiver and exporter at the stand-ins.
 func StartCollectorMerged(bin string, configs []string, env []string, tee io.Writer) (*Collector, error) {
-	c := &Collector{out: &syncBuffer{}, done: make(chan struct{})}
 	var args []string
 	for _, cfg := range configs {
 		args = append(args, "--config", cfg)
 	}
+	return StartCollectorArgs(bin, args, env, tee)
+}
+
+// StartCollectorArgs runs bin with the given command line (configurations and, e.g.,
+// --feature-gates), otherwise like StartCollector.
+func StartCollectorArgs(bin string, args []string, env []string, tee io.Writer) (*Collector, error) {
+	c := &Collector{out: &syncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	var w io.Writer = c.out

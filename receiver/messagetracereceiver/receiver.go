@@ -63,6 +63,7 @@ type messageTraceReceiver struct {
 	seen     *seenState   // what was emitted per row; nil without an early pass
 	requests atomic.Int64 // API requests sent, for range summaries
 	setupErr time.Duration
+	health   pollHealth
 
 	// details is nil unless details.enabled (details.go).
 	details *detailsRunner
@@ -135,6 +136,7 @@ func (r *messageTraceReceiver) Start(ctx context.Context, host component.Host) e
 // prepare builds the HTTP client, token source and API client and loads the checkpoint; it
 // returns the context the poll loop runs under. Tests call it and then poll directly.
 func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
+	r.health.start(host)
 	for _, w := range r.cfg.weakSettings() {
 		r.set.Logger.Warn("insecure setting: " + w)
 	}
@@ -202,6 +204,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 			r.requests.Add(1)
 			r.telemetry.ReceiverMessageTraceRequests.Add(runCtx, 1, metric.WithAttributes(attribute.String("status", status)))
 			if throttled {
+				r.health.throttled()
 				r.telemetry.ReceiverMessageTraceThrottledRequests.Add(runCtx, 1)
 			}
 		},
@@ -361,9 +364,8 @@ func (r *messageTraceReceiver) run(ctx context.Context) {
 
 // afterFailure logs a failed poll and returns how long to wait before the next one.
 func (r *messageTraceReceiver) afterFailure(err error) time.Duration {
-	var se *setupError
-	var le *loginError
-	if errors.As(err, &se) || errors.As(err, &le) {
+	r.health.failed(err)
+	if isSetupProblem(err) {
 		r.setupErr = min(max(2*r.setupErr, setupBackoffMin), setupBackoffMax)
 		wait := max(r.setupErr, r.cfg.PollInterval)
 		r.set.Logger.Error("message trace setup problem: fix the configuration or tenant; retrying", zap.Error(err), zap.Duration("retry_in", wait))
@@ -536,6 +538,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			return pages, emitted, false, err
 		}
 		pages++
+		r.health.pageRead()
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
 		handled := page.rows[:0]
 		for i := range page.rows {

@@ -1,0 +1,159 @@
+package otelcolmsgtrace
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+)
+
+// configKeys walks a configuration type by its mapstructure tags, squashed structs merged into
+// their parent, configoptional.Optional[T] read as T. It returns every key path ("a.b.c") and,
+// for each, whether its type is a struct defined outside this module (a standard group such as
+// `tls` or `sending_queue`, which a README may document as a whole).
+func configKeys(t reflect.Type) map[string]bool {
+	out := map[string]bool{}
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if strings.HasPrefix(t.Name(), "Optional[") {
+			if get, ok := reflect.PointerTo(t).MethodByName("Get"); ok {
+				// configoptional reads an `enabled` key of its own.
+				out[prefix+"enabled"] = false
+				walk(get.Type.Out(0), prefix)
+				return
+			}
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("mapstructure")
+			name, opts, _ := strings.Cut(tag, ",")
+			if name == "-" || (!f.IsExported() && !strings.Contains(opts, "squash")) {
+				continue
+			}
+			if strings.Contains(opts, "squash") {
+				walk(f.Type, prefix)
+				continue
+			}
+			if name == "" {
+				continue
+			}
+			path := prefix + name
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			out[path] = ft.Kind() == reflect.Struct && !strings.HasPrefix(ft.PkgPath(), "github.com/msgtrace/")
+			walk(f.Type, path+".")
+		}
+	}
+	walk(t, "")
+	return out
+}
+
+var backticked = regexp.MustCompile("`([^`]+)`")
+
+// readmeKeys reads the configuration reference table of a component README: the rows after
+// the heading "## Configuration" whose first cell names keys in backticks. "`a.b`, `.c`"
+// names a.b and a.c; "`a::b`" is a.b.
+func readmeKeys(t *testing.T, path string) map[string]int {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	section := false
+	for i, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "## ") {
+			section = line == "## Configuration"
+			continue
+		}
+		if !section || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cell := strings.SplitN(line[1:], " | ", 2)[0]
+		parent := ""
+		for _, m := range backticked.FindAllStringSubmatch(cell, -1) {
+			k := strings.ReplaceAll(m[1], "::", ".")
+			if strings.HasPrefix(k, ".") {
+				k = parent + k[1:]
+			} else if j := strings.LastIndex(k, "."); j >= 0 {
+				parent = k[:j+1]
+			} else {
+				parent = ""
+			}
+			out[k] = i + 1
+		}
+	}
+	return out
+}
+
+// Every key the reference tables of the component READMEs name exists in the configuration
+// structs, and every key of the structs is in the table: itself, or a standard group from
+// another module (`tls`, `sending_queue`) that the table documents as a whole. A failure names
+// the key and the README line.
+func TestReadmeConfigTablesMatchConfigStructs(t *testing.T) {
+	for _, c := range []struct {
+		readme string
+		cfg    component.Config
+	}{
+		{"receiver/messagetracereceiver/README.md", messagetracereceiver.NewFactory().CreateDefaultConfig()},
+		{"exporter/devoexporter/README.md", devoexporter.NewFactory().CreateDefaultConfig()},
+	} {
+		code := configKeys(reflect.TypeOf(c.cfg))
+		doc := readmeKeys(t, c.readme)
+		if len(code) < 15 || len(doc) < 15 {
+			t.Fatalf("%s: %d keys in the code, %d in the README table; the parsing is broken", c.readme, len(code), len(doc))
+		}
+		for k, line := range doc {
+			if _, ok := code[k]; !ok {
+				t.Errorf("%s:%d names `%s`, which the configuration does not have; fix or drop it", c.readme, line, k)
+			}
+		}
+		var missing []string
+		for k := range code {
+			if _, ok := doc[k]; ok || documentedGroup(k, doc, code) || hasDocumentedChild(k, doc) {
+				continue
+			}
+			missing = append(missing, k)
+		}
+		sort.Strings(missing)
+		for _, k := range missing {
+			t.Errorf("%s: the configuration has `%s`, which its reference table does not name; add a row (or name its group)", c.readme, k)
+		}
+	}
+}
+
+// documentedGroup says whether an ancestor of key is a standard group the table names.
+func documentedGroup(key string, doc map[string]int, code map[string]bool) bool {
+	for i := strings.LastIndex(key, "."); i > 0; i = strings.LastIndex(key[:i], ".") {
+		if _, ok := doc[key[:i]]; ok && code[key[:i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// hasDocumentedChild says whether the table names a key below key (`request_budget.requests`
+// documents `request_budget`).
+func hasDocumentedChild(key string, doc map[string]int) bool {
+	for k := range doc {
+		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
+}
