@@ -8,9 +8,11 @@ import (
 
 const (
 	// defaultPageMemoryBytes bounds the bytes of pages in flight (read, decoded, or waiting for
-	// ConsumeLogs) of all receivers a factory creates, i.e. of the whole collector: ten full
-	// 5,000-row Graph pages at once, whatever the number of tenants.
-	defaultPageMemoryBytes = 128 << 20
+	// ConsumeLogs) of all receivers a factory creates, i.e. of the whole collector: two full
+	// 5,000-row Graph pages (25 MiB each) or many small ones at once, whatever the number of
+	// tenants. 64 MiB keeps 500 tenants draining at once under 400 MB of RSS (BENCHMARKS.md,
+	// issue 15); 128 MiB gave 421 MB for 10 % more rows/s.
+	defaultPageMemoryBytes = 64 << 20
 	// inFlightBytesPerRow estimates what one row of a page costs until ConsumeLogs returns: its
 	// share of the body, the decoded strings and the pdata record (about 27 MB measured for a
 	// 5,000-row Graph page, see BENCHMARKS.md).
