@@ -60,7 +60,8 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startShipped runs the collector with a configuration outside testdata/e2e.
+// startShipped runs the collector with the configuration at path; cleanup stops it and, if the
+// test failed, logs the end of its output.
 func (e *env) startShipped(config string) *stack.Collector {
 	e.t.Helper()
 	c, err := stack.StartCollector(binary(e.t), config, e.environ(), nil)

@@ -15,12 +15,19 @@ import (
 // binary returns the distribution under test; `make e2e` sets OTELCOL_MSGTRACE_BIN.
 func binary(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("OTELCOL_MSGTRACE_BIN")
+	return builtBinary(t, "OTELCOL_MSGTRACE_BIN", "otelcol-msgtrace", "make build")
+}
+
+// builtBinary is the binary named by the environment variable, or bin/<name>; the test fails,
+// naming the make target that builds it, when it is missing.
+func builtBinary(t *testing.T, envVar, name, target string) string {
+	t.Helper()
+	bin := os.Getenv(envVar)
 	if bin == "" {
-		bin = filepath.Join("..", "bin", "otelcol-msgtrace")
+		bin = filepath.Join("..", "bin", name)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("distribution binary not found at %s (run make build): %v", bin, err)
+		t.Fatalf("%s not found at %s (run %s): %v", name, bin, target, err)
 	}
 	return bin
 }

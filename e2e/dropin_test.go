@@ -21,14 +21,7 @@ import (
 // `make e2e` sets OTELCOL_DROPIN_BIN (`make dropin` builds it).
 func dropinBinary(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("OTELCOL_DROPIN_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", "bin", "otelcol-dropin")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("drop-in distribution not found at %s (run make dropin): %v", bin, err)
-	}
-	return bin
+	return builtBinary(t, "OTELCOL_DROPIN_BIN", "otelcol-dropin", "make dropin")
 }
 
 // A distribution built from a user's manifest, with our receiver and exporter taken by module

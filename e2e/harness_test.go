@@ -39,23 +39,7 @@ func (e *env) environ() []string { return append(e.st.Env(), e.extra...) }
 // run starts the collector with a configuration from testdata/e2e; cleanup stops it.
 func (e *env) run(config string) *stack.Collector {
 	e.t.Helper()
-	c, err := stack.StartCollector(binary(e.t), filepath.Join("..", "testdata", "e2e", config), e.environ(), nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() {
-		if !c.Exited() {
-			_ = c.Stop(10 * time.Second)
-		}
-		if e.t.Failed() {
-			out := c.Output()
-			if len(out) > 6000 {
-				out = "...\n" + out[len(out)-6000:]
-			}
-			e.t.Logf("collector output:\n%s", out)
-		}
-	})
-	return c
+	return e.startShipped(filepath.Join("..", "testdata", "e2e", config))
 }
 
 // waitDelivered waits until every key arrived at the sink at least once.

@@ -16,31 +16,11 @@ cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 
 trap cleanup EXIT
 
 port=$(( 20000 + RANDOM % 20000 ))
-cat > "$work/config.yaml" <<YAML
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:$port
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:$((port + 1))
-exporters:
-  debug: {}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [debug]
-YAML
+export HEALTH_PORT=$port OTLP_PORT=$((port + 1))
 
 healthy() { curl -fs -o /dev/null "http://127.0.0.1:$port/"; }
 
-"$bin" --config "$work/config.yaml" > "$work/log" 2>&1 &
+"$bin" --config testdata/loopback-health.yaml > "$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do healthy && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 healthy || { cat "$work/log"; echo "FAIL: the collector did not become healthy"; exit 1; }

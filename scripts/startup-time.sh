@@ -16,27 +16,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 port=$(( 20000 + RANDOM % 20000 ))
-cat > "$work/healthy.yaml" <<YAML
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:$port
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:$((port + 1))
-exporters:
-  debug: {}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [debug]
-YAML
+export HEALTH_PORT=$port OTLP_PORT=$((port + 1))
 
 : > "$work/validate"; : > "$work/healthy"
 for i in $(seq "$runs"); do
@@ -45,7 +25,7 @@ for i in $(seq "$runs"); do
   echo $(( $(now_ms) - t0 )) >> "$work/validate"
 
   t0=$(now_ms)
-  "$bin" --config "$work/healthy.yaml" > "$work/log" 2>&1 &
+  "$bin" --config testdata/loopback-health.yaml > "$work/log" 2>&1 &
   pid=$!
   until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do
     if ! kill -0 "$pid" 2>/dev/null; then cat "$work/log"; echo "collector exited before it was healthy"; exit 1; fi
