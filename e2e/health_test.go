@@ -27,15 +27,18 @@ type observed struct {
 	metricsPort int
 }
 
-func (e *env) runObserved() *observed {
+func (e *env) runObserved(overlays ...string) *observed {
 	e.t.Helper()
 	o := &observed{health: "127.0.0.1:" + strconv.Itoa(freePort(e.t)), metricsPort: freePort(e.t)}
 	e.extra = append(e.extra, "HEALTH_ENDPOINT="+o.health, "METRICS_PORT="+strconv.Itoa(o.metricsPort))
-	c, err := stack.StartCollectorArgs(binary(e.t), []string{
+	args := []string{
 		"--config", filepath.Join("..", "testdata", "e2e", "graph.yaml"),
 		"--config", filepath.Join("..", "testdata", "e2e", "health.yaml"),
-		healthGate,
-	}, e.environ(), nil)
+	}
+	for _, o := range overlays {
+		args = append(args, "--config", filepath.Join("..", "testdata", "e2e", o))
+	}
+	c, err := stack.StartCollectorArgs(binary(e.t), append(args, healthGate), e.environ(), nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

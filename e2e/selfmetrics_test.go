@@ -76,11 +76,12 @@ var notDrivenHere = map[string]bool{
 var alertMetric = regexp.MustCompile(`\botelcol_[a-z0-9_]+`)
 
 // The collector's own Prometheus endpoint shows every documented metric of the receiver and
-// the exporter (except notDrivenHere) while rows flow through throttling, an unparsed row and
+// the exporter (except notDrivenHere) while rows flow through throttling, an unparsed row, details
+// of which every second request fails, and
 // Devo refusing connections and resetting one, under the name docs/operations.md lists; and every metric the
 // example alert rules (deploy/prometheus/alerts.yaml) use is one the endpoint exports.
 func TestSelfMetricsOnPrometheusEndpoint(t *testing.T) {
-	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
+	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1, DetailsFailEvery: 2}, devotest.Options{})
 	now := time.Now()
 	src := msgtracetest.Generate(41, 40, now.Add(-3*24*time.Hour), now.Add(-2*time.Hour), msgtracetest.GenerateOptions{})
 	e.st.Tenant.AddRows(src...)
@@ -95,7 +96,7 @@ func TestSelfMetricsOnPrometheusEndpoint(t *testing.T) {
 	// confirmation (segment failures, reconnects, unconfirmed events).
 	e.st.Sink.RefuseFor(3 * time.Second)
 	e.st.Sink.ResetAfter(5)
-	o := e.runObserved()
+	o := e.runObserved("details-metrics.yaml")
 	e.waitDelivered(nil, stack.Keys(src), time.Minute)
 
 	ops, err := os.ReadFile(filepath.Join("..", "docs", "operations.md"))
