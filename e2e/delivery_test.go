@@ -68,18 +68,7 @@ func (e *env) startShipped(config string) *stack.Collector {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() {
-		if !c.Exited() {
-			_ = c.Stop(10 * time.Second)
-		}
-		if e.t.Failed() {
-			out := c.Output()
-			if len(out) > 8000 {
-				out = "...\n" + out[len(out)-8000:]
-			}
-			e.t.Logf("collector output:\n%s", out)
-		}
-	})
+	stopAtCleanup(e.t, c, "collector")
 	return c
 }
 

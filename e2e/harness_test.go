@@ -36,6 +36,24 @@ func newEnv(t *testing.T, tenant msgtracetest.Options, sink devotest.Options) *e
 
 func (e *env) environ() []string { return append(e.st.Env(), e.extra...) }
 
+// stopAtCleanup stops the collector when the test ends and, if the test failed, logs the end
+// of its output under name.
+func stopAtCleanup(t *testing.T, c *stack.Collector, name string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !c.Exited() {
+			_ = c.Stop(10 * time.Second)
+		}
+		if t.Failed() {
+			out := c.Output()
+			if len(out) > 8000 {
+				out = "...\n" + out[len(out)-8000:]
+			}
+			t.Logf("%s output:\n%s", name, out)
+		}
+	})
+}
+
 // run starts the collector with a configuration from testdata/e2e; cleanup stops it.
 func (e *env) run(config string) *stack.Collector {
 	e.t.Helper()

@@ -118,18 +118,7 @@ func TestBadRowDeliveredRawAndPollingGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if !c.Exited() {
-			_ = c.Stop(10 * time.Second)
-		}
-		if t.Failed() {
-			out := c.Output()
-			if len(out) > 6000 {
-				out = "...\n" + out[len(out)-6000:]
-			}
-			t.Logf("collector output:\n%s", out)
-		}
-	})
+	stopAtCleanup(t, c, "collector")
 
 	// split separates the raw bad row from the rows delivered as records.
 	split := func() (map[string]int, []string) {

@@ -147,18 +147,7 @@ func TestTwoCollectorsOnDisjointTenantLists(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			if !c.Exited() {
-				_ = c.Stop(10 * time.Second)
-			}
-			if t.Failed() {
-				out := c.Output()
-				if len(out) > 4000 {
-					out = "...\n" + out[len(out)-4000:]
-				}
-				t.Logf("collector %d output:\n%s", shard, out)
-			}
-		})
+		stopAtCleanup(t, c, fmt.Sprintf("collector %d", shard))
 		collectors = append(collectors, c)
 	}
 	e.waitDelivered(collectors[0], all, 2*time.Minute)
