@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -242,7 +243,7 @@ func classifyLoginError(err error, credential string) error {
 	if status >= 500 || status == 429 {
 		return fmt.Errorf("login endpoint answered HTTP %d", status)
 	}
-	le := &loginError{status: status, kind: cut(scrub(re.ErrorCode, credential))}
+	le := &loginError{status: status, kind: quote.Value(scrub(re.ErrorCode, credential))}
 	var body struct {
 		ErrorCodes []int `json:"error_codes"`
 	}
@@ -258,7 +259,7 @@ func classifyLoginError(err error, credential string) error {
 	if fix, ok := aadstsFixes[le.code]; ok {
 		le.fix = fix
 	} else {
-		le.fix = "check tenant_id, client_id and the credential; Microsoft said: " + cutN(scrub(firstLine(re.ErrorDescription), credential), messageLimit)
+		le.fix = "check tenant_id, client_id and the credential; Microsoft said: " + quote.Text(scrub(firstLine(re.ErrorDescription), credential))
 	}
 	return le
 }

@@ -5,10 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 )
 
 // Bounds on what a server or a stored file may make the receiver believe or do. The README's
@@ -18,34 +18,10 @@ const (
 	// answer asks for longer, and a bigger value (a bug, or a hostile proxy) would otherwise
 	// stop every request until a restart.
 	maxRetryAfter = 5 * time.Minute
-	// quoteLimit is how much of a server-sent value an error or log line quotes; messageLimit
-	// is for error texts Microsoft writes for people (error.message, error_description).
-	quoteLimit   = 64
-	messageLimit = 300
-	// maxRawRowBytes bounds the body of a row that could not be parsed: it is delivered raw,
-	// and a hostile 60 MB value must not become a 60 MB log record.
-	maxRawRowBytes = 8 << 10
 	// maxClockSkew is how far ahead of this machine's clock a stored checkpoint may lie before
 	// it is taken for corruption or a clock that jumped.
 	maxClockSkew = 5 * time.Minute
 )
-
-// cut quotes at most quoteLimit bytes of a server-sent value (on a rune boundary) and says
-// how long it was, so a 5 MB value never becomes a 5 MB log line.
-func cut(s string) string { return cutN(s, quoteLimit) }
-
-// cutN is cut with another limit, for Microsoft's own error texts: they are meant for people
-// and longer than a value, but still bounded.
-func cutN(s string, limit int) string {
-	if len(s) <= limit {
-		return s
-	}
-	n := limit
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…(" + strconv.Itoa(len(s)) + " bytes)"
-}
 
 // refuseRedirect is the CheckRedirect of the login and API client. Microsoft does not redirect
 // token or message trace calls; following a redirect would resend the client secret, the
@@ -61,7 +37,7 @@ func refuseRedirect(req *http.Request, via []*http.Request) error {
 		from = via[len(via)-1].URL.Scheme + "://" + via[len(via)-1].URL.Host
 	}
 	// The location is the server's to choose: it could echo the credential it just received.
-	location := cut(scrub(redactURL(req.URL), credentialsOf(via)...))
+	location := quote.Value(scrub(redactURL(req.URL), credentialsOf(via)...))
 	return &setupError{msg: fmt.Sprintf("%s answered HTTP %d with a redirect to %s: refused, the receiver follows no redirect "+
 		"(Microsoft sends none for these calls) so that credentials go only to the configured endpoint; "+
 		"check endpoint, login_endpoint and proxy_url", from, status, location)}

@@ -16,13 +16,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.uber.org/zap"
 )
 
 const (
-	graphPath  = "/v1.0/admin/exchange/tracing/messageTraces"
-	legacyPath = "/ecp/reportingwebservice/reporting.svc/MessageTrace"
 	// maxBodyBytes bounds one response; a 5,000-row Graph page is about 2 MB. A longer body is
 	// refused, never cut and parsed.
 	maxBodyBytes = 64 << 20
@@ -59,7 +59,7 @@ var errForeignLink = errors.New("next-link does not point at the configured endp
 
 // apiClient fetches message trace pages within the request budget, retrying what is transient.
 type apiClient struct {
-	api      string
+	api      traceAPI
 	base     *url.URL
 	pageSize int
 	http     *http.Client
@@ -86,21 +86,7 @@ func (c *apiClient) firstPageURL(from, to time.Time) string {
 	} else {
 		to = t
 	}
-	q := url.Values{}
-	u := *c.base
-	if c.api == apiLegacy {
-		u.Path = strings.TrimRight(u.Path, "/") + legacyPath
-		q.Set("$format", "json")
-		q.Set("$filter", fmt.Sprintf("StartDate eq datetime'%s' and EndDate eq datetime'%s'",
-			from.Format(time.RFC3339), to.Format(time.RFC3339)))
-	} else {
-		u.Path = strings.TrimRight(u.Path, "/") + graphPath
-		q.Set("$filter", fmt.Sprintf("receivedDateTime ge %s and receivedDateTime le %s",
-			from.Format(time.RFC3339), to.Format(time.RFC3339)))
-	}
-	q.Set("$top", strconv.Itoa(c.pageSize))
-	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-	return u.String()
+	return c.api.pageURL(*c.base, from, to, c.pageSize)
 }
 
 // resolveNextLink makes a next-link absolute (the legacy API sends relative ones) and refuses
@@ -116,7 +102,7 @@ func (c *apiClient) resolveNextLink(current, next string) (string, error) {
 	}
 	abs := cur.ResolveReference(ref)
 	if !strings.EqualFold(abs.Scheme, c.base.Scheme) || !strings.EqualFold(hostPort(abs), hostPort(c.base)) {
-		return "", fmt.Errorf("%w (%s, configured %s://%s)", errForeignLink, cut(abs.Scheme+"://"+abs.Host), c.base.Scheme, c.base.Host)
+		return "", fmt.Errorf("%w (%s, configured %s://%s)", errForeignLink, quote.Value(abs.Scheme+"://"+abs.Host), c.base.Scheme, c.base.Host)
 	}
 	return abs.String(), nil
 }
@@ -135,7 +121,7 @@ func hostPort(u *url.URL) string {
 
 // fetch gets and decodes one page, retrying transient failures within the policy. isNext says
 // the URL is a next-link, whose 400 means a poisoned link rather than a bad query.
-func (c *apiClient) fetch(ctx context.Context, pageURL string, isNext bool) (*tracePage, error) {
+func (c *apiClient) fetch(ctx context.Context, pageURL string, isNext bool) (*tracepage.Page, error) {
 	var (
 		lastErr      error
 		failures     int
@@ -171,7 +157,7 @@ func (c *apiClient) fetch(ctx context.Context, pageURL string, isNext bool) (*tr
 			c.logger.Info("Microsoft throttled the receiver; pausing all requests", zap.Duration("retry_after", retryAfter))
 			if c.cappedRetryAfter != "" {
 				c.logger.Warn("the API asked to wait longer than Microsoft's 5-minute quota window; waiting 5m instead",
-					zap.String("retry_after_header", cut(c.cappedRetryAfter)))
+					zap.String("retry_after_header", quote.Value(c.cappedRetryAfter)))
 			}
 			continue
 		case isPermanent(err):
@@ -224,7 +210,7 @@ func backoff(b configretry.BackOffConfig, failures int) time.Duration {
 
 // unauthorizedError is a 401 from the API.
 type unauthorizedError struct {
-	api                     string
+	api                     traceAPI
 	servicePrincipalMissing bool
 }
 
@@ -236,15 +222,12 @@ func (e *unauthorizedError) setup() error {
 			" (Transport Data Platform) does not exist in the tenant yet. Create it once with " +
 			"New-MgServicePrincipal -AppId " + servicePrincipalAppID + " (or POST /v1.0/servicePrincipals) and allow several hours for provisioning"}
 	}
-	if e.api == apiLegacy {
-		return &setupError{msg: "the Reporting Web Service answered 401 after a fresh login: grant the app the Office 365 Exchange Online application permission ReportingWebService.Read.All with admin consent"}
-	}
-	return &setupError{msg: "Graph answered 401 after a fresh login: grant the app the application permission ExchangeMessageTrace.Read.All with admin consent"}
+	return &setupError{msg: e.api.unauthorizedFix()}
 }
 
 // once performs a single request. It returns the Retry-After of a 429 separately so the caller
 // can pause the whole budget.
-func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tracePage, time.Duration, error) {
+func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tracepage.Page, time.Duration, error) {
 	// The slot comes first: waiting for it can take minutes, and a token fetched before the
 	// wait could expire during it. Logins themselves are not part of Microsoft's quota.
 	finished, err := c.budget.acquire(ctx)
@@ -288,11 +271,9 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 	}
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-		var page *tracePage
-		if c.api == apiLegacy {
-			page, err = decodeLegacyPageMax(body, c.pageSize)
-		} else {
-			page, err = decodeGraphPageMax(body, c.pageSize)
+		page, err := c.api.decodePage(body, c.pageSize)
+		if errors.Is(err, tracepage.ErrTooManyRows) {
+			err = fmt.Errorf("%w: %w", errPageRefused, err)
 		}
 		return page, 0, err
 	case code == http.StatusTooManyRequests:
@@ -300,10 +281,7 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 	case code == http.StatusUnauthorized:
 		return nil, 0, &unauthorizedError{api: c.api, servicePrincipalMissing: strings.Contains(string(body), servicePrincipalAppID)}
 	case code == http.StatusForbidden:
-		if c.api == apiLegacy {
-			return nil, 0, &setupError{msg: "the Reporting Web Service answered 403 (" + apiMessage(body) + "): grant ReportingWebService.Read.All with admin consent and give the app's service principal a directory role (Global Reader or Security Reader)"}
-		}
-		return nil, 0, &setupError{msg: "Graph answered 403 (" + apiMessage(body) + "): grant the app the application permission ExchangeMessageTrace.Read.All and admin consent"}
+		return nil, 0, &setupError{msg: c.api.forbiddenFix(apiMessage(body))}
 	case code == http.StatusBadRequest && isNext:
 		return nil, 0, fmt.Errorf("%w: %s", errPoisonedLink, apiMessage(body))
 	case code == http.StatusBadRequest:
@@ -393,13 +371,13 @@ func apiMessage(body []byte) string {
 		}
 	}
 	if msg == "" {
-		if looksLikeJSONObject(body) {
+		if tracepage.LooksLikeJSONObject(body) {
 			msg = "unrecognised JSON error body"
 		} else {
 			msg = fmt.Sprintf("non-JSON body of %d bytes", len(body))
 		}
 	}
-	return cutN(msg, messageLimit)
+	return quote.Text(msg)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

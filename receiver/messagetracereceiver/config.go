@@ -15,25 +15,12 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 )
 
-// API names accepted by the `api` key.
-const (
-	apiGraph  = "graph"
-	apiLegacy = "reporting_web_service"
-)
-
 // Limits Microsoft enforces, which bound the accepted configuration.
 const (
-	graphMaxLookback   = 90 * 24 * time.Hour
-	legacyMaxLookback  = 10 * 24 * time.Hour
 	maxQuerySpan       = 10 * 24 * time.Hour
-	graphMaxPageSize   = 5000
-	legacyMaxPageSize  = 2000
 	minDelay           = time.Second
 	maxDelay           = 48 * time.Hour
-	defaultGraphURL    = "https://graph.microsoft.com"
-	defaultLegacyURL   = "https://reports.office365.com"
 	defaultLoginURL    = "https://login.microsoftonline.com"
-	legacyScope        = "https://outlook.office365.com/.default"
 	resetCheckpointFmt = "2006-01-02"
 )
 
@@ -149,14 +136,12 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	maxLookback, maxPage := graphMaxLookback, graphMaxPageSize
-	switch c.API {
-	case apiGraph:
-	case apiLegacy:
-		maxLookback, maxPage = legacyMaxLookback, legacyMaxPageSize
-	default:
+	api := apiNamed(c.API)
+	if api == nil {
+		api = graphAPI{} // for the checks below
 		add("`api` %q is not supported: use graph (Microsoft Graph messageTraces) or reporting_web_service (legacy, being retired by Microsoft)", c.API)
 	}
+	maxLookback, maxPage := api.maxLookback(), api.maxPageSize()
 	if err := validateURL("login_endpoint", c.LoginEndpoint, false); err != nil {
 		errs = append(errs, err)
 	}
@@ -370,15 +355,20 @@ func (c *Config) weakSettings() []string {
 	return out
 }
 
+// api is the API `api` selects; Validate has refused any other value.
+func (c *Config) api() traceAPI {
+	if api := apiNamed(c.API); api != nil {
+		return api
+	}
+	return graphAPI{}
+}
+
 // effectiveEndpoint is the API root with the API's default filled in and no trailing slash.
 func (c *Config) effectiveEndpoint() string {
 	if c.Endpoint != "" {
 		return strings.TrimRight(c.Endpoint, "/")
 	}
-	if c.API == apiLegacy {
-		return defaultLegacyURL
-	}
-	return defaultGraphURL
+	return c.api().defaultEndpoint()
 }
 
 // effectivePageSize is $top with the API's maximum filled in.
@@ -386,27 +376,11 @@ func (c *Config) effectivePageSize() int {
 	if c.PageSize > 0 {
 		return c.PageSize
 	}
-	if c.API == apiLegacy {
-		return legacyMaxPageSize
-	}
-	return graphMaxPageSize
-}
-
-// maxLookback is how old a query's start may be for the selected API.
-func (c *Config) maxLookback() time.Duration {
-	if c.API == apiLegacy {
-		return legacyMaxLookback
-	}
-	return graphMaxLookback
+	return c.api().maxPageSize()
 }
 
 // scope is the OAuth2 scope of the selected API.
-func (c *Config) scope() string {
-	if c.API == apiLegacy {
-		return legacyScope
-	}
-	return c.effectiveEndpoint() + "/.default"
-}
+func (c *Config) scope() string { return c.api().scope(c.effectiveEndpoint()) }
 
 // tokenURL is the v2.0 token endpoint of the tenant.
 func (c *Config) tokenURL() string {

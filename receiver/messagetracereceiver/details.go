@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
@@ -60,7 +62,7 @@ func (r *messageTraceReceiver) prepareDetails(ctx context.Context, fresh bool) {
 
 // queueDetails adds delivered rows of the chosen statuses to the pending set (hook in deliver,
 // after the pipeline accepted them; stored by the save that follows).
-func (r *messageTraceReceiver) queueDetails(ctx context.Context, rows []traceRow) {
+func (r *messageTraceReceiver) queueDetails(ctx context.Context, rows []tracepage.Row) {
 	if r.details == nil {
 		return
 	}
@@ -96,7 +98,7 @@ func (r *messageTraceReceiver) notFetched(ctx context.Context, reason string, ro
 	}
 	r.telemetry.ReceiverMessageTraceDetailsNotFetched.Add(ctx, int64(len(rows)), metric.WithAttributes(attribute.String("reason", reason)))
 	r.set.Logger.Warn("message trace details not fetched: "+why, zap.String("reason", reason), zap.Int("rows", len(rows)),
-		zap.String("first_trace_id", cut(rows[0].TraceID)), zap.String("first_recipient", cut(rows[0].Recipient)))
+		zap.String("first_trace_id", quote.Value(rows[0].TraceID)), zap.String("first_recipient", quote.Value(rows[0].Recipient)))
 }
 
 // detailsSaveOps and detailsSaved are the hooks in save: the pending set is written in the
@@ -195,7 +197,7 @@ func (r *messageTraceReceiver) detailFailed(ctx context.Context, p *pendingDetai
 			d.pending.remove(p.key())
 			r.notFetched(ctx, notFetchedFailed, []pendingDetail{gone}, "details requests failed details.max_attempts times: "+err.Error())
 		} else {
-			r.set.Logger.Warn("details request failed; the row stays pending", zap.Error(err), zap.Int("attempt", e.Attempts), zap.String("trace_id", cut(p.TraceID)))
+			r.set.Logger.Warn("details request failed; the row stays pending", zap.Error(err), zap.Int("attempt", e.Attempts), zap.String("trace_id", quote.Value(p.TraceID)))
 		}
 		break
 	}

@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 )
-
-const legacyDetailPath = "/ecp/reportingwebservice/reporting.svc/MessageTraceDetail"
 
 // odataQuote writes s as an OData string literal body: a single quote is doubled.
 func odataQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }
@@ -38,23 +35,7 @@ func escapeODataSegment(s string) string {
 
 // detailsURL is the request for one (message, recipient).
 func (c *apiClient) detailsURL(p *pendingDetail, now time.Time) string {
-	base := strings.TrimRight(c.base.String(), "/")
-	if c.api != apiLegacy {
-		fn := "getDetailsByRecipient(recipientAddress='" + odataQuote(p.Recipient) + "')"
-		return base + graphPath + "/" + url.PathEscape(p.TraceID) + "/" + escapeODataSegment(fn)
-	}
-	// Without dates the report covers the last 48 hours only; events follow the receipt,
-	// within the 10 days the service keeps.
-	from := p.Received.Add(-time.Hour).UTC().Truncate(time.Second)
-	to := p.Received.Add(maxQuerySpan - 2*time.Hour).UTC().Truncate(time.Second)
-	if n := now.UTC().Truncate(time.Second); to.After(n) {
-		to = n
-	}
-	q := url.Values{}
-	q.Set("$format", "json")
-	q.Set("$filter", fmt.Sprintf("MessageTraceId eq guid'%s' and RecipientAddress eq '%s' and StartDate eq datetime'%s' and EndDate eq datetime'%s'",
-		p.TraceID, odataQuote(p.Recipient), from.Format(time.RFC3339), to.Format(time.RFC3339)))
-	return base + legacyDetailPath + "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
+	return c.api.detailsURL(strings.TrimRight(c.base.String(), "/"), p, now)
 }
 
 // Outcomes of one details request.
@@ -91,10 +72,7 @@ func (c *apiClient) fetchDetails(ctx context.Context, p *pendingDetail) ([]detai
 	}
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-		if c.api == apiLegacy {
-			return decodeLegacyDetails(body)
-		}
-		return decodeGraphDetails(body)
+		return c.api.decodeDetails(body)
 	case code == http.StatusTooManyRequests || (code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""):
 		c.budget.pauseUntil(c.now().Add(c.retryAfter(resp.Header.Get("Retry-After"))))
 		return nil, errDetailsThrottled

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 )
 
 // DetailsConfig is the opt-in enrichment with message trace details (Graph
@@ -71,7 +73,7 @@ func (d *DetailsConfig) validate(budgetRequests int) error {
 	}
 	for _, s := range d.Statuses {
 		if !detailStatuses[normaliseStatus(s)] {
-			add("`details.statuses` has %q: use failed, quarantined, filteredAsSpam, pending, gettingStatus, delivered, expanded or recalled", cut(s))
+			add("`details.statuses` has %q: use failed, quarantined, filteredAsSpam, pending, gettingStatus, delivered, expanded or recalled", quote.Value(s))
 		}
 	}
 	if d.MaxRequestsPerWindow < 1 || d.MaxRequestsPerWindow >= budgetRequests {
@@ -94,7 +96,7 @@ func (d *DetailsConfig) validate(budgetRequests int) error {
 		add("`details.max_pending_bytes` %d is out of range: use 65536 (64 KiB) to 268435456 (256 MiB)", d.MaxPendingBytes)
 	}
 	if d.Tag != "" && !printableTag(d.Tag) {
-		add("`details.tag` %q must be printable ASCII without spaces, e.g. %s", cut(d.Tag), defaultDetailsTag)
+		add("`details.tag` %q must be printable ASCII without spaces, e.g. %s", quote.Value(d.Tag), defaultDetailsTag)
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 // Bounds on what a details answer may hold; anything longer is cut (values) or refused (the
@@ -58,10 +61,10 @@ func decodeGraphDetails(body []byte) ([]detailEvent, error) {
 			Data:        jsonStr(m, "data", maxDetailDataBytes),
 		}
 		raw := jsonStr(m, "dateTime", 64)
-		if t, err := parseGraphDate(raw); err == nil {
+		if t, err := tracepage.ParseGraphDate(raw); err == nil {
 			ev.DateTime = t
 		} else {
-			ev.ParseError = "dateTime " + strconv.Quote(cut(raw)) + " is not a date"
+			ev.ParseError = "dateTime " + strconv.Quote(quote.Value(raw)) + " is not a date"
 		}
 		return ev
 	})
@@ -96,10 +99,10 @@ func decodeLegacyDetails(body []byte) ([]detailEvent, error) {
 			Data:        jsonStr(m, "Data", maxDetailDataBytes),
 		}
 		raw := jsonStr(m, "Date", 64)
-		if t, err := parseLegacyDate(raw); err == nil {
+		if t, err := tracepage.ParseLegacyDate(raw); err == nil {
 			ev.DateTime = t
 		} else {
-			ev.ParseError = "Date " + strconv.Quote(cut(raw)) + " is not a date"
+			ev.ParseError = "Date " + strconv.Quote(quote.Value(raw)) + " is not a date"
 		}
 		return ev
 	})
@@ -146,7 +149,7 @@ func jsonStr(m map[string]json.RawMessage, key string, limit int) string {
 		}
 		s = string(raw)
 	}
-	return cutN(s, limit)
+	return quote.Cut(s, limit)
 }
 
 // detailData is the `data` XML of an event, <root><MEP Name="..." String="..."/>...</root>.
@@ -265,7 +268,7 @@ func mepProperty(attrs []xml.Attr) (detailProperty, bool) {
 	if !ok || kind == "" {
 		return detailProperty{}, false
 	}
-	p := detailProperty{Key: key, Str: cutN(value, maxDetailFieldBytes)}
+	p := detailProperty{Key: key, Str: quote.Cut(value, maxDetailFieldBytes)}
 	if kind == "Integer" || kind == "Long" {
 		if n, err := strconv.ParseInt(value, 10, 64); err == nil {
 			p.Int, p.IsInt = n, true

@@ -129,7 +129,7 @@ func TestDetailsConfigValidate(t *testing.T) {
 
 func TestDetailsURLQuotesRecipient(t *testing.T) {
 	base, _ := url.Parse("https://graph.example")
-	c := &apiClient{api: apiGraph, base: base}
+	c := &apiClient{api: graphAPI{}, base: base}
 	p := &pendingDetail{TraceID: "9c2d41f7-5e0b-4a63-b1d8-7f30aa12e6c4", Recipient: "o'brien/x#y?z@contoso.com"}
 	got := c.detailsURL(p, time.Now())
 	assert.Equal(t, "https://graph.example/v1.0/admin/exchange/tracing/messageTraces/9c2d41f7-5e0b-4a63-b1d8-7f30aa12e6c4/getDetailsByRecipient(recipientAddress='o''brien%2Fx%23y%3Fz@contoso.com')", got)
@@ -139,7 +139,7 @@ func TestDetailsURLQuotesRecipient(t *testing.T) {
 	assert.True(t, strings.HasSuffix(u.Path, "'o''brien/x#y?z@contoso.com')"), u.Path)
 
 	recv := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	c = &apiClient{api: apiLegacy, base: base}
+	c = &apiClient{api: legacyAPI{}, base: base}
 	got = c.detailsURL(&pendingDetail{TraceID: p.TraceID, Recipient: "o'brien@contoso.com", Received: recv}, recv.Add(time.Hour))
 	u, err = url.Parse(got)
 	require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 // The tests of issue 11: the receiver under hostile and malformed input. Each names the row of
@@ -164,7 +165,7 @@ func unparsedRecords(sink *consumertest.LogsSink) map[string]plog.LogRecord {
 func goodKeys(keys []string) []string {
 	var out []string
 	for _, k := range keys {
-		if !strings.HasPrefix(k, unparsedIDPrefix) {
+		if !strings.HasPrefix(k, tracepage.UnparsedIDPrefix) {
 			out = append(out, k)
 		}
 	}
@@ -189,7 +190,7 @@ func TestBadRowsAreDeliveredRawAndTheTenantMovesOn(t *testing.T) {
 	require.Len(t, bad, 2)
 	reasons := []string{}
 	for id, lr := range bad {
-		assert.True(t, strings.HasPrefix(id, unparsedIDPrefix))
+		assert.True(t, strings.HasPrefix(id, tracepage.UnparsedIDPrefix))
 		reason, _ := lr.Attributes().Get(parseErrorAttribute)
 		reasons = append(reasons, reason.Str())
 		assert.True(t, strings.HasPrefix(lr.Body().Str(), "{"), "the body is the raw row: %s", lr.Body().Str())
@@ -260,7 +261,7 @@ func TestHugeValueIsCutEverywhere(t *testing.T) {
 		assert.Less(t, size, 2048, "log line %q", e.Message)
 	}
 	for _, lr := range unparsedRecords(sink) {
-		assert.LessOrEqual(t, len(lr.Body().Str()), maxRawRowBytes+32)
+		assert.LessOrEqual(t, len(lr.Body().Str()), tracepage.MaxRawRowBytes+32)
 		reason, _ := lr.Attributes().Get(parseErrorAttribute)
 		assert.Contains(t, reason.Str(), "…(5242880 bytes)")
 		assert.Less(t, len(reason.Str()), 200)

@@ -1,89 +1,27 @@
 package messagetracereceiver
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
-
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage/tracepagetest"
 )
 
-// benchPages holds realistic response bodies, fetched once from the fake tenant: the bytes a
-// real poll hands to the decoder, not fixtures shaped by the decoder's own types.
-var benchPages struct {
-	once                              sync.Once
-	graph, legacyVerbose, legacyLight []byte
-	err                               error
-}
+// benchPages are realistic response bodies, fetched once from the fake tenant.
+var benchPages msgtracetest.FullPages
 
-// realisticPages fetches a full 5,000-row Graph page and full 2,000-row legacy pages (verbose
-// and light envelopes) from msgtracetest.
+// realisticPages returns a full 5,000-row Graph page and full 2,000-row legacy pages (verbose
+// and light envelopes).
 func realisticPages(tb testing.TB) (graph, legacyVerbose, legacyLight []byte) {
 	tb.Helper()
-	benchPages.once.Do(func() {
-		benchPages.graph, benchPages.err = fetchRawPage(false, "light")
-		if benchPages.err == nil {
-			benchPages.legacyVerbose, benchPages.err = fetchRawPage(true, "verbose")
-		}
-		if benchPages.err == nil {
-			benchPages.legacyLight, benchPages.err = fetchRawPage(true, "light")
-		}
-	})
-	if benchPages.err != nil {
-		tb.Fatal(benchPages.err)
-	}
-	return benchPages.graph, benchPages.legacyVerbose, benchPages.legacyLight
-}
-
-func fetchRawPage(legacy bool, envelope string) ([]byte, error) {
-	now := time.Now().UTC()
-	srv, err := msgtracetest.NewServer(msgtracetest.Options{ClientSecret: testSecret, QuotaRequests: -1, LegacyEnvelope: envelope})
+	graph, legacyVerbose, legacyLight, err := benchPages.Get()
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
-	defer srv.Close()
-	// 3,000 messages of 1-3 recipients in the last 5 hours: more than one full page of either API.
-	srv.AddRows(msgtracetest.Generate(42, 3000, now.Add(-5*time.Hour), now.Add(-time.Hour), msgtracetest.GenerateOptions{})...)
-	scope, base, top := srv.GraphScope(), srv.GraphTracesURL(), 5000
-	filter := fmt.Sprintf("receivedDateTime ge %s and receivedDateTime le %s", now.Add(-6*time.Hour).Format(time.RFC3339), now.Format(time.RFC3339))
-	if legacy {
-		scope, base, top = msgtracetest.LegacyScope, srv.LegacyURL(), 2000
-		filter = fmt.Sprintf("StartDate eq datetime'%s' and EndDate eq datetime'%s'", now.Add(-6*time.Hour).Format(time.RFC3339), now.Format(time.RFC3339))
-	}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
-	cc := clientcredentials.Config{ClientID: srv.Options().ClientID, ClientSecret: testSecret, TokenURL: srv.TokenURL(), Scopes: []string{scope}}
-	client := cc.Client(ctx)
-	q := url.Values{"$filter": {filter}, "$top": {fmt.Sprint(top)}}
-	if legacy {
-		q.Set("$format", "json")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"?"+q.Encode(), http.NoBody)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fake tenant answered %d: %s", resp.StatusCode, body)
-	}
-	return body, nil
+	return graph, legacyVerbose, legacyLight
 }
 
 // plainGraphPage and plainLegacyPage are the baseline's target: the same fields as plain Go
@@ -137,20 +75,20 @@ func BenchmarkDecodeConvert(b *testing.B) {
 	cases := []struct {
 		name     string
 		body     []byte
-		decode   func([]byte) (*tracePage, error)
+		decode   func([]byte) (*tracepage.Page, error)
 		baseline func([]byte) (int, error)
 	}{
-		{"graph", graph, decodeGraphPage, func(body []byte) (int, error) {
+		{"graph", graph, decodeGraphAll, func(body []byte) (int, error) {
 			var p plainGraphPage
 			err := json.Unmarshal(body, &p)
 			return len(p.Value), err
 		}},
-		{"legacy_verbose", verbose, decodeLegacyPage, func(body []byte) (int, error) {
+		{"legacy_verbose", verbose, decodeLegacyAll, func(body []byte) (int, error) {
 			var p plainLegacyPage
 			err := json.Unmarshal(body, &p)
 			return len(p.D.Results), err
 		}},
-		{"legacy_light", light, decodeLegacyPage, func(body []byte) (int, error) {
+		{"legacy_light", light, decodeLegacyAll, func(body []byte) (int, error) {
 			var p plainLegacyPage
 			err := json.Unmarshal(body, &p)
 			return len(p.Value), err
@@ -161,7 +99,7 @@ func BenchmarkDecodeConvert(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		rows := len(page.rows)
+		rows := len(page.Rows)
 		b.Run(c.name+"/decode_convert", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(c.body)))
@@ -170,7 +108,7 @@ func BenchmarkDecodeConvert(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if ld := builder.build(p.rows, observed); ld.LogRecordCount() != rows {
+				if ld := builder.build(p.Rows, observed); ld.LogRecordCount() != rows {
 					b.Fatalf("%d records, want %d", ld.LogRecordCount(), rows)
 				}
 			}
@@ -197,4 +135,87 @@ func reportPerRow(b *testing.B, rows int) {
 	n := float64(b.N) * float64(rows)
 	b.ReportMetric(n/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(rows), "rows/page")
+}
+
+// decodeGraphAll and decodeLegacyAll decode a page without a row limit.
+func decodeGraphAll(body []byte) (*tracepage.Page, error)  { return tracepage.DecodeGraph(body, 0) }
+func decodeLegacyAll(body []byte) (*tracepage.Page, error) { return tracepage.DecodeLegacy(body, 0) }
+
+// BenchmarkPageLibraries is the issue 13 comparison: decode + convert to plog.Logs of the real
+// full pages, today's decoder, encoding/json (into plain structs as BENCHMARKS.md figure 1's
+// baseline, and through the reference decoder) and each candidate library, in one run.
+func BenchmarkPageLibraries(b *testing.B) {
+	graph, verbose, light := realisticPages(b)
+	builder := &recordBuilder{tenant: "contoso.onmicrosoft.com", includeSubject: true, version: "bench"}
+	observed := time.Now()
+	pages := []struct {
+		name   string
+		body   []byte
+		legacy bool
+		plain  func([]byte) (int, error)
+	}{
+		{"graph", graph, false, func(body []byte) (int, error) {
+			var p plainGraphPage
+			err := json.Unmarshal(body, &p)
+			return len(p.Value), err
+		}},
+		{"legacy_verbose", verbose, true, func(body []byte) (int, error) {
+			var p plainLegacyPage
+			err := json.Unmarshal(body, &p)
+			return len(p.D.Results), err
+		}},
+		{"legacy_light", light, true, func(body []byte) (int, error) {
+			var p plainLegacyPage
+			err := json.Unmarshal(body, &p)
+			return len(p.Value), err
+		}},
+	}
+	for _, pg := range pages {
+		decoders := []struct {
+			name   string
+			decode func([]byte) (*tracepage.Page, error)
+		}{{"today", decodeGraphAll}}
+		if pg.legacy {
+			decoders[0].decode = decodeLegacyAll
+		}
+		for _, lib := range tracepagetest.Libraries() {
+			d := lib.Graph
+			if pg.legacy {
+				d = lib.Legacy
+			}
+			decoders = append(decoders, struct {
+				name   string
+				decode func([]byte) (*tracepage.Page, error)
+			}{lib.Name, d})
+		}
+		first, err := decoders[0].decode(pg.body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows := len(first.Rows)
+		b.Run(pg.name+"/encoding_json_plain_decode_only", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if n, err := pg.plain(pg.body); err != nil || n != rows {
+					b.Fatalf("%d rows, %v", n, err)
+				}
+			}
+			reportPerRow(b, rows)
+		})
+		for _, d := range decoders {
+			b.Run(pg.name+"/"+d.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					p, err := d.decode(pg.body)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if ld := builder.build(p.Rows, observed); ld.LogRecordCount() != rows {
+						b.Fatalf("%d records, want %d", ld.LogRecordCount(), rows)
+					}
+				}
+				reportPerRow(b, rows)
+			})
+		}
+	}
 }

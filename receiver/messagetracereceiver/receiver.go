@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 const (
@@ -181,7 +182,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	runCtx, cancel := context.WithCancel(context.Background())
 	loginCtx := context.WithValue(runCtx, oauth2.HTTPClient, r.http)
 	r.client = &apiClient{
-		api:      r.cfg.API,
+		api:      r.cfg.api(),
 		base:     base,
 		pageSize: r.cfg.effectivePageSize(),
 		http:     r.http,
@@ -540,15 +541,15 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		pages++
 		r.health.pageRead()
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
-		handled := page.rows[:0]
-		for i := range page.rows {
-			if page.rows[i].TimeUnknown && page.rows[i].Received.IsZero() {
+		handled := page.Rows[:0]
+		for i := range page.Rows {
+			if page.Rows[i].TimeUnknown && page.Rows[i].Received.IsZero() {
 				// An unparsed row on a page without any parsed row: it lies somewhere in what
 				// was queried, so it is placed at the end of the range.
-				page.rows[i].Received = prog.End
+				page.Rows[i].Received = prog.End
 			}
-			if (resumed && prog.wants(&page.rows[i])) || (!resumed && prog.contains(&page.rows[i])) {
-				handled = append(handled, page.rows[i])
+			if (resumed && prog.wants(&page.Rows[i])) || (!resumed && prog.contains(&page.Rows[i])) {
+				handled = append(handled, page.Rows[i])
 			}
 		}
 		if len(handled) > 0 {
@@ -562,14 +563,14 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			*p.cp() = passCheckpoint{Done: p.cp().Done, Open: prog}
 			r.save(ctx)
 		}
-		if page.next == "" {
+		if page.Next == "" {
 			return pages, emitted, true, nil
 		}
 		if r.early != nil && pages >= p.planner.pageBudget() && (prog.Order == "desc" || prog.Order == "asc") {
 			// Progress is stored exactly, so the rest is queried afresh on the next turn.
 			return pages, emitted, false, nil
 		}
-		if pageURL, err = r.client.resolveNextLink(pageURL, page.next); err != nil {
+		if pageURL, err = r.client.resolveNextLink(pageURL, page.Next); err != nil {
 			return pages, emitted, false, err
 		}
 		isNext = true
@@ -579,10 +580,10 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 // deliver hands the rows that are new or changed to the pipeline and remembers them. A
 // retryable refusal stops the poll so the same rows are offered again; a permanent one is
 // logged, counted and skipped, as retrying cannot help.
-func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []traceRow, observed time.Time) (int, error) {
+func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []tracepage.Row, observed time.Time) (int, error) {
 	emit, previous, codes, known := rows, []string(nil), []uint8(nil), []bool(nil)
 	if r.seen != nil {
-		emit = make([]traceRow, 0, len(rows))
+		emit = make([]tracepage.Row, 0, len(rows))
 		for i := range rows {
 			code := statusCode(normaliseStatus(rows[i].Status))
 			prev := r.seen.lookup(&rows[i])
@@ -644,7 +645,7 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 
 // countUnparsed counts the rows delivered raw because they could not be parsed, and logs one
 // line per page (not per row: a hostile page could hold thousands).
-func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows []traceRow) {
+func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows []tracepage.Row) {
 	n, first := 0, -1
 	for i := range rows {
 		if rows[i].ParseError != "" {

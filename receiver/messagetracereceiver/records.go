@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 const (
@@ -28,7 +29,7 @@ type recordBuilder struct {
 }
 
 // build returns the rows as plog.Logs. observed is the start of the poll that fetched them.
-func (b *recordBuilder) build(rows []traceRow, observed time.Time) plog.Logs {
+func (b *recordBuilder) build(rows []tracepage.Row, observed time.Time) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	res := rl.Resource().Attributes()
@@ -50,7 +51,7 @@ func (b *recordBuilder) build(rows []traceRow, observed time.Time) plog.Logs {
 // bodyDates formats every row's received time as the body writes it. The texts share one
 // string, and rows of one message (adjacent, same time) share their text: a page costs two
 // allocations instead of one per row.
-func (b *recordBuilder) bodyDates(rows []traceRow) []string {
+func (b *recordBuilder) bodyDates(rows []tracepage.Row) []string {
 	layout := time.RFC3339Nano
 	if b.legacyNames {
 		layout = legacyDateLayout
@@ -79,7 +80,7 @@ func (b *recordBuilder) bodyDates(rows []traceRow) []string {
 	return dates
 }
 
-func (b *recordBuilder) fill(lr plog.LogRecord, row *traceRow, observed pcommon.Timestamp, received string) {
+func (b *recordBuilder) fill(lr plog.LogRecord, row *tracepage.Row, observed pcommon.Timestamp, received string) {
 	if row.ParseError != "" {
 		b.fillUnparsed(lr, row, observed)
 		return
@@ -129,7 +130,7 @@ const parseErrorAttribute = "exchange.message_trace.parse_error"
 // fillUnparsed delivers a row that could not be parsed: its raw JSON (bounded) as the body, so
 // a syslog destination sees it too, and the reason as an attribute. Its time is the row's own
 // when that could be read; otherwise only the observed time is set.
-func (b *recordBuilder) fillUnparsed(lr plog.LogRecord, row *traceRow, observed pcommon.Timestamp) {
+func (b *recordBuilder) fillUnparsed(lr plog.LogRecord, row *tracepage.Row, observed pcommon.Timestamp) {
 	if !row.TimeUnknown {
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(row.Received))
 	}
@@ -143,7 +144,7 @@ func (b *recordBuilder) fillUnparsed(lr plog.LogRecord, row *traceRow, observed 
 	lr.Body().SetStr(row.Raw)
 }
 
-func (b *recordBuilder) graphBody(m pcommon.Map, row *traceRow, status, received string) {
+func (b *recordBuilder) graphBody(m pcommon.Map, row *tracepage.Row, status, received string) {
 	m.EnsureCapacity(9 + bool2int(b.includeSubject))
 	m.PutStr("id", row.ID)
 	m.PutStr("messageId", row.MessageID)
@@ -162,7 +163,7 @@ func (b *recordBuilder) graphBody(m pcommon.Map, row *traceRow, status, received
 // legacyBody uses the Reporting Web Service names and value forms (PascalCase status, null for
 // an absent IP) so parsers built for the old API, like Devo's table, keep working. The query
 // echoes StartDate, EndDate and Index are not properties of a message and are left out.
-func (b *recordBuilder) legacyBody(m pcommon.Map, row *traceRow, status, received string) {
+func (b *recordBuilder) legacyBody(m pcommon.Map, row *tracepage.Row, status, received string) {
 	m.EnsureCapacity(9 + bool2int(b.includeSubject) + bool2int(row.Organization != ""))
 	if row.Organization != "" {
 		m.PutStr("Organization", row.Organization)

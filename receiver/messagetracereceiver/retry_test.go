@@ -41,7 +41,7 @@ func runRetries(t *testing.T, b configretry.BackOffConfig, stopAfterWaits int) r
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := &apiClient{
-		api:      apiGraph,
+		api:      graphAPI{},
 		base:     base,
 		pageSize: 10,
 		http:     srv.Client(),

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
@@ -49,7 +50,7 @@ func statusCode(normalised string) uint8 {
 // rowHash is the 64-bit FNV-1a hash of a row's identity (trace id, "|", lower-cased
 // recipient), computed without allocating. With a million rows remembered, the chance that two
 // share a hash is about 3e-8.
-func rowHash(r *traceRow) uint64 {
+func rowHash(r *tracepage.Row) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
 	for i := 0; i < len(r.ID); i++ {
@@ -115,7 +116,7 @@ func bucketOf(t time.Time) int64 {
 }
 
 // lookup returns the status last emitted for the row, or statusUnknown.
-func (s *seenState) lookup(r *traceRow) uint8 {
+func (s *seenState) lookup(r *tracepage.Row) uint8 {
 	b := s.buckets[bucketOf(r.Received)]
 	if b == nil {
 		return statusUnknown
@@ -129,7 +130,7 @@ func (s *seenState) lookup(r *traceRow) uint8 {
 // rememberAll records the statuses emitted for a page's rows; known says which rows were
 // found by lookup. Known rows are updated in place while the buckets are still sorted, new ones
 // appended and each bucket sorted once, at its next lookup: one sort per page, not per row.
-func (s *seenState) rememberAll(rows []traceRow, statuses []uint8, known []bool) {
+func (s *seenState) rememberAll(rows []tracepage.Row, statuses []uint8, known []bool) {
 	for i := range rows {
 		if !known[i] {
 			continue

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 // emission is one record as the pipeline saw it, stamped with the fake clock.
@@ -210,9 +211,9 @@ func TestRepeatsAreNotEmittedTwice(t *testing.T) {
 func TestSeenStateRoundTripAndForget(t *testing.T) {
 	s := newSeenState()
 	t0 := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
-	var rows []traceRow
+	var rows []tracepage.Row
 	for i := range 1000 {
-		rows = append(rows, traceRow{ID: fmt.Sprintf("id-%d", i%300), Recipient: fmt.Sprintf("U%d@X", i), Received: t0.Add(time.Duration(i) * time.Second)})
+		rows = append(rows, tracepage.Row{ID: fmt.Sprintf("id-%d", i%300), Recipient: fmt.Sprintf("U%d@X", i), Received: t0.Add(time.Duration(i) * time.Second)})
 	}
 	pending := make([]uint8, len(rows))
 	for i := range pending {
@@ -234,7 +235,7 @@ func TestSeenStateRoundTripAndForget(t *testing.T) {
 	upper := rows[1]
 	upper.Recipient = strings.ToLower(upper.Recipient)
 	assert.Equal(t, statusCode("pending"), loaded.lookup(&upper), "recipients compare case-insensitively")
-	assert.Equal(t, uint8(statusUnknown), loaded.lookup(&traceRow{ID: "other", Recipient: "x", Received: t0}))
+	assert.Equal(t, uint8(statusUnknown), loaded.lookup(&tracepage.Row{ID: "other", Recipient: "x", Received: t0}))
 
 	loaded.forgetBefore(t0.Add(10 * time.Minute))
 	assert.Equal(t, uint8(statusUnknown), loaded.lookup(&rows[0]))
@@ -249,7 +250,7 @@ func TestSeenStateRoundTripAndForget(t *testing.T) {
 func (*recorder) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func TestRowHashIsFNVOfTheLowerCasedIdentity(t *testing.T) {
-	for _, r := range []traceRow{
+	for _, r := range []tracepage.Row{
 		{ID: "6b1e2a9c-3f44", Recipient: "Kim.Nguyen@Contoso.com"},
 		{ID: "x", Recipient: "JÜRGEN.Müller@contoso.com"},
 		{ID: "", Recipient: ""},

@@ -3,6 +3,8 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 import (
 	"slices"
 	"time"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 const (
@@ -27,22 +29,9 @@ type rangePlanner struct {
 }
 
 func newRangePlanner(cfg *Config, delay time.Duration) *rangePlanner {
-	target := 200 * cfg.effectivePageSize()
-	if cfg.API == apiLegacy {
-		target = min(250*cfg.effectivePageSize(), 500_000)
-	}
-	span := maxQuerySpan
-	if cfg.API == apiLegacy {
-		span = legacyFirstSpan
-	}
-	return &rangePlanner{delay: delay, maxLookback: cfg.maxLookback(), targetRows: target, span: span, pageSize: cfg.effectivePageSize()}
+	api, pageSize := cfg.api(), cfg.effectivePageSize()
+	return &rangePlanner{delay: delay, maxLookback: api.maxLookback(), targetRows: api.targetRows(pageSize), span: api.firstSpan(), pageSize: pageSize}
 }
-
-// legacyFirstSpan is the legacy API's first range, before the planner knows the tenant's
-// density: a 10-day first range of a dense tenant would pass the ~1,000,000-row skiptoken
-// ceiling. Graph has no such ceiling, and a long range there is walked in turns
-// (pageBudget), so it starts at the full 10 days: one request for a sparse tenant.
-const legacyFirstSpan = time.Hour
 
 // pageBudget is how many pages one turn of a pass reads before the other pass gets its turn.
 func (p *rangePlanner) pageBudget() int {
@@ -130,7 +119,7 @@ func (r *rangeProgress) queryBounds() (from, to time.Time) {
 
 // contains reports whether a row belongs to the range (Start, End]. The query's bounds are
 // whole seconds and inclusive, so rows of neighbouring ranges come back and are dropped here.
-func (r *rangeProgress) contains(row *traceRow) bool {
+func (r *rangeProgress) contains(row *tracepage.Row) bool {
 	return row.Received.After(r.Start) && !row.Received.After(r.End)
 }
 
@@ -138,7 +127,7 @@ func (r *rangeProgress) contains(row *traceRow) bool {
 // to the range and was not delivered yet. Rows of an uninterrupted walk need only contains:
 // the API returns each row once, so filtering them by progress could only lose rows if the
 // API ever broke its order.
-func (r *rangeProgress) wants(row *traceRow) bool {
+func (r *rangeProgress) wants(row *tracepage.Row) bool {
 	t := row.Received
 	if !r.contains(row) {
 		return false
@@ -151,7 +140,7 @@ func (r *rangeProgress) wants(row *traceRow) bool {
 	}
 	switch {
 	case t.Equal(r.Bound):
-		return !slices.Contains(r.Keys, row.key())
+		return !slices.Contains(r.Keys, row.Key())
 	case r.Order == "desc":
 		return t.Before(r.Bound)
 	case r.Order == "asc":
@@ -161,7 +150,7 @@ func (r *rangeProgress) wants(row *traceRow) bool {
 }
 
 // delivered records rows the pipeline accepted, in the order the API sent them.
-func (r *rangeProgress) delivered(rows []traceRow) {
+func (r *rangeProgress) delivered(rows []tracepage.Row) {
 	for i := range rows {
 		row := &rows[i]
 		r.Rows++
@@ -172,7 +161,7 @@ func (r *rangeProgress) delivered(rows []traceRow) {
 		switch {
 		case r.Bound.IsZero() || t.Equal(r.Bound):
 			r.Bound = t
-			r.Keys = append(r.Keys, row.key())
+			r.Keys = append(r.Keys, row.Key())
 			continue
 		case r.Order == "" && t.Before(r.Bound):
 			r.Order = "desc"
@@ -184,6 +173,6 @@ func (r *rangeProgress) delivered(rows []traceRow) {
 			continue
 		}
 		r.Bound = t
-		r.Keys = append(r.Keys[:0], row.key())
+		r.Keys = append(r.Keys[:0], row.Key())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -58,8 +59,8 @@ func TestPlannerAdaptsToDensity(t *testing.T) {
 	assert.Equal(t, 500_000, lp.targetRows, "legacy ranges stay far below the ~1M-row skiptoken ceiling")
 }
 
-func row(id, recipient string, t time.Time) traceRow {
-	return traceRow{ID: id, Recipient: recipient, Received: t}
+func row(id, recipient string, t time.Time) tracepage.Row {
+	return tracepage.Row{ID: id, Recipient: recipient, Received: t}
 }
 
 func TestProgressNewestFirstResumesExactly(t *testing.T) {
@@ -67,7 +68,7 @@ func TestProgressNewestFirstResumesExactly(t *testing.T) {
 	p := rangeProgress{Start: t0, End: t0.Add(time.Hour)}
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	// Page 1 (newest first) ends in the middle of a message at minute 30.
-	page1 := []traceRow{row("a", "x@c", at(50)), row("b", "x@c", at(40)), row("c", "x@c", at(30)), row("c", "Y@c", at(30))}
+	page1 := []tracepage.Row{row("a", "x@c", at(50)), row("b", "x@c", at(40)), row("c", "x@c", at(30)), row("c", "Y@c", at(30))}
 	p.delivered(page1)
 	assert.Equal(t, "desc", p.Order)
 	assert.Equal(t, at(30), p.Bound)
@@ -78,11 +79,11 @@ func TestProgressNewestFirstResumesExactly(t *testing.T) {
 	assert.Equal(t, at(30), to)
 
 	// A re-query returns the rest of minute 30 again; only the recipient not yet delivered is wanted.
-	requery := []traceRow{row("c", "y@C", at(30)), row("c", "z@c", at(30)), row("d", "x@c", at(20)), row("e", "x@c", t0)}
+	requery := []tracepage.Row{row("c", "y@C", at(30)), row("c", "z@c", at(30)), row("d", "x@c", at(20)), row("e", "x@c", t0)}
 	var wanted []string
 	for i := range requery {
 		if p.wants(&requery[i]) {
-			wanted = append(wanted, requery[i].key())
+			wanted = append(wanted, requery[i].Key())
 		}
 	}
 	assert.Equal(t, []string{"c|z@c", "d|x@c"}, wanted, "a row at the range start belongs to the previous range")
@@ -91,7 +92,7 @@ func TestProgressNewestFirstResumesExactly(t *testing.T) {
 func TestProgressOldestFirst(t *testing.T) {
 	t0 := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
 	p := rangeProgress{Start: t0, End: t0.Add(time.Hour)}
-	p.delivered([]traceRow{row("a", "x", t0.Add(time.Minute)), row("b", "x", t0.Add(2*time.Minute))})
+	p.delivered([]tracepage.Row{row("a", "x", t0.Add(time.Minute)), row("b", "x", t0.Add(2*time.Minute))})
 	assert.Equal(t, "asc", p.Order)
 	from, to := p.queryBounds()
 	assert.Equal(t, t0.Add(2*time.Minute), from)
@@ -105,7 +106,7 @@ func TestProgressOldestFirst(t *testing.T) {
 func TestProgressBrokenOrderFallsBackToRereading(t *testing.T) {
 	t0 := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
 	p := rangeProgress{Start: t0, End: t0.Add(time.Hour)}
-	p.delivered([]traceRow{row("a", "x", t0.Add(30*time.Minute)), row("b", "x", t0.Add(20*time.Minute)), row("c", "x", t0.Add(40*time.Minute))})
+	p.delivered([]tracepage.Row{row("a", "x", t0.Add(30*time.Minute)), row("b", "x", t0.Add(20*time.Minute)), row("c", "x", t0.Add(40*time.Minute))})
 	assert.Equal(t, "none", p.Order)
 	from, to := p.queryBounds()
 	assert.Equal(t, t0, from)
@@ -118,7 +119,7 @@ func TestProgressBrokenOrderFallsBackToRereading(t *testing.T) {
 func TestProgressSameInstantOnly(t *testing.T) {
 	t0 := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
 	p := rangeProgress{Start: t0, End: t0.Add(time.Hour)}
-	p.delivered([]traceRow{row("a", "x", t0.Add(time.Minute)), row("a", "y", t0.Add(time.Minute))})
+	p.delivered([]tracepage.Row{row("a", "x", t0.Add(time.Minute)), row("a", "y", t0.Add(time.Minute))})
 	assert.Empty(t, p.Order)
 	from, to := p.queryBounds()
 	assert.Equal(t, t0, from, "order unknown: the whole range is re-queried")
