@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
@@ -62,18 +61,17 @@ func (r *messageTraceReceiver) prepareDetails(ctx context.Context, fresh bool) {
 
 // queueDetails adds delivered rows of the chosen statuses to the pending set (hook in deliver,
 // after the pipeline accepted them; stored by the save that follows).
-func (r *messageTraceReceiver) queueDetails(ctx context.Context, rows []tracepage.Row) {
+func (r *messageTraceReceiver) queueDetails(ctx context.Context, rows []traceRecord) {
 	if r.details == nil {
 		return
 	}
 	now := r.now()
 	var overflow, invalid []pendingDetail
 	for i := range rows {
-		row := &rows[i]
+		row, status := rows[i].row, rows[i].status
 		if row.ParseError != "" {
 			continue // its status is not known for sure; the raw row is delivered for a person
 		}
-		status := normaliseStatus(row.Status)
 		if !r.details.cfg.wants(status) {
 			continue
 		}

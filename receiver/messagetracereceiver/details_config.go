@@ -54,12 +54,6 @@ func defaultDetailsConfig() DetailsConfig {
 	}
 }
 
-// detailStatuses are the statuses a user may ask details for.
-var detailStatuses = map[string]bool{
-	"gettingStatus": true, "pending": true, "failed": true, "delivered": true, "expanded": true,
-	"quarantined": true, "filteredAsSpam": true, "recalled": true,
-}
-
 // validate checks the block against the receiver's own request budget: details must leave the
 // list at least one request per window.
 func (d *DetailsConfig) validate(budgetRequests int) error {
@@ -72,7 +66,7 @@ func (d *DetailsConfig) validate(budgetRequests int) error {
 		add("`details.statuses` is empty: list the statuses whose details to fetch, e.g. [failed, quarantined, filteredAsSpam], or set details.enabled: false")
 	}
 	for _, s := range d.Statuses {
-		if !detailStatuses[normaliseStatus(s)] {
+		if status, ok := lookupStatus(normaliseStatus(s)); !ok || !status.detailed {
 			add("`details.statuses` has %q: use failed, quarantined, filteredAsSpam, pending, gettingStatus, delivered, expanded or recalled", quote.Value(s))
 		}
 	}

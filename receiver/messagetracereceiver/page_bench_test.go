@@ -108,7 +108,7 @@ func BenchmarkDecodeConvert(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if ld := builder.build(p.Rows, observed); ld.LogRecordCount() != rows {
+				if ld := builder.build(newRecords(p.Rows), observed); ld.LogRecordCount() != rows {
 					b.Fatalf("%d records, want %d", ld.LogRecordCount(), rows)
 				}
 			}
@@ -210,7 +210,7 @@ func BenchmarkPageLibraries(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if ld := builder.build(p.Rows, observed); ld.LogRecordCount() != rows {
+					if ld := builder.build(newRecords(p.Rows), observed); ld.LogRecordCount() != rows {
 						b.Fatalf("%d records, want %d", ld.LogRecordCount(), rows)
 					}
 				}

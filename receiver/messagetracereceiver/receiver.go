@@ -581,45 +581,25 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 // retryable refusal stops the poll so the same rows are offered again; a permanent one is
 // logged, counted and skipped, as retrying cannot help.
 func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []tracepage.Row, observed time.Time) (int, error) {
-	emit, previous, codes, known := rows, []string(nil), []uint8(nil), []bool(nil)
-	if r.seen != nil {
-		emit = make([]tracepage.Row, 0, len(rows))
-		for i := range rows {
-			code := statusCode(normaliseStatus(rows[i].Status))
-			prev := r.seen.lookup(&rows[i])
-			if prev == code {
+	emit := make([]traceRecord, 0, len(rows))
+	for i := range rows {
+		rec := traceRecord{row: &rows[i], status: normaliseStatus(rows[i].Status)}
+		if r.seen != nil {
+			rec.before = r.seen.lookup(rec.row)
+			if rec.before == statusCode(rec.status) {
 				continue // emitted before with this status: a boundary or restart repeat
 			}
-			emit = append(emit, rows[i])
-			codes = append(codes, code)
-			known = append(known, prev != statusUnknown)
-			previous = append(previous, statusNames[prev])
 			switch {
-			case prev != statusUnknown:
+			case rec.before != statusUnknown:
 				r.telemetry.ReceiverMessageTraceStatusUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
-			case p == r.settled && rows[i].Received.After(r.cp.EarlyFrom) && !r.cp.EarlyFrom.IsZero():
+			case p == r.settled && rec.row.Received.After(r.cp.EarlyFrom) && !r.cp.EarlyFrom.IsZero():
 				r.telemetry.ReceiverMessageTraceLateRows.Add(ctx, 1)
 			}
 		}
+		emit = append(emit, rec)
 	}
 	if len(emit) > 0 {
 		ld := r.builder.build(emit, observed)
-		if previous != nil {
-			lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-			for i, prev := range previous {
-				if prev == "" {
-					continue
-				}
-				lr := lrs.At(i)
-				lr.Attributes().PutStr("exchange.message_trace.previous_status", prev)
-				// Syslog destinations such as Devo only see the body: say it there too.
-				if r.cfg.LegacyFieldNames {
-					lr.Body().Map().PutStr("PreviousStatus", legacyStatus(prev))
-				} else {
-					lr.Body().Map().PutStr("previousStatus", prev)
-				}
-			}
-		}
 		opCtx := r.obs.StartLogsOp(ctx)
 		err := r.next.ConsumeLogs(opCtx, ld)
 		r.obs.EndLogsOp(opCtx, "json", len(emit), err)
@@ -638,17 +618,17 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 	// Only the early pass's rows are read again (by the settled pass); what the settled pass
 	// emits is never read again, so remembering it would only cost memory.
 	if r.seen != nil && p != r.settled {
-		r.seen.rememberAll(emit, codes, known)
+		r.seen.rememberAll(emit)
 	}
 	return len(emit), nil
 }
 
 // countUnparsed counts the rows delivered raw because they could not be parsed, and logs one
 // line per page (not per row: a hostile page could hold thousands).
-func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows []tracepage.Row) {
+func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows []traceRecord) {
 	n, first := 0, -1
 	for i := range rows {
-		if rows[i].ParseError != "" {
+		if rows[i].row.ParseError != "" {
 			n++
 			if first < 0 {
 				first = i
@@ -660,7 +640,7 @@ func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows 
 	}
 	r.telemetry.ReceiverMessageTraceUnparsedRows.Add(ctx, int64(n), metric.WithAttributes(attribute.String("pass", p.name)))
 	r.set.Logger.Warn("message trace rows could not be parsed; delivered them raw with the attribute "+parseErrorAttribute,
-		zap.String("pass", p.name), zap.Int("rows", n), zap.String("first_reason", rows[first].ParseError), zap.String("first_row_id", rows[first].ID))
+		zap.String("pass", p.name), zap.Int("rows", n), zap.String("first_reason", rows[first].row.ParseError), zap.String("first_row_id", rows[first].row.ID))
 }
 
 func (r *messageTraceReceiver) recordLag(ctx context.Context) {

@@ -1,7 +1,6 @@
 package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
 
 import (
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -20,7 +19,18 @@ const (
 	legacyDateLayout = "2006-01-02T15:04:05.0000000Z"
 )
 
-// recordBuilder turns rows into log records: one record per row, one resource per tenant.
+// traceRecord is a row on its way to becoming a log record: the row, its status in Graph's
+// form (normalised once, when the pass reads the row), and the status it was emitted with
+// before (statusUnknown when it is new).
+type traceRecord struct {
+	row    *tracepage.Row
+	status string
+	before uint8
+}
+
+// recordBuilder owns the shape of a log record: one record per row, one resource per tenant,
+// attributes, the body in Graph's or the Reporting Web Service's names, and the previous
+// status of a row emitted again because its status changed.
 type recordBuilder struct {
 	tenant         string
 	legacyNames    bool
@@ -28,8 +38,8 @@ type recordBuilder struct {
 	version        string
 }
 
-// build returns the rows as plog.Logs. observed is the start of the poll that fetched them.
-func (b *recordBuilder) build(rows []tracepage.Row, observed time.Time) plog.Logs {
+// build returns the records as plog.Logs. observed is the start of the poll that fetched them.
+func (b *recordBuilder) build(rows []traceRecord, observed time.Time) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	res := rl.Resource().Attributes()
@@ -51,7 +61,7 @@ func (b *recordBuilder) build(rows []tracepage.Row, observed time.Time) plog.Log
 // bodyDates formats every row's received time as the body writes it. The texts share one
 // string, and rows of one message (adjacent, same time) share their text: a page costs two
 // allocations instead of one per row.
-func (b *recordBuilder) bodyDates(rows []tracepage.Row) []string {
+func (b *recordBuilder) bodyDates(rows []traceRecord) []string {
 	layout := time.RFC3339Nano
 	if b.legacyNames {
 		layout = legacyDateLayout
@@ -59,11 +69,11 @@ func (b *recordBuilder) bodyDates(rows []tracepage.Row) []string {
 	ends := make([]int, len(rows))
 	buf := make([]byte, 0, len(rows)*len(legacyDateLayout))
 	for i := range rows {
-		if i > 0 && rows[i].Received.Equal(rows[i-1].Received) {
+		if i > 0 && rows[i].row.Received.Equal(rows[i-1].row.Received) {
 			ends[i] = -1 // same as the previous row
 			continue
 		}
-		buf = rows[i].Received.UTC().AppendFormat(buf, layout)
+		buf = rows[i].row.Received.UTC().AppendFormat(buf, layout)
 		ends[i] = len(buf)
 	}
 	all := string(buf)
@@ -80,26 +90,26 @@ func (b *recordBuilder) bodyDates(rows []tracepage.Row) []string {
 	return dates
 }
 
-func (b *recordBuilder) fill(lr plog.LogRecord, row *tracepage.Row, observed pcommon.Timestamp, received string) {
+func (b *recordBuilder) fill(lr plog.LogRecord, rec *traceRecord, observed pcommon.Timestamp, received string) {
+	row, status := rec.row, rec.status
 	if row.ParseError != "" {
 		b.fillUnparsed(lr, row, observed)
 		return
 	}
-	status := normaliseStatus(row.Status)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(row.Received))
 	lr.SetObservedTimestamp(observed)
 	lr.SetEventName(eventName)
-	switch status {
-	case "failed", "quarantined", "filteredAsSpam":
+	if isWarning(status) {
 		lr.SetSeverityNumber(plog.SeverityNumberWarn)
 		lr.SetSeverityText("WARN")
-	default:
+	} else {
 		lr.SetSeverityNumber(plog.SeverityNumberInfo)
 		lr.SetSeverityText("INFO")
 	}
+	previous := statusName(rec.before)
 
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(6 + bool2int(b.includeSubject) + bool2int(row.FromIP != "") + bool2int(row.ToIP != ""))
+	attrs.EnsureCapacity(6 + bool2int(b.includeSubject) + bool2int(row.FromIP != "") + bool2int(row.ToIP != "") + bool2int(previous != ""))
 	attrs.PutStr("email.message_id", row.MessageID)
 	attrs.PutStr("email.local_id", row.ID)
 	attrs.PutStr("email.from.address", row.Sender)
@@ -115,12 +125,21 @@ func (b *recordBuilder) fill(lr plog.LogRecord, row *tracepage.Row, observed pco
 	}
 	attrs.PutStr("exchange.message_trace.status", status)
 	attrs.PutInt("exchange.message_trace.size", row.Size)
+	if previous != "" {
+		attrs.PutStr("exchange.message_trace.previous_status", previous)
+	}
 
 	body := lr.Body().SetEmptyMap()
 	if b.legacyNames {
 		b.legacyBody(body, row, status, received)
 	} else {
 		b.graphBody(body, row, status, received)
+	}
+	// Syslog destinations such as Devo only see the body: say it there too.
+	if previous != "" && b.legacyNames {
+		body.PutStr("PreviousStatus", legacyStatus(previous))
+	} else if previous != "" {
+		body.PutStr("previousStatus", previous)
 	}
 }
 
@@ -188,66 +207,6 @@ func putNullableStr(m pcommon.Map, k, v string) {
 		return
 	}
 	m.PutStr(k, v)
-}
-
-// knownStatuses maps the lower-cased status of either API to Graph's lower camel case.
-var knownStatuses = map[string]string{
-	"gettingstatus":      "gettingStatus",
-	"pending":            "pending",
-	"failed":             "failed",
-	"delivered":          "delivered",
-	"expanded":           "expanded",
-	"quarantined":        "quarantined",
-	"filteredasspam":     "filteredAsSpam",
-	"recalled":           "recalled",
-	"none":               "none",
-	"unknownfuturevalue": "unknownFutureValue",
-}
-
-// normaliseStatus returns the status in lower camel case whatever casing the API used.
-func normaliseStatus(s string) string {
-	// The forms the APIs actually send, without lower-casing and a map lookup per row.
-	switch s {
-	case "delivered", "Delivered":
-		return "delivered"
-	case "expanded", "Expanded":
-		return "expanded"
-	case "failed", "Failed":
-		return "failed"
-	case "pending", "Pending":
-		return "pending"
-	}
-	if v, ok := knownStatuses[strings.ToLower(s)]; ok {
-		return v
-	}
-	if s == "" {
-		return ""
-	}
-	return strings.ToLower(s[:1]) + s[1:]
-}
-
-// legacyStatus is the Reporting Web Service form (PascalCase) of a lower camel status.
-func legacyStatus(s string) string {
-	switch s { // the common ones without an allocation per row
-	case "delivered":
-		return "Delivered"
-	case "expanded":
-		return "Expanded"
-	case "failed":
-		return "Failed"
-	case "pending":
-		return "Pending"
-	case "gettingStatus":
-		return "GettingStatus"
-	case "filteredAsSpam":
-		return "FilteredAsSpam"
-	case "quarantined":
-		return "Quarantined"
-	}
-	if s == "" {
-		return ""
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func bool2int(b bool) int {

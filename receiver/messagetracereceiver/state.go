@@ -20,32 +20,9 @@ const (
 	bucketSpan     = 10 * time.Minute
 	seenIndexKey   = "seen_index"
 	seenKeyPrefix  = "seen/"
-	entryBytes     = 9 // 8-byte key hash + 1-byte status
-	statusUnknown  = 0
-	statusOther    = 255
+	entryBytes     = 9 // 8-byte key hash + 1-byte status (statusCode)
 	seenKeyVersion = 1
 )
-
-// statusCodes packs the statuses into one byte; statusOther covers values Microsoft may add.
-var statusCodes = map[string]uint8{
-	"gettingStatus": 1, "pending": 2, "failed": 3, "delivered": 4, "expanded": 5,
-	"quarantined": 6, "filteredAsSpam": 7, "recalled": 8, "none": 9, "unknownFutureValue": 10,
-}
-
-var statusNames = func() map[uint8]string {
-	m := make(map[uint8]string, len(statusCodes))
-	for k, v := range statusCodes {
-		m[v] = k
-	}
-	return m
-}()
-
-func statusCode(normalised string) uint8 {
-	if c, ok := statusCodes[normalised]; ok {
-		return c
-	}
-	return statusOther
-}
 
 // rowHash is the 64-bit FNV-1a hash of a row's identity (trace id, "|", lower-cased
 // recipient), computed without allocating. With a million rows remembered, the chance that two
@@ -127,33 +104,33 @@ func (s *seenState) lookup(r *tracepage.Row) uint8 {
 	return statusUnknown
 }
 
-// rememberAll records the statuses emitted for a page's rows; known says which rows were
-// found by lookup. Known rows are updated in place while the buckets are still sorted, new ones
-// appended and each bucket sorted once, at its next lookup: one sort per page, not per row.
-func (s *seenState) rememberAll(rows []tracepage.Row, statuses []uint8, known []bool) {
-	for i := range rows {
-		if !known[i] {
+// rememberAll records the statuses emitted for a page's records. Rows emitted before (found
+// by lookup) are updated in place while the buckets are still sorted, new ones appended and
+// each bucket sorted once, at its next lookup: one sort per page, not per row.
+func (s *seenState) rememberAll(recs []traceRecord) {
+	for i := range recs {
+		if recs[i].before == statusUnknown {
 			continue
 		}
-		if b := s.buckets[bucketOf(rows[i].Received)]; b != nil {
-			if j, ok := b.find(rowHash(&rows[i])); ok {
-				b.statuses[j] = statuses[i]
+		if b := s.buckets[bucketOf(recs[i].row.Received)]; b != nil {
+			if j, ok := b.find(rowHash(recs[i].row)); ok {
+				b.statuses[j] = statusCode(recs[i].status)
 				b.dirty = true
 			}
 		}
 	}
-	for i := range rows {
-		if known[i] {
+	for i := range recs {
+		if recs[i].before != statusUnknown {
 			continue
 		}
-		key := bucketOf(rows[i].Received)
+		key := bucketOf(recs[i].row.Received)
 		b := s.buckets[key]
 		if b == nil {
 			b = &seenBucket{}
 			s.buckets[key] = b
 		}
-		b.hashes = append(b.hashes, rowHash(&rows[i]))
-		b.statuses = append(b.statuses, statuses[i])
+		b.hashes = append(b.hashes, rowHash(recs[i].row))
+		b.statuses = append(b.statuses, statusCode(recs[i].status))
 		b.unsorted, b.dirty = true, true
 	}
 }

@@ -215,12 +215,12 @@ func TestSeenStateRoundTripAndForget(t *testing.T) {
 	for i := range 1000 {
 		rows = append(rows, tracepage.Row{ID: fmt.Sprintf("id-%d", i%300), Recipient: fmt.Sprintf("U%d@X", i), Received: t0.Add(time.Duration(i) * time.Second)})
 	}
-	pending := make([]uint8, len(rows))
+	pending := make([]traceRecord, len(rows))
 	for i := range pending {
-		pending[i] = statusCode("pending")
+		pending[i] = traceRecord{row: &rows[i], status: "pending"}
 	}
-	s.rememberAll(rows, pending, make([]bool, len(rows)))
-	s.rememberAll(rows[:1], []uint8{statusCode("delivered")}, []bool{true})
+	s.rememberAll(pending)
+	s.rememberAll([]traceRecord{{row: &rows[0], status: "delivered", before: statusCode("pending")}})
 	n0, _ := s.size()
 	assert.Equal(t, len(rows), n0, "a known row is updated, not added")
 	client := newMemClient()
