@@ -21,9 +21,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 )
 
 const (

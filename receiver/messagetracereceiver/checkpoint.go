@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
 )
 
 // checkpointKey is the storage key; the storage client is already scoped to this receiver's
@@ -39,21 +40,6 @@ type passCheckpoint struct {
 	Done time.Time `json:"done"`
 	// Open is the range being walked, with exact progress inside it; nil between ranges.
 	Open *rangeProgress `json:"open,omitempty"`
-}
-
-// rangeProgress is a range (Start, End] and what of it was delivered. Rows arrive in time
-// order, so "delivered" is every row on one side of Bound plus the rows exactly at Bound
-// listed in Keys; a restart re-queries only the other side and emits nothing twice.
-type rangeProgress struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-	// Order is "desc" (newest first, Graph), "asc", "" (not known yet: only rows at Bound
-	// delivered) or "none" (the API broke order: progress cannot be exact, re-read the range).
-	Order string    `json:"order,omitempty"`
-	Bound time.Time `json:"bound,omitzero"`
-	Keys  []string  `json:"keys,omitempty"`
-	// Rows is how many rows of the range were delivered (for the range summary).
-	Rows int `json:"rows"`
 }
 
 // checkpointStore persists the checkpoint after the pipeline accepted what it covers.
@@ -91,4 +77,103 @@ func (s *checkpointStore) save(ctx context.Context, cp *checkpoint, ops ...*stor
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
 	return nil
+}
+
+// loadCheckpoint returns the stored checkpoint if it belongs to this configuration, else a new
+// one starting initial_lookback ago.
+func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) (*checkpoint, bool) {
+	fresh := &checkpoint{
+		Version:        checkpointVersion,
+		Tenant:         r.cfg.TenantID,
+		API:            r.cfg.API,
+		Reset:          r.cfg.ResetCheckpoint,
+		passCheckpoint: passCheckpoint{Done: r.now().Add(-r.cfg.InitialLookback).UTC().Truncate(time.Second)},
+	}
+	// initial_lookback may equal the API's limit; start just inside it rather than warning
+	// about a gap on every first run.
+	if oldest := r.planner.oldest(r.now()); fresh.Done.Before(oldest) {
+		fresh.Done = oldest
+	}
+	stored, err := r.store.load(ctx)
+	switch {
+	case err != nil:
+		r.set.Logger.Warn("ignoring the stored checkpoint; starting from initial_lookback", zap.Error(err), zap.Time("start", fresh.Done))
+		return fresh, true
+	case stored == nil:
+		r.set.Logger.Info("no stored checkpoint; starting from initial_lookback", zap.Time("start", fresh.Done))
+		return fresh, true
+	case stored.Reset != r.cfg.ResetCheckpoint:
+		r.set.Logger.Warn("reset_checkpoint changed: discarding the stored checkpoint and starting from initial_lookback",
+			zap.String("previous", stored.Reset), zap.String("reset_checkpoint", r.cfg.ResetCheckpoint), zap.Time("start", fresh.Done))
+		return fresh, true
+	case stored.Tenant != r.cfg.TenantID || stored.API != r.cfg.API:
+		r.set.Logger.Warn("the stored checkpoint belongs to another tenant or api; starting from initial_lookback",
+			zap.String("stored_tenant", stored.Tenant), zap.String("stored_api", stored.API), zap.Time("start", fresh.Done))
+		return fresh, true
+	}
+	if found := futureCheckpoint(stored, r.now().Add(maxClockSkew)); found != "" {
+		r.set.Logger.Warn("the stored checkpoint lies in the future (corrupt, or this machine's clock jumped back): "+
+			"discarding it and starting from initial_lookback; rows since then may be emitted again",
+			zap.String("found", found), zap.Time("now", r.now().UTC()), zap.Time("start", fresh.Done))
+		return fresh, true
+	}
+	for _, pc := range []*passCheckpoint{&stored.passCheckpoint, stored.Early} {
+		if pc == nil || pc.Open == nil {
+			continue
+		}
+		if o := pc.Open; !o.End.After(o.Start) || o.End.Sub(o.Start) > maxQuerySpan+time.Second {
+			r.set.Logger.Warn("the stored checkpoint's open range is empty or wider than the API allows (10 days): "+
+				"discarding the range and reading on from its done time; rows of it already delivered may be emitted again",
+				zap.Time("range_start", o.Start), zap.Time("range_end", o.End), zap.Time("done_until", pc.Done))
+			pc.Open = nil
+		}
+	}
+	r.set.Logger.Info("resuming from the stored checkpoint", zap.Time("done_until", stored.Done), zap.Bool("inside_range", stored.Open != nil))
+	return stored, false
+}
+
+// futureCheckpoint describes the first time of a stored checkpoint that lies after limit, or
+// returns "". Such a checkpoint would make the receiver send nothing (done ahead) or queries
+// the API refuses (an open range ahead) until the clock catches up, possibly for years.
+func futureCheckpoint(cp *checkpoint, limit time.Time) string {
+	check := func(name string, pc *passCheckpoint) string {
+		switch {
+		case pc == nil:
+		case pc.Done.After(limit):
+			return name + " done " + pc.Done.UTC().Format(time.RFC3339)
+		case pc.Open != nil && (pc.Open.End.After(limit) || pc.Open.Start.After(limit)):
+			return name + " open range " + pc.Open.Start.UTC().Format(time.RFC3339) + " to " + pc.Open.End.UTC().Format(time.RFC3339)
+		}
+		return ""
+	}
+	if s := check("settled pass", &cp.passCheckpoint); s != "" {
+		return s
+	}
+	if s := check("early pass", cp.Early); s != "" {
+		return s
+	}
+	if cp.EarlyFrom.After(limit) {
+		return "early_from " + cp.EarlyFrom.UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
+// save stores the checkpoint and the remembered rows in one batch.
+func (r *messageTraceReceiver) save(ctx context.Context) {
+	var ops []*storage.Operation
+	if r.seen != nil {
+		ops = r.seen.saveOps()
+	}
+	ops = append(ops, r.detailsSaveOps()...)
+	if err := r.store.save(ctx, r.cp, ops...); err != nil {
+		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
+		return
+	}
+	r.detailsSaved()
+	if r.seen != nil {
+		r.seen.saved()
+		rows, bytes := r.seen.size()
+		r.telemetry.ReceiverMessageTraceRememberedRows.Record(ctx, int64(rows))
+		r.telemetry.ReceiverMessageTraceStateBytes.Record(ctx, int64(bytes))
+	}
 }

@@ -16,10 +16,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.uber.org/zap"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 const (

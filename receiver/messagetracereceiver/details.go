@@ -5,12 +5,13 @@ import (
 	"errors"
 	"time"
 
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 )
 
 // detailsRunner fetches the details of rows with chosen statuses. Rows wait in a pending set

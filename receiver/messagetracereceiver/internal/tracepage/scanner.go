@@ -11,7 +11,7 @@ import (
 ) // The decoders below are a hand-written, single-pass scanner for the two flat envelopes
 // instead of encoding/json: a full 5,000-row Graph page is about 2 MB and reflection-based
 // decoding cost more than building the records. They keep encoding/json's semantics exactly
-// (the differential fuzz targets in page_reference_bench_test.go hold them to it):
+// (the differential fuzz targets in differential_test.go hold them to it):
 //
 //   - the whole body must be valid JSON (unknown members are validated and skipped, nesting is
 //     limited to 10,000 levels), with nothing but whitespace after the object;

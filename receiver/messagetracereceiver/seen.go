@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 const (

@@ -4,8 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
 func TestPlannerRanges(t *testing.T) {

@@ -85,6 +85,21 @@ func (p *rangePlanner) learn(span time.Duration, rows int) {
 	p.span = min(max(next, minSpan), maxQuerySpan)
 }
 
+// rangeProgress is a range (Start, End] and what of it was delivered. Rows arrive in time
+// order, so "delivered" is every row on one side of Bound plus the rows exactly at Bound
+// listed in Keys; a restart re-queries only the other side and emits nothing twice.
+type rangeProgress struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Order is "desc" (newest first, Graph), "asc", "" (not known yet: only rows at Bound
+	// delivered) or "none" (the API broke order: progress cannot be exact, re-read the range).
+	Order string    `json:"order,omitempty"`
+	Bound time.Time `json:"bound,omitzero"`
+	Keys  []string  `json:"keys,omitempty"`
+	// Rows is how many rows of the range were delivered (for the range summary).
+	Rows int `json:"rows"`
+}
+
 // clampStart moves the range's start forward to done (the oldest time the API still serves)
 // and drops progress that pointed before it. It reports false when nothing of the range that
 // is left to read can be read any more.

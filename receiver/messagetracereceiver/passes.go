@@ -1,0 +1,273 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
+)
+
+// maxRequeries bounds how often one range is queried afresh after refused next-links without
+// any row being delivered in between.
+const maxRequeries = 3
+
+// pass is one reading of time: the settled pass at `delay` (complete data) or the early pass
+// at `early_delay` (fresh data). Both share the request budget and take turns range by range.
+type pass struct {
+	name    string
+	planner *rangePlanner
+	cp      func() *passCheckpoint
+
+	caughtUp bool // since start: its per-range lines are then debug (see logRange)
+}
+
+// poll walks both passes from their checkpoints to now - delay (settled) and now - early_delay
+// (early), one range of each in turn so neither falls behind while the other has a backlog.
+func (r *messageTraceReceiver) poll(ctx context.Context) error {
+	// One clock reading for the whole poll: the passes walk to limits fixed at its start, so a
+	// slow API cannot keep the poll going with ever newer one-second ranges.
+	observed := r.now()
+	defer r.recordLag(ctx)
+	defer func() { r.logSummary(r.now()) }()
+	for ctx.Err() == nil {
+		progressed := false
+		for _, p := range r.passes {
+			ok, err := r.step(ctx, p, observed)
+			if err != nil {
+				return err
+			}
+			progressed = progressed || ok
+		}
+		if !progressed {
+			r.detailsTurn(ctx) // details only once the list has caught up
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+// step reads the next range of a pass, or the next pageBudget pages of it, so that the other
+// pass gets its turn while one has a long range.
+func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.Time) (bool, error) {
+	prog, ok := r.nextRange(p, observed)
+	ahead := p.cp().Done
+	if ok {
+		ahead = prog.End
+	}
+	if ahead.After(observed.Add(maxClockSkew)) {
+		// Checked at load too; this is the clock jumping back while running. Restarting from
+		// initial_lookback would emit rows again, and the API refuses a range in the future,
+		// so the pass waits for the clock.
+		r.set.Logger.Warn("the checkpoint lies ahead of this machine's clock (did the clock jump back?); "+
+			"nothing is read until the clock passes it", zap.String("pass", p.name), zap.Time("done_until", ahead), zap.Time("now", observed.UTC()))
+		return false, nil
+	}
+	if !ok {
+		return false, nil
+	}
+	started, requests := r.now(), r.requests.Load()
+	pages, emitted, complete, err := r.walk(ctx, p, prog, observed)
+	if err != nil {
+		return false, err
+	}
+	if !complete {
+		r.set.Logger.Debug("range paused for the other pass", zap.String("pass", p.name),
+			zap.Time("from", prog.Start), zap.Time("to", prog.End), zap.Int("rows", prog.Rows), zap.Int("pages", pages))
+		return true, nil
+	}
+	p.planner.learn(prog.End.Sub(prog.Start), prog.Rows)
+	cp := p.cp()
+	cp.Done, cp.Open = prog.End, nil
+	if p == r.settled && r.seen != nil {
+		// The settled pass never returns here: what it remembered of this range is done.
+		r.seen.forgetBefore(cp.Done.Add(-bucketSpan))
+	}
+	r.save(ctx)
+	r.summary.add(prog.Rows, emitted, pages, r.requests.Load()-requests)
+	r.logRange(p, p.planner.limit(observed).Sub(cp.Done),
+		zap.String("pass", p.name),
+		zap.Time("from", prog.Start), zap.Time("to", prog.End),
+		zap.Int("rows", prog.Rows), zap.Int("emitted", emitted), zap.Int("pages", pages),
+		zap.Int64("requests", r.requests.Load()-requests),
+		zap.Duration("took", r.now().Sub(started).Round(time.Millisecond)),
+		zap.Duration("lag", p.planner.limit(observed).Sub(cp.Done)))
+	r.recordLag(ctx)
+	return true, nil
+}
+
+// nextRange resumes the pass's open range or plans its next one. The settled pass clamps a
+// checkpoint the API would refuse and reports the gap; the early pass never reads what the
+// settled pass may already read.
+func (r *messageTraceReceiver) nextRange(p *pass, now time.Time) (*rangeProgress, bool) {
+	cp := p.cp()
+	if p == r.settled {
+		if done, gap := p.planner.clamp(cp.Done, now); gap > 0 {
+			r.set.Logger.Warn("the checkpoint is older than the API allows; rows in the gap cannot be read any more",
+				zap.Time("checkpoint", cp.Done), zap.Time("clamped_to", done), zap.Duration("gap", gap))
+			cp.Done = done
+			if cp.Open != nil && !cp.Open.clampStart(done) {
+				cp.Done, cp.Open = cp.Open.End, nil
+			}
+		}
+	} else if floor := r.settled.planner.limit(now); cp.Done.Before(floor) {
+		if cp.Open == nil || !cp.Open.End.After(floor) {
+			cp.Done, cp.Open = floor, nil
+		}
+		if r.cp.EarlyFrom.IsZero() {
+			r.cp.EarlyFrom = floor
+		}
+	}
+	if open := cp.Open; open != nil {
+		if open.Start.Before(cp.Done) {
+			open.Start = cp.Done
+		}
+		return open, true
+	}
+	next, ok := p.planner.next(cp.Done, now)
+	if !ok {
+		return nil, false
+	}
+	return &next, true
+}
+
+// walk reads one range page by page, delivering each page before storing progress past it.
+func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangeProgress, observed time.Time) (pages, emitted int, complete bool, err error) {
+	resumed := prog.Rows > 0
+	pageURL := r.client.firstPageURL(prog.queryBounds())
+	isNext := false
+	requeries := 0
+	// A fetched page holds its share of the collector's page memory until it is delivered.
+	defer r.client.memory.release()
+	for {
+		r.client.memory.release()
+		page, err := r.client.fetch(ctx, pageURL, isNext)
+		if errors.Is(err, errPoisonedLink) && requeries < maxRequeries {
+			requeries++
+			r.set.Logger.Warn("Microsoft refused a next-link it issued; querying the rest of the range afresh",
+				zap.Error(err), zap.Time("from", prog.Start), zap.Time("to", prog.End), zap.Int("rows_delivered", prog.Rows))
+			resumed, isNext = true, false
+			pageURL = r.client.firstPageURL(prog.queryBounds())
+			continue
+		}
+		if err != nil {
+			return pages, emitted, false, err
+		}
+		pages++
+		r.health.pageRead()
+		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
+		handled := page.Rows[:0]
+		for i := range page.Rows {
+			if page.Rows[i].TimeUnknown && page.Rows[i].Received.IsZero() {
+				// An unparsed row on a page without any parsed row: it lies somewhere in what
+				// was queried, so it is placed at the end of the range.
+				page.Rows[i].Received = prog.End
+			}
+			if (resumed && prog.wants(&page.Rows[i])) || (!resumed && prog.contains(&page.Rows[i])) {
+				handled = append(handled, page.Rows[i])
+			}
+		}
+		if len(handled) > 0 {
+			n, err := r.deliver(ctx, p, handled, observed)
+			if err != nil {
+				return pages, emitted, false, err
+			}
+			emitted += n
+			requeries = 0
+			prog.delivered(handled)
+			*p.cp() = passCheckpoint{Done: p.cp().Done, Open: prog}
+			r.save(ctx)
+		}
+		if page.Next == "" {
+			return pages, emitted, true, nil
+		}
+		if r.early != nil && pages >= p.planner.pageBudget() && (prog.Order == "desc" || prog.Order == "asc") {
+			// Progress is stored exactly, so the rest is queried afresh on the next turn.
+			return pages, emitted, false, nil
+		}
+		if pageURL, err = r.client.resolveNextLink(pageURL, page.Next); err != nil {
+			return pages, emitted, false, err
+		}
+		isNext = true
+	}
+}
+
+// deliver hands the rows that are new or changed to the pipeline and remembers them. A
+// retryable refusal stops the poll so the same rows are offered again; a permanent one is
+// logged, counted and skipped, as retrying cannot help.
+func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []tracepage.Row, observed time.Time) (int, error) {
+	emit := make([]traceRecord, 0, len(rows))
+	for i := range rows {
+		rec := traceRecord{row: &rows[i], status: normaliseStatus(rows[i].Status)}
+		if r.seen != nil {
+			rec.before = r.seen.lookup(rec.row)
+			if rec.before == statusCode(rec.status) {
+				continue // emitted before with this status: a boundary or restart repeat
+			}
+			switch {
+			case rec.before != statusUnknown:
+				r.telemetry.ReceiverMessageTraceStatusUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
+			case p == r.settled && rec.row.Received.After(r.cp.EarlyFrom) && !r.cp.EarlyFrom.IsZero():
+				r.telemetry.ReceiverMessageTraceLateRows.Add(ctx, 1)
+			}
+		}
+		emit = append(emit, rec)
+	}
+	if len(emit) > 0 {
+		ld := r.builder.build(emit, observed)
+		opCtx := r.obs.StartLogsOp(ctx)
+		err := r.next.ConsumeLogs(opCtx, ld)
+		r.obs.EndLogsOp(opCtx, "json", len(emit), err)
+		switch {
+		case err == nil:
+			r.telemetry.ReceiverMessageTraceRows.Add(ctx, int64(len(emit)), metric.WithAttributes(attribute.String("pass", p.name)))
+			r.countUnparsed(ctx, p, emit)
+			r.queueDetails(ctx, emit)
+		case consumererror.IsPermanent(err):
+			r.telemetry.ReceiverMessageTraceRejectedRows.Add(ctx, int64(len(emit)))
+			r.set.Logger.Error("the pipeline refused rows permanently; skipping them", zap.Int("rows", len(emit)), zap.Error(err))
+		default:
+			return 0, fmt.Errorf("the pipeline refused %d rows (they will be offered again): %w", len(emit), err)
+		}
+	}
+	// Only the early pass's rows are read again (by the settled pass); what the settled pass
+	// emits is never read again, so remembering it would only cost memory.
+	if r.seen != nil && p != r.settled {
+		r.seen.rememberAll(emit)
+	}
+	return len(emit), nil
+}
+
+// countUnparsed counts the rows delivered raw because they could not be parsed, and logs one
+// line per page (not per row: a hostile page could hold thousands).
+func (r *messageTraceReceiver) countUnparsed(ctx context.Context, p *pass, rows []traceRecord) {
+	n, first := 0, -1
+	for i := range rows {
+		if rows[i].row.ParseError != "" {
+			n++
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	r.telemetry.ReceiverMessageTraceUnparsedRows.Add(ctx, int64(n), metric.WithAttributes(attribute.String("pass", p.name)))
+	r.set.Logger.Warn("message trace rows could not be parsed; delivered them raw with the attribute "+parseErrorAttribute,
+		zap.String("pass", p.name), zap.Int("rows", n), zap.String("first_reason", rows[first].row.ParseError), zap.String("first_row_id", rows[first].row.ID))
+}
+
+func (r *messageTraceReceiver) recordLag(ctx context.Context) {
+	now := r.now()
+	for _, p := range r.passes {
+		lag := p.planner.limit(now).Sub(p.cp().Done).Seconds()
+		r.telemetry.ReceiverMessageTraceCheckpointLag.Record(ctx, max(lag, 0), metric.WithAttributes(attribute.String("pass", p.name)))
+	}
+}
