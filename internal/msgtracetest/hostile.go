@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"sync"
@@ -171,8 +172,7 @@ func appendCorruptGraphRow(b []byte, r *Row, includeUnknown bool) []byte {
 // Trap is a plain-HTTP listener on the loopback that records whatever reaches it, to prove
 // that credentials never do: point a redirect at it and check Connections and Requests.
 type Trap struct {
-	ln    net.Listener
-	srv   *http.Server
+	srv   *httptest.Server
 	mu    sync.Mutex
 	conns int
 	reqs  []TrapRequest
@@ -197,17 +197,19 @@ func NewTrap() (*Trap, error) {
 		return nil, err
 	}
 	t := &Trap{}
-	t.ln = &countingListener{Listener: ln, t: t}
-	t.srv = &http.Server{Handler: t, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	go func() { _ = t.srv.Serve(t.ln) }()
+	t.srv = &httptest.Server{
+		Listener: &countingListener{Listener: ln, t: t},
+		Config:   &http.Server{Handler: t, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)},
+	}
+	t.srv.Start()
 	return t, nil
 }
 
 // URL is the trap's plain-http root.
-func (t *Trap) URL() string { return "http://" + t.ln.Addr().String() }
+func (t *Trap) URL() string { return t.srv.URL }
 
 // Addr is the trap's host:port (to redirect https to a port that is not the server's).
-func (t *Trap) Addr() string { return t.ln.Addr().String() }
+func (t *Trap) Addr() string { return t.srv.Listener.Addr().String() }
 
 // ServeHTTP records the request and answers 200 with a page of one row, so that a client that
 // followed a redirect here would take it for data.
@@ -236,7 +238,7 @@ func (t *Trap) Requests() []TrapRequest {
 }
 
 // Close stops the trap.
-func (t *Trap) Close() { _ = t.srv.Close() }
+func (t *Trap) Close() { t.srv.Close() }
 
 type countingListener struct {
 	net.Listener

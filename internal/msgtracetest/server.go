@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -111,14 +112,12 @@ type Request struct {
 
 // Server is the fake login + Graph + legacy reporting endpoint.
 type Server struct {
-	opts    Options
-	url     string
-	ln      net.Listener
-	srv     *http.Server
-	caPEM   []byte
-	caPool  *x509.CertPool
-	macKey  []byte
-	serveWG sync.WaitGroup
+	opts   Options
+	url    string
+	srv    *httptest.Server
+	caPEM  []byte
+	caPool *x509.CertPool
+	macKey []byte
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -225,7 +224,10 @@ func newUnstarted(opts Options, ca *certAuthority) (*Server, error) {
 	return s, nil
 }
 
-// listen serves h on addr (default 127.0.0.1:0) over TLS with leaf and sets s.url.
+// listen serves h on addr (default 127.0.0.1:0) over TLS with leaf and sets s.url. It is
+// httptest's server on a listener of our own, so that Options.Addr can pin the port (the demo
+// and restart tests reuse one) and the certificate is the tenant CA's, which a collector can be
+// told to trust.
 func (s *Server) listen(addr string, leaf tls.Certificate, h http.Handler) error {
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -234,23 +236,22 @@ func (s *Server) listen(addr string, leaf tls.Certificate, h http.Handler) error
 	if err != nil {
 		return fmt.Errorf("msgtracetest: listen: %w", err)
 	}
-	s.url = "https://" + ln.Addr().String()
-	s.ln = tls.NewListener(ln, &tls.Config{
-		Certificates: []tls.Certificate{leaf},
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
-	})
-	s.srv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(io.Discard, "", 0),
+	s.srv = &httptest.Server{
+		Listener: ln,
+		TLS: &tls.Config{
+			Certificates: []tls.Certificate{leaf},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"http/1.1"},
+		},
+		Config: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          log.New(io.Discard, "", 0),
+		},
 	}
-	s.serveWG.Add(1)
-	go func() {
-		defer s.serveWG.Done()
-		_ = s.srv.Serve(s.ln)
-	}()
+	s.srv.StartTLS()
+	s.url = s.srv.URL
 	return nil
 }
 
@@ -325,10 +326,9 @@ func (s *Server) Close() {
 		s.mu.Unlock()
 		close(s.done)
 		if s.srv != nil { // nil for a MultiServer's tenant, which has no listener of its own
-			_ = s.srv.Close()
+			s.srv.Close() // waits for the handlers, woken by done
 		}
 		s.inflight.Wait()
-		s.serveWG.Wait()
 		for _, tr := range trs {
 			tr.CloseIdleConnections()
 		}

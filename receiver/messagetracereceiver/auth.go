@@ -179,27 +179,45 @@ func (s *loginSource) Token() (*oauth2.Token, error) {
 }
 
 // tokenProvider caches tokens, renews them refreshEarly before expiry, and can be told to
-// forget the cached token (after a 401) so the next call logs in again.
+// forget the cached token (after a 401) so the next call logs in again. Renewal follows its
+// own clock (a seam for tests), not the wall clock x/oauth2 reads.
 type tokenProvider struct {
 	login oauth2.TokenSource
-	mu    sync.Mutex
-	cache oauth2.TokenSource
+	now   func() time.Time
+
+	mu      sync.Mutex
+	tok     *oauth2.Token
+	renewAt time.Time // zero: the token does not expire
 }
 
-func newTokenProvider(login oauth2.TokenSource) *tokenProvider {
-	return &tokenProvider{login: login, cache: oauth2.ReuseTokenSourceWithExpiry(nil, login, refreshEarly)}
+func newTokenProvider(login oauth2.TokenSource, now func() time.Time) *tokenProvider {
+	return &tokenProvider{login: login, now: now}
 }
 
+// Token returns the cached token until renewAt, else logs in. Concurrent callers (the list and
+// details share a client) wait for one login rather than sending one each.
 func (p *tokenProvider) Token() (*oauth2.Token, error) {
 	p.mu.Lock()
-	ts := p.cache
-	p.mu.Unlock()
-	return ts.Token()
+	defer p.mu.Unlock()
+	if p.tok != nil && (p.renewAt.IsZero() || p.now().Before(p.renewAt)) {
+		return p.tok, nil
+	}
+	tok, err := p.login.Token()
+	if err != nil {
+		return nil, err
+	}
+	p.tok, p.renewAt = tok, time.Time{}
+	if !tok.Expiry.IsZero() {
+		// x/oauth2 set Expiry from the wall clock when the answer arrived; what counts is how
+		// long the token lives, measured from now on this provider's clock.
+		p.renewAt = p.now().Add(time.Until(tok.Expiry) - refreshEarly)
+	}
+	return tok, nil
 }
 
 func (p *tokenProvider) invalidate() {
 	p.mu.Lock()
-	p.cache = oauth2.ReuseTokenSourceWithExpiry(nil, p.login, refreshEarly)
+	p.tok = nil
 	p.mu.Unlock()
 }
 

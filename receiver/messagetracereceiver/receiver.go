@@ -188,7 +188,7 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 			cert:     cert,
 			scope:    r.cfg.scope(),
 			now:      r.now,
-		}),
+		}, r.now),
 		budget: newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
 		memory: &pageHold{m: r.memory},
 		retry:  r.retry,

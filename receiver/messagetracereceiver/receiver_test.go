@@ -510,10 +510,18 @@ func TestTokenIsCachedAndRefreshed(t *testing.T) {
 	h.cfg.PageSize = 100
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
+	clock := time.Now()
+	r.client.tokens.now = func() time.Time { return clock }
 	require.NoError(t, r.poll(ctx))
 	assert.Equal(t, 1, h.srv.TokensIssued(), "one token serves every page")
+	require.Greater(t, len(sink.AllLogs()), 1, "several pages were read with that token")
 	// The token is renewed 5 minutes before expiry: with a TTL of 5m2s it is stale after 2 s.
-	time.Sleep(2500 * time.Millisecond)
+	clock = clock.Add(time.Second)
+	h.srv.AddRows(rowsIn(12, 5, msgtracetest.GenerateOptions{})...)
+	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, 1, h.srv.TokensIssued(), "still fresh one second later")
+	clock = clock.Add(1500 * time.Millisecond)
 	h.srv.AddRows(rowsIn(12, 10, msgtracetest.GenerateOptions{})...)
 	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 	require.NoError(t, r.poll(ctx))

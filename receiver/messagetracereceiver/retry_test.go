@@ -45,7 +45,7 @@ func runRetries(t *testing.T, b configretry.BackOffConfig, stopAfterWaits int) r
 		base:     base,
 		pageSize: 10,
 		http:     srv.Client(),
-		tokens:   newTokenProvider(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "token", Expiry: clock.Add(time.Hour)})),
+		tokens:   newTokenProvider(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "token", Expiry: clock.Add(time.Hour)}), func() time.Time { return clock }),
 		budget:   newRequestBudget(1_000_000, time.Second, now),
 		retry:    retryPolicy{backoff: b, maxThrottles: maxThrottles},
 		now:      now,
