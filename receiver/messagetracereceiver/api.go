@@ -162,3 +162,29 @@ func odataURL(base url.URL, path string, q url.Values, top int) string {
 	base.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return base.String()
 }
+
+// maxQuerySpan is the longest range either API answers in one query.
+const maxQuerySpan = 10 * 24 * time.Hour
+
+// odataQuote writes s as an OData string literal body: a single quote is doubled.
+func odataQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }
+
+// escapeODataSegment percent-encodes a path segment but keeps the sub-delimiters an OData
+// function call is written with ( ' = ) as Microsoft documents them; / ? # % and everything
+// outside ASCII letters, digits and -._~!$&*+,;:@ are encoded, so an address cannot leave its
+// segment.
+func escapeODataSegment(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:@", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}

@@ -91,3 +91,14 @@ func (b *requestBudget) pauseUntil(t time.Time) {
 		b.blockedUntil = t
 	}
 }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -380,14 +380,3 @@ func apiMessage(body []byte) string {
 	}
 	return quote.Text(msg)
 }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -15,9 +15,8 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 )
 
-// Limits Microsoft enforces, which bound the accepted configuration.
+// Bounds of the accepted configuration.
 const (
-	maxQuerySpan       = 10 * 24 * time.Hour
 	minDelay           = time.Second
 	maxDelay           = 48 * time.Hour
 	defaultLoginURL    = "https://login.microsoftonline.com"

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
@@ -269,5 +270,50 @@ func (r *messageTraceReceiver) recordLag(ctx context.Context) {
 	for _, p := range r.passes {
 		lag := p.planner.limit(now).Sub(p.cp().Done).Seconds()
 		r.telemetry.ReceiverMessageTraceCheckpointLag.Record(ctx, max(lag, 0), metric.WithAttributes(attribute.String("pass", p.name)))
+	}
+}
+
+// logSummary writes the summary line once summaryInterval has passed since the last one (or
+// since the first poll), then starts a new period.
+func (r *messageTraceReceiver) logSummary(now time.Time) {
+	s := &r.summary
+	if s.since.IsZero() {
+		s.since = now
+		return
+	}
+	if now.Sub(s.since) < summaryInterval {
+		return
+	}
+	fields := []zap.Field{
+		zap.Duration("period", now.Sub(s.since).Round(time.Second)),
+		zap.Int("ranges", s.ranges), zap.Int("rows", s.rows), zap.Int("emitted", s.emitted),
+		zap.Int("pages", s.pages), zap.Int64("requests", s.requests),
+	}
+	for _, p := range r.passes {
+		fields = append(fields, zap.Duration(p.name+"_lag", max(p.planner.limit(now).Sub(p.cp().Done), 0).Round(time.Second)))
+	}
+	r.set.Logger.Info("Pull summary: last period", fields...)
+	*s = pullSummary{since: now}
+}
+
+// logRange writes the per-range line: at info while the pass works through a backlog after a
+// start or an outage (what an operator watches then, and a bounded number of lines), at debug
+// once it has caught up, with one info line when it does.
+func (r *messageTraceReceiver) logRange(p *pass, lag time.Duration, fields ...zap.Field) {
+	behind := lag > r.cfg.PollInterval
+	level := zapcore.DebugLevel
+	if behind || !p.caughtUp {
+		level = zapcore.InfoLevel
+	}
+	if ce := r.set.Logger.Check(level, "Pull summary: range complete"); ce != nil {
+		ce.Write(fields...)
+	}
+	switch {
+	case !behind && !p.caughtUp:
+		p.caughtUp = true
+		r.set.Logger.Info("Pull summary: caught up; further ranges are logged at debug level, with a summary every hour",
+			zap.String("pass", p.name), zap.Duration("lag", lag))
+	case behind && p.caughtUp:
+		p.caughtUp = false
 	}
 }
