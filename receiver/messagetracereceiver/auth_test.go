@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +24,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"golang.org/x/oauth2"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
 )
 
 // writeTestCertificate writes a self-signed certificate and its PKCS#8 RSA key into dir.
@@ -167,4 +171,83 @@ func isLoginError(err error, target **loginError) bool {
 		*target = le
 	}
 	return ok
+}
+
+func TestTokenIsCachedAndRefreshed(t *testing.T) {
+	rows := rowsIn(11, 300, msgtracetest.GenerateOptions{})
+	h := newHarness(t, msgtracetest.Options{TokenTTL: 5*time.Minute + 2*time.Second}, rows)
+	h.cfg.PageSize = 100
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	clock := time.Now()
+	r.client.tokens.now = func() time.Time { return clock }
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, 1, h.srv.TokensIssued(), "one token serves every page")
+	require.Greater(t, len(sink.AllLogs()), 1, "several pages were read with that token")
+	// The token is renewed 5 minutes before expiry: with a TTL of 5m2s it is stale after 2 s.
+	clock = clock.Add(time.Second)
+	h.srv.AddRows(rowsIn(12, 5, msgtracetest.GenerateOptions{})...)
+	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, 1, h.srv.TokensIssued(), "still fresh one second later")
+	clock = clock.Add(1500 * time.Millisecond)
+	h.srv.AddRows(rowsIn(12, 10, msgtracetest.GenerateOptions{})...)
+	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	require.NoError(t, r.poll(ctx))
+	assert.Equal(t, 2, h.srv.TokensIssued())
+}
+
+func TestSetupErrorsSayWhatToFix(t *testing.T) {
+	tests := []struct {
+		fault msgtracetest.Fault
+		want  string
+	}{
+		{msgtracetest.Fault{Kind: msgtracetest.FaultServicePrincipalMissing}, "New-MgServicePrincipal -AppId 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373"},
+		{msgtracetest.Fault{Kind: msgtracetest.FaultForbidden}, "ExchangeMessageTrace.Read.All"},
+		{msgtracetest.Fault{Kind: msgtracetest.FaultTokenError, AADSTS: "AADSTS7000215"}, "secret's Value"},
+		{msgtracetest.Fault{Kind: msgtracetest.FaultTokenError, AADSTS: "AADSTS700016"}, "check client_id and tenant_id"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.fault.Kind)+tt.fault.AADSTS, func(t *testing.T) {
+			h := newHarness(t, msgtracetest.Options{}, rowsIn(13, 5, msgtracetest.GenerateOptions{}))
+			r, ctx := h.receiver(new(consumertest.LogsSink))
+			h.srv.InjectFaults(tt.fault)
+			err := r.poll(ctx)
+			require.ErrorContains(t, err, tt.want)
+			assert.NotContains(t, err.Error(), testSecret)
+			assert.Equal(t, setupBackoffMin, max(r.afterFailure(err), 0), "setup errors wait minutes")
+			assert.Equal(t, 2*setupBackoffMin, r.afterFailure(err), "and back off further")
+		})
+	}
+}
+
+func TestCertificateAuthentication(t *testing.T) {
+	cc, err := msgtracetest.NewClientCert("message trace app")
+	require.NoError(t, err)
+	rows := rowsIn(14, 30, msgtracetest.GenerateOptions{})
+	h := newHarness(t, msgtracetest.Options{ClientCert: cc.Cert}, rows)
+	dir := t.TempDir()
+	certFile, keyFile, err := cc.WriteFiles(dir)
+	require.NoError(t, err)
+	h.cfg.ClientSecret = ""
+	h.cfg.ClientCertificate = &ClientCertificateConfig{CertFile: certFile, KeyFile: keyFile}
+	sink := new(consumertest.LogsSink)
+	r, ctx := h.receiver(sink)
+	require.NoError(t, r.poll(ctx))
+	requireExactlyOnce(t, rows, delivered(sink))
+}
+
+func TestSecretsNeverLogged(t *testing.T) {
+	rows := rowsIn(18, 30, msgtracetest.GenerateOptions{})
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	r, ctx := h.receiver(new(consumertest.LogsSink))
+	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultUnauthorized}, msgtracetest.Fault{Kind: msgtracetest.FaultServerError})
+	require.NoError(t, r.poll(ctx))
+	tok, err := r.client.tokens.Token()
+	require.NoError(t, err)
+	for _, e := range h.logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		assert.NotContains(t, line, testSecret)
+		assert.NotContains(t, line, tok.AccessToken)
+	}
 }
