@@ -109,9 +109,21 @@ var (
 
 // Validate checks every key and names the key, the problem and the accepted range.
 func (c *Config) Validate() error {
+	errs := c.validateIdentity()
+	errs = append(errs, c.validateTransport()...)
+	errs = append(errs, c.validateHTTPClient()...)
+	errs = append(errs, c.validateRetry()...)
+	errs = append(errs, c.validateSchedule()...)
+	if err := c.Details.validate(c.RequestBudget.Requests); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validateIdentity checks who logs in: tenant, app and exactly one credential.
+func (c *Config) validateIdentity() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
 	switch {
 	case c.TenantID == "":
 		errs = append(errs, errMissingTenantID)
@@ -134,13 +146,16 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	return errs
+}
 
-	api := apiNamed(c.API)
-	if api == nil {
-		api = graphAPI{} // for the checks below
+// validateTransport checks where credentials go and how: endpoints, proxy, TLS, timeout.
+func (c *Config) validateTransport() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if apiNamed(c.API) == nil {
 		add("`api` %q is not supported: use graph (Microsoft Graph messageTraces) or reporting_web_service (legacy, being retired by Microsoft)", c.API)
 	}
-	maxLookback, maxPage := api.maxLookback(), api.maxPageSize()
 	if err := validateURL("login_endpoint", c.LoginEndpoint, false); err != nil {
 		errs = append(errs, err)
 	}
@@ -158,8 +173,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, c.validateHTTPClient()...)
-	errs = append(errs, c.validateRetry()...)
 	// As the Devo exporter: Microsoft requires TLS 1.2 or newer, and older versions are broken.
 	if v := c.TLS.MinVersion; v == "1.0" || v == "1.1" {
 		add("`tls.min_version` must be \"1.2\" or \"1.3\", got %q: Microsoft requires TLS 1.2 or newer", v)
@@ -170,6 +183,15 @@ func (c *Config) Validate() error {
 	if c.Timeout < time.Second || c.Timeout > 10*time.Minute {
 		add("`timeout` %v is out of range: use 1s to 10m (Microsoft needs 2-4 s for a 5,000-row page)", c.Timeout)
 	}
+	return errs
+}
+
+// validateSchedule checks what is read when: intervals, delays, lookback, pages, budget.
+func (c *Config) validateSchedule() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	api := c.api() // graph's limits when `api` is unknown (validateTransport reports it)
+	maxLookback, maxPage := api.maxLookback(), api.maxPageSize()
 	if c.PollInterval < time.Second || c.PollInterval > 24*time.Hour {
 		add("`poll_interval` %v is out of range: use 1s to 24h", c.PollInterval)
 	}
@@ -196,10 +218,7 @@ func (c *Config) Validate() error {
 			add("`reset_checkpoint` %q is not a date: use YYYY-MM-DD, e.g. 2026-11-21, or leave it empty", c.ResetCheckpoint)
 		}
 	}
-	if err := c.Details.validate(c.RequestBudget.Requests); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // validateHTTPClient refuses the confighttp settings that would undo the receiver's own login:

@@ -174,8 +174,16 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	}
 	// The poll loop and the token source outlive Start's context by design.
 	runCtx, cancel := context.WithCancel(context.Background())
-	loginCtx := context.WithValue(runCtx, oauth2.HTTPClient, r.http)
-	r.client = &apiClient{
+	r.client = r.newAPIClient(runCtx, base, cert)
+	r.cancel = cancel
+	return runCtx, nil
+}
+
+// newAPIClient builds the client of list and details requests, with its token source, request
+// budget, share of page memory and self-metrics; ctx bounds the logins and the metrics.
+func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, cert *certCredential) *apiClient {
+	loginCtx := context.WithValue(ctx, oauth2.HTTPClient, r.http)
+	return &apiClient{
 		api:      r.cfg.api(),
 		base:     base,
 		pageSize: r.cfg.effectivePageSize(),
@@ -197,15 +205,13 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 		logger: r.set.Logger,
 		observe: func(status string, throttled bool) {
 			r.requests.Add(1)
-			r.telemetry.ReceiverMessageTraceRequests.Add(runCtx, 1, metric.WithAttributes(attribute.String("status", status)))
+			r.telemetry.ReceiverMessageTraceRequests.Add(ctx, 1, metric.WithAttributes(attribute.String("status", status)))
 			if throttled {
 				r.health.throttled()
-				r.telemetry.ReceiverMessageTraceThrottledRequests.Add(runCtx, 1)
+				r.telemetry.ReceiverMessageTraceThrottledRequests.Add(ctx, 1)
 			}
 		},
 	}
-	r.cancel = cancel
-	return runCtx, nil
 }
 
 // openStorage gets this receiver's storage client, or an in-memory stand-in with a warning.

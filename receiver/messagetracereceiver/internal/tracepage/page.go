@@ -73,36 +73,10 @@ func DecodeGraph(body []byte, maxRows int) (*Page, error) {
 		}
 		return err
 	})
-	if err == nil {
-		err = d.end()
-	}
-	if errors.Is(err, ErrTooManyRows) {
+	if err = d.finish(err, "Graph"); err != nil {
 		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("malformed Graph response: %w", err)
-	}
-	strs := d.strings()
-	out := &Page{Next: ref(strs, next), Rows: make([]Row, 0, value.n)}
-	var dates dateCache
-	for i := range value.n {
-		raw := &value.backing[i]
-		row := rowOf(strs, raw)
-		received, err := dates.parse(strs, raw.str[fReceived], ParseGraphDate)
-		switch {
-		case raw.bad != "":
-			row = Unparsed(body[raw.rawStart:raw.rawEnd], raw.bad, received, err == nil)
-		case err != nil:
-			row = Unparsed(body[raw.rawStart:raw.rawEnd], fmt.Sprintf("receivedDateTime %q is not an RFC 3339 time", quote.Value(ref(strs, raw.str[fReceived]))), received, false)
-		case row.ID == "":
-			row = Unparsed(body[raw.rawStart:raw.rawEnd], "no id", received, true)
-		default:
-			row.Received = received
-		}
-		out.Rows = append(out.Rows, row)
-	}
-	PlaceUnparsed(out.Rows)
-	return out, nil
+	return d.page(&value, next, graphRowsAre), nil
 }
 
 // DecodeLegacy decodes a Reporting Web Service MessageTrace response, in either JSON
@@ -155,14 +129,8 @@ func DecodeLegacy(body []byte, maxRows int) (*Page, error) {
 		}
 		return d.skip()
 	})
-	if err == nil {
-		err = d.end()
-	}
-	if errors.Is(err, ErrTooManyRows) {
+	if err = d.finish(err, "Reporting Web Service"); err != nil {
 		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("malformed Reporting Web Service response: %w", err)
 	}
 	rows, nextRef := value, nextLink
 	if hasD {
@@ -170,27 +138,59 @@ func DecodeLegacy(body []byte, maxRows int) (*Page, error) {
 	} else if !value.set {
 		return nil, errors.New("malformed Reporting Web Service response: neither d.results nor value")
 	}
+	return d.page(&rows, nextRef, legacyRowsAre), nil
+}
+
+// rowRules are what the two APIs' rows differ in once decoded: how the time is written and
+// what an unparsed row's reason says.
+type rowRules struct {
+	parseDate func(string) (time.Time, error)
+	badDate   string // with %q for the value
+	noID      string
+}
+
+var (
+	graphRowsAre  = rowRules{parseDate: ParseGraphDate, badDate: "receivedDateTime %q is not an RFC 3339 time", noID: "no id"}
+	legacyRowsAre = rowRules{parseDate: ParseLegacyDate, badDate: "Received %q is neither /Date(ms)/ nor ISO 8601", noID: "no MessageTraceId"}
+)
+
+// finish checks the end of the body and names the API in a syntax error; a refused page keeps
+// its own error.
+func (d *pageDecoder) finish(err error, api string) error {
+	if err == nil {
+		err = d.end()
+	}
+	if err == nil || errors.Is(err, ErrTooManyRows) {
+		return err
+	}
+	return fmt.Errorf("malformed %s response: %w", api, err)
+}
+
+// page turns the decoded rows into the Page: a row that cannot be used (a member of the wrong
+// type, an unreadable time, no id) becomes an unparsed row in its place.
+func (d *pageDecoder) page(rows *rowArray, next strRef, rules rowRules) *Page {
 	strs := d.strings()
-	out := &Page{Next: ref(strs, nextRef), Rows: make([]Row, 0, rows.n)}
+	out := &Page{Next: ref(strs, next), Rows: make([]Row, 0, rows.n)}
 	var dates dateCache
 	for i := range rows.n {
 		raw := &rows.backing[i]
 		row := rowOf(strs, raw)
-		received, err := dates.parse(strs, raw.str[fReceived], ParseLegacyDate)
+		received, err := dates.parse(strs, raw.str[fReceived], rules.parseDate)
+		rawJSON := d.b[raw.rawStart:raw.rawEnd]
 		switch {
 		case raw.bad != "":
-			row = Unparsed(body[raw.rawStart:raw.rawEnd], raw.bad, received, err == nil)
+			row = Unparsed(rawJSON, raw.bad, received, err == nil)
 		case err != nil:
-			row = Unparsed(body[raw.rawStart:raw.rawEnd], fmt.Sprintf("Received %q is neither /Date(ms)/ nor ISO 8601", quote.Value(ref(strs, raw.str[fReceived]))), received, false)
+			row = Unparsed(rawJSON, fmt.Sprintf(rules.badDate, quote.Value(ref(strs, raw.str[fReceived]))), received, false)
 		case row.ID == "":
-			row = Unparsed(body[raw.rawStart:raw.rawEnd], "no MessageTraceId", received, true)
+			row = Unparsed(rawJSON, rules.noID, received, true)
 		default:
 			row.Received = received
 		}
 		out.Rows = append(out.Rows, row)
 	}
 	PlaceUnparsed(out.Rows)
-	return out, nil
+	return out
 }
 
 // strings returns the page's string values as one string without copying them, as
