@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -79,4 +80,14 @@ func (p *FullPages) Get() (graph, legacyVerbose, legacyLight []byte, err error) 
 		}
 	})
 	return p.graph, p.legacyVerbose, p.legacyLight, p.err
+}
+
+// For is Get for tests and benchmarks: it fails tb when the pages cannot be fetched.
+func (p *FullPages) For(tb testing.TB) (graph, legacyVerbose, legacyLight []byte) {
+	tb.Helper()
+	graph, legacyVerbose, legacyLight, err := p.Get()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return graph, legacyVerbose, legacyLight
 }

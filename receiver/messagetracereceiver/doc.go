@@ -1,5 +1,26 @@
 // Package messagetracereceiver implements the office365_message_trace receiver: it polls
 // Exchange Online message trace data and emits one log record per message and recipient.
+//
+// Where things are, in the order a row travels:
+//
+//   - factory.go, config.go: the component and its user contract (Validate);
+//     details_config.go for the opt-in details block.
+//   - receiver.go: lifecycle (Start, Shutdown) and the poll schedule.
+//   - passes.go: one poll: the settled and early passes take turns range by range (step),
+//     a range is walked page by page (walk), and each row goes forward once (deliver):
+//     seen? changed? then a record, then the pipeline, then the checkpoint.
+//   - planner.go: which range to read next and the progress inside it (rangeProgress).
+//   - api.go: everything that differs between Graph and the Reporting Web Service (traceAPI),
+//     chosen once from `api`; client.go sends one page request within the budget (budget.go)
+//     and page memory (memory.go), with retries; auth.go logs in; httpclient.go builds the
+//     HTTP client and refuses redirects.
+//   - internal/tracepage: response bodies to rows (a hand-written decoder; its README says why).
+//   - seen.go: rows remembered between the early and the settled pass; status.go: the one table
+//     of delivery statuses; records.go: rows to log records (the whole record shape).
+//   - checkpoint.go: what survives a restart, loaded and saved; health.go, logsummary.go:
+//     component status and the hourly summary line; bounds.go: limits on what a server or a
+//     stored file may make the receiver believe.
+//   - details*.go: the opt-in message trace details (state, client, decoding, records).
 package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
 
 //go:generate ../../.tools/mdatagen metadata.yaml

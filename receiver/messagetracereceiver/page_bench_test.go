@@ -13,17 +13,6 @@ import (
 // benchPages are realistic response bodies, fetched once from the fake tenant.
 var benchPages msgtracetest.FullPages
 
-// realisticPages returns a full 5,000-row Graph page and full 2,000-row legacy pages (verbose
-// and light envelopes).
-func realisticPages(tb testing.TB) (graph, legacyVerbose, legacyLight []byte) {
-	tb.Helper()
-	graph, legacyVerbose, legacyLight, err := benchPages.Get()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return graph, legacyVerbose, legacyLight
-}
-
 // plainGraphPage and plainLegacyPage are the baseline's target: the same fields as plain Go
 // values, the cheapest thing encoding/json can decode these pages into.
 type plainGraphPage struct {
@@ -69,7 +58,7 @@ type plainLegacyPage struct {
 // record building), against encoding/json decoding the same page into plain structs in the
 // same run. Report rows/s, B/row and allocs/row; the ns/op and B/op columns are per page.
 func BenchmarkDecodeConvert(b *testing.B) {
-	graph, verbose, light := realisticPages(b)
+	graph, verbose, light := benchPages.For(b)
 	builder := &recordBuilder{tenant: "contoso.onmicrosoft.com", includeSubject: true, version: "bench"}
 	observed := time.Now()
 	cases := []struct {
@@ -145,7 +134,7 @@ func decodeLegacyAll(body []byte) (*tracepage.Page, error) { return tracepage.De
 // full pages, today's decoder, encoding/json (into plain structs as BENCHMARKS.md figure 1's
 // baseline, and through the reference decoder) and each candidate library, in one run.
 func BenchmarkPageLibraries(b *testing.B) {
-	graph, verbose, light := realisticPages(b)
+	graph, verbose, light := benchPages.For(b)
 	builder := &recordBuilder{tenant: "contoso.onmicrosoft.com", includeSubject: true, version: "bench"}
 	observed := time.Now()
 	pages := []struct {

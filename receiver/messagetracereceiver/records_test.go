@@ -103,6 +103,9 @@ func TestStatusCodesArePinned(t *testing.T) {
 	want := map[string]uint8{"gettingStatus": 1, "pending": 2, "failed": 3, "delivered": 4, "expanded": 5,
 		"quarantined": 6, "filteredAsSpam": 7, "recalled": 8, "none": 9, "unknownFutureValue": 10}
 	require.Len(t, deliveryStatuses, len(want))
+	for i, s := range deliveryStatuses {
+		assert.Equal(t, uint8(i+1), s.code, "%s: codes are the table's positions from 1", s.name)
+	}
 	for name, code := range want {
 		assert.Equal(t, code, statusCode(name), name)
 		assert.Equal(t, name, statusName(code))
@@ -111,6 +114,9 @@ func TestStatusCodesArePinned(t *testing.T) {
 	assert.Equal(t, uint8(statusOther), statusCode("someFutureStatus"))
 	assert.Empty(t, statusName(statusOther))
 	assert.Empty(t, statusName(statusUnknown))
+	for name, warn := range map[string]bool{"failed": true, "quarantined": true, "filteredAsSpam": true, "delivered": false, "pending": false, "someFutureStatus": false} {
+		assert.Equal(t, warn, isWarning(name), name)
+	}
 }
 
 // TestPreviousStatusIsPartOfTheRecord: a row emitted again because its status changed says

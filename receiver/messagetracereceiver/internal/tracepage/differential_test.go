@@ -16,16 +16,8 @@ import (
 // The decoder against encoding/json (the reference) and against the JSON libraries that could
 // replace it.
 
+// pages are the full pages of a fake tenant, fetched once.
 var pages msgtracetest.FullPages
-
-func fullPages(tb testing.TB) (graph, legacyVerbose, legacyLight []byte) {
-	tb.Helper()
-	graph, legacyVerbose, legacyLight, err := pages.Get()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return graph, legacyVerbose, legacyLight
-}
 
 // sameDecoding fails t when the decoder and the reference disagree on body.
 func sameDecoding(t *testing.T, name string, body []byte, decode, reference func([]byte) (*tracepage.Page, error)) {
@@ -36,7 +28,7 @@ func sameDecoding(t *testing.T, name string, body []byte, decode, reference func
 }
 
 func TestDecodersMatchReference(t *testing.T) {
-	graph, verbose, light := fullPages(t)
+	graph, verbose, light := pages.For(t)
 	bodies := [][]byte{graph, verbose, light, tracepage.ReadPage(t, "graph.json"), tracepage.ReadPage(t, "legacy_verbose.json"),
 		tracepage.ReadPage(t, "legacy_light.json"), tracepage.ReadPage(t, "truncated.json"), tracepage.ReadPage(t, "html_signin.html")}
 	for _, s := range tracepagetest.EdgeBodies() {
@@ -88,7 +80,7 @@ func FuzzDecodeLegacyPageDifferential(f *testing.F) {
 // TestPageLibrariesMatchTodaysDecoder requires every library to decode the real full pages and
 // the receiver's page fixtures (each by its own API's decoder) exactly as today's decoder does.
 func TestPageLibrariesMatchTodaysDecoder(t *testing.T) {
-	graph, verbose, light := fullPages(t)
+	graph, verbose, light := pages.For(t)
 	truncated, html := tracepage.ReadPage(t, "truncated.json"), tracepage.ReadPage(t, "html_signin.html")
 	graphBodies := map[string][]byte{"graph_5000": graph, "graph.json": tracepage.ReadPage(t, "graph.json"),
 		"truncated.json": truncated, "html_signin.html": html}
