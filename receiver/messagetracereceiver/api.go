@@ -47,10 +47,10 @@ type traceAPI interface {
 	detailsURL(base string, p *pendingDetail, now time.Time) string
 	decodeDetails(body []byte) ([]detailEvent, error)
 
-	// unauthorizedFix says what to grant after a 401 that a fresh login did not cure;
-	// forbiddenFix after a 403 whose body said message.
-	unauthorizedFix() string
-	forbiddenFix(message string) string
+	// unauthorized says what to grant after a 401 that a fresh login did not cure; forbidden
+	// after a 403 whose body said message.
+	unauthorized() *setupError
+	forbidden(message string) *setupError
 }
 
 // apiNamed returns the API an `api` value selects, or nil.
@@ -96,12 +96,12 @@ func (graphAPI) detailsURL(base string, p *pendingDetail, _ time.Time) string {
 
 func (graphAPI) decodeDetails(body []byte) ([]detailEvent, error) { return decodeGraphDetails(body) }
 
-func (graphAPI) unauthorizedFix() string {
-	return "Graph answered 401 after a fresh login: grant the app the application permission ExchangeMessageTrace.Read.All with admin consent"
+func (graphAPI) unauthorized() *setupError {
+	return &setupError{msg: "Graph answered 401 after a fresh login: grant the app the application permission ExchangeMessageTrace.Read.All with admin consent"}
 }
 
-func (graphAPI) forbiddenFix(message string) string {
-	return "Graph answered 403 (" + message + "): grant the app the application permission ExchangeMessageTrace.Read.All and admin consent"
+func (graphAPI) forbidden(message string) *setupError {
+	return &setupError{msg: "Graph answered 403 (" + message + "): grant the app the application permission ExchangeMessageTrace.Read.All and admin consent"}
 }
 
 // legacyAPI is the Reporting Web Service MessageTrace report, which Microsoft is retiring.
@@ -147,12 +147,12 @@ func (legacyAPI) detailsURL(base string, p *pendingDetail, now time.Time) string
 
 func (legacyAPI) decodeDetails(body []byte) ([]detailEvent, error) { return decodeLegacyDetails(body) }
 
-func (legacyAPI) unauthorizedFix() string {
-	return "the Reporting Web Service answered 401 after a fresh login: grant the app the Office 365 Exchange Online application permission ReportingWebService.Read.All with admin consent"
+func (legacyAPI) unauthorized() *setupError {
+	return &setupError{msg: "the Reporting Web Service answered 401 after a fresh login: grant the app the Office 365 Exchange Online application permission ReportingWebService.Read.All with admin consent"}
 }
 
-func (legacyAPI) forbiddenFix(message string) string {
-	return "the Reporting Web Service answered 403 (" + message + "): grant ReportingWebService.Read.All with admin consent and give the app's service principal a directory role (Global Reader or Security Reader)"
+func (legacyAPI) forbidden(message string) *setupError {
+	return &setupError{msg: "the Reporting Web Service answered 403 (" + message + "): grant ReportingWebService.Read.All with admin consent and give the app's service principal a directory role (Global Reader or Security Reader)"}
 }
 
 // odataURL is base + path with the query and $top; spaces as %20, which both APIs expect.

@@ -223,7 +223,7 @@ func (e *unauthorizedError) setup() error {
 			" (Transport Data Platform) does not exist in the tenant yet. Create it once with " +
 			"New-MgServicePrincipal -AppId " + servicePrincipalAppID + " (or POST /v1.0/servicePrincipals) and allow several hours for provisioning"}
 	}
-	return &setupError{msg: e.api.unauthorizedFix()}
+	return e.api.unauthorized()
 }
 
 // once performs a single request. It returns the Retry-After of a 429 separately so the caller
@@ -282,7 +282,7 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 	case code == http.StatusUnauthorized:
 		return nil, 0, &unauthorizedError{api: c.api, servicePrincipalMissing: strings.Contains(string(body), servicePrincipalAppID)}
 	case code == http.StatusForbidden:
-		return nil, 0, &setupError{msg: c.api.forbiddenFix(apiMessage(body))}
+		return nil, 0, c.api.forbidden(apiMessage(body))
 	case code == http.StatusBadRequest && isNext:
 		return nil, 0, fmt.Errorf("%w: %s", errPoisonedLink, apiMessage(body))
 	case code == http.StatusBadRequest:
