@@ -279,13 +279,14 @@ func benchDrain(b *testing.B, n int) {
 	defer run.stop()
 	deadline := time.Now().Add(10 * time.Minute)
 	var maxRSS, anonAtMax int64
+	var maxAt time.Duration
 	for run.sink.Sink.Stats().Events < run.totalRows {
 		run.alive(b)
 		if time.Now().After(deadline) {
 			b.Fatalf("only %d of %d rows at the sink within 10 minutes", run.sink.Sink.Stats().Events, run.totalRows)
 		}
 		if rss, _ := procStatus(run.collector.PID(), "VmRSS"); rss > maxRSS {
-			maxRSS = rss
+			maxRSS, maxAt = rss, time.Since(run.started)
 			anonAtMax, _ = procStatus(run.collector.PID(), "RssAnon")
 			// BENCH_HEAP_PROFILE keeps the heap profile taken at the highest RSS seen.
 			if p := os.Getenv("BENCH_HEAP_PROFILE"); p != "" {
@@ -297,6 +298,7 @@ func benchDrain(b *testing.B, n int) {
 	elapsed := time.Since(run.started)
 	peak, _ := procStatus(run.collector.PID(), "VmHWM")
 	b.ReportMetric(float64(anonAtMax)/(1<<20), "anon-at-max-MB")
+	b.ReportMetric(maxAt.Seconds(), "max-rss-at-s")
 	// Where the file-backed part comes from: bbolt maps its files, so the exporter's queue file
 	// (which holds what the receivers delivered and the sink has not confirmed) shows in RSS.
 	var largest, all int64
