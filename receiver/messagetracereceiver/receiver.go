@@ -306,8 +306,7 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// run polls at once and then every poll_interval at this receiver's slot (pollslot.go), or after
-// a setup back-off.
+// run polls at once and then every poll_interval, or after a setup back-off.
 func (r *messageTraceReceiver) run(ctx context.Context) {
 	defer close(r.done)
 	for {
@@ -319,7 +318,6 @@ func (r *messageTraceReceiver) run(ctx context.Context) {
 			wait = r.afterFailure(err)
 		} else {
 			r.setupErr = 0
-			wait = r.untilPollSlot()
 		}
 		if r.sleep(ctx, wait) != nil {
 			return
