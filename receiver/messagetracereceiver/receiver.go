@@ -121,26 +121,21 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 	return r, nil
 }
 
-// Start prepares clients and starts polling in the background, where the storage client is
-// opened and the checkpoint loaded first (startup.go). It never touches the network, so an
-// unreachable Microsoft never fails the collector's start.
+// Start prepares clients and the checkpoint and starts polling in the background. It never
+// touches the network, so an unreachable Microsoft never fails the collector's start.
 func (r *messageTraceReceiver) Start(ctx context.Context, host component.Host) error {
-	ext, err := r.storageExtension(host)
-	if err != nil {
-		return err
-	}
-	runCtx, err := r.prepareClients(ctx, host)
+	runCtx, err := r.prepare(ctx, host)
 	if err != nil {
 		return err
 	}
 	r.done = make(chan struct{})
-	go r.loadThenRun(runCtx, ext)
+	go r.run(runCtx)
 	return nil
 }
 
-// prepareClients builds the HTTP client, token source and API client; it returns the context
-// the poll loop runs under.
-func (r *messageTraceReceiver) prepareClients(ctx context.Context, host component.Host) (context.Context, error) {
+// prepare builds the HTTP client, token source and API client and loads the checkpoint; it
+// returns the context the poll loop runs under. Tests call it and then poll directly.
+func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
 	r.health.start(host)
 	for _, w := range r.cfg.weakSettings() {
 		r.set.Logger.Warn("insecure setting: " + w)
@@ -156,6 +151,24 @@ func (r *messageTraceReceiver) prepareClients(ctx context.Context, host componen
 			return nil, fmt.Errorf("`client_certificate`: %w", err)
 		}
 	}
+
+	if err = r.openStorage(ctx, host); err != nil {
+		return nil, err
+	}
+	var fresh bool
+	r.cp, fresh = r.loadCheckpoint(ctx)
+	if r.early != nil {
+		if r.seen, err = loadSeenState(ctx, r.storage); err != nil {
+			r.set.Logger.Warn("ignoring the stored remembered rows; rows seen before may be emitted again", zap.Error(err))
+		}
+		if fresh {
+			// A new start (reset_checkpoint, another tenant) re-reads everything: rows remembered
+			// from before must not suppress them.
+			r.seen.forgetBefore(time.Unix(1<<40, 0))
+		}
+	}
+
+	r.prepareDetails(ctx, fresh)
 
 	base, err := url.Parse(r.cfg.effectiveEndpoint())
 	if err != nil {
@@ -198,6 +211,30 @@ func (r *messageTraceReceiver) prepareClients(ctx context.Context, host componen
 	}
 	r.cancel = cancel
 	return runCtx, nil
+}
+
+// openStorage gets this receiver's storage client, or an in-memory stand-in with a warning.
+func (r *messageTraceReceiver) openStorage(ctx context.Context, host component.Host) error {
+	if r.cfg.StorageID == nil {
+		r.set.Logger.Warn("no `storage` configured: the checkpoint is kept in memory only, so a restart re-reads from initial_lookback and emits those rows again; set storage: file_storage to keep it")
+		r.storage = storage.NewNopClient()
+	} else {
+		ext, ok := host.GetExtensions()[*r.cfg.StorageID]
+		if !ok {
+			return fmt.Errorf("`storage`: extension %q is not configured: add it under extensions and service::extensions", r.cfg.StorageID)
+		}
+		se, ok := ext.(storage.Extension)
+		if !ok {
+			return fmt.Errorf("`storage`: extension %q is not a storage extension (use e.g. file_storage)", r.cfg.StorageID)
+		}
+		client, err := se.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+		if err != nil {
+			return fmt.Errorf("`storage`: cannot open a client of %q: %w", r.cfg.StorageID, err)
+		}
+		r.storage = client
+	}
+	r.store = &checkpointStore{client: r.storage}
+	return nil
 }
 
 // loadCheckpoint returns the stored checkpoint if it belongs to this configuration, else a new
