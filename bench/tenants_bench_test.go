@@ -254,6 +254,9 @@ func benchIdle(b *testing.B, n int) {
 	run.alive(b)
 	rss, _ := procStatus(pid, "VmRSS")
 	anon, _ := procStatus(pid, "RssAnon")
+	if p := os.Getenv("BENCH_HEAP_PROFILE"); p != "" { // text form: it ends with the runtime's MemStats
+		run.saveURL("/debug/pprof/heap?debug=1", p)
+	}
 	total, sockets, state := run.fds()
 	b.ReportMetric(float64(rss)/(1<<20), "idle-rss-MB")
 	b.ReportMetric(float64(anon)/(1<<20), "idle-anon-MB")
