@@ -74,15 +74,21 @@ func tenantsTable(r results) string {
 			peakTarget, peakVerdict = "<= 400 MB", verdict(peak <= 400, peak)
 		}
 		add(fmt.Sprintf("%d draining at once: peak RSS (VmHWM)", n), num(peak, "MB"),
-			fmt.Sprintf("anon %.0f MB at the highest RSS; %.0f rows in %.1f s", r.med(drain, "anon-at-max-MB"), r.med(drain, "rows"), r.med(drain, "drain-s")), peakTarget, peakVerdict)
+			fmt.Sprintf("anon %.0f MB at the highest RSS, %.1f s in; %.0f rows in %.1f s", r.med(drain, "anon-at-max-MB"), r.med(drain, "max-rss-at-s"), r.med(drain, "rows"), r.med(drain, "drain-s")), peakTarget, peakVerdict)
 		add(fmt.Sprintf("%d draining at once: rows/s in total", n), num(r.med(drain, "rows/s"), "rows/s"), "", "", "")
 		vio := r.med(drain, "violations") + r.med(catchup, "violations")
 		add(fmt.Sprintf("%d quota violations (drain + catch-up)", n), fmt.Sprintf("%.0f", vio), "", "0", verdict(vio == 0, vio))
+		// Catch-up times and minimums count from the collector's first API request; start-up
+		// before it is a row of its own, and the ratios from the process start are in the detail.
+		add(fmt.Sprintf("%d catch-up: collector start-up until its first request", n), num(r.med(catchup, "startup-s"), "s"),
+			fmt.Sprintf("tenants' first requests spread over %.2f s", r.med(catchup, "start-spread-s")), "", "")
 		all, worst := r.med(catchup, "all-vs-busiest-x"), r.med(catchup, "worst-tenant-x")
 		add(fmt.Sprintf("%d catch-up: all tenants vs the busiest's quota-bound minimum", n), fmt.Sprintf("%.3fx", all),
-			fmt.Sprintf("%.1f s vs %.1f s", r.med(catchup, "all-caught-up-s"), r.med(catchup, "busiest-min-s")), "<= 1.2x", verdict(all <= 1.2, all))
-		add(fmt.Sprintf("%d catch-up: worst tenant vs its own minimum (mean)", n), fmt.Sprintf("%.3fx", worst),
-			fmt.Sprintf("mean %.3fx", r.med(catchup, "mean-tenant-x")), "<= 1.2x", verdict(worst <= 1.2, worst))
+			fmt.Sprintf("%.1f s vs %.1f s; %.3fx from the process start", r.med(catchup, "all-caught-up-s"), r.med(catchup, "busiest-min-s"), r.med(catchup, "all-from-exec-x")),
+			"<= 1.2x", verdict(all <= 1.2, all))
+		add(fmt.Sprintf("%d catch-up: worst tenant vs its own minimum", n), fmt.Sprintf("%.3fx", worst),
+			fmt.Sprintf("mean %.3fx; worst %.3fx from the process start", r.med(catchup, "mean-tenant-x"), r.med(catchup, "worst-from-exec-x")),
+			"<= 1.2x", verdict(worst <= 1.2, worst))
 	}
 	return b.String()
 }
