@@ -6,8 +6,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 )
 
 const (
@@ -22,17 +20,10 @@ const (
 // buildDetails returns one log record per detail event, linked to its row by the row's trace
 // id, recipient and message id attributes.
 func (b *recordBuilder) buildDetails(p *pendingDetail, events []detailEvent, observed time.Time, tag string) plog.Logs {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	res := rl.Resource().Attributes()
-	res.PutStr("cloud.provider", "azure")
-	res.PutStr(tenantAttribute, b.tenant)
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName(metadata.ScopeName)
-	sl.Scope().SetVersion(b.version)
+	ld, records := b.newLogs()
 	obs := pcommon.NewTimestampFromTime(observed)
 	for i := range events {
-		b.fillDetail(sl.LogRecords().AppendEmpty(), p, &events[i], obs, tag)
+		b.fillDetail(records.AppendEmpty(), p, &events[i], obs, tag)
 	}
 	return ld
 }

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -79,9 +80,15 @@ func newHarness(t *testing.T, opts msgtracetest.Options, rows []msgtracetest.Row
 // receiver creates and prepares a receiver (no background loop); cleanup shuts it down.
 func (h *harness) receiver(next consumer.Logs) (*messageTraceReceiver, context.Context) {
 	h.t.Helper()
-	require.NoError(h.t, h.cfg.Validate())
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.ID = component.NewIDWithName(metadata.Type, "tenant") // stable across restarts, like a real config
+	return h.receiverWith(set, next)
+}
+
+// receiverWith is receiver with the given settings (their logger is replaced by h.logs).
+func (h *harness) receiverWith(set receiver.Settings, next consumer.Logs) (*messageTraceReceiver, context.Context) {
+	h.t.Helper()
+	require.NoError(h.t, h.cfg.Validate())
 	core, logs := observer.New(zap.DebugLevel)
 	set.Logger = zap.New(core)
 	h.logs = logs

@@ -15,13 +15,10 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadatatest"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
@@ -119,20 +116,8 @@ func receiverWithTelemetry(t *testing.T, h *harness) (*messageTraceReceiver, con
 	t.Helper()
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	rs := receivertest.NewNopSettings(metadata.Type)
-	rs.TelemetrySettings = tel.NewTelemetrySettings()
-	core, logs := observer.New(zap.DebugLevel)
-	rs.Logger = zap.New(core)
-	h.logs = logs
 	sink := new(consumertest.LogsSink)
-	r, err := newReceiver(rs, h.cfg, sink)
-	require.NoError(t, err)
-	r.retry = fastRetry
-	ctx, err := r.prepare(context.Background(), h.host)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	frozen := time.Now()
-	r.now = func() time.Time { return frozen }
+	r, ctx := h.receiverWith(metadatatest.NewSettings(tel), sink)
 	return r, ctx, sink, tel
 }
 

@@ -8,14 +8,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
@@ -111,20 +108,8 @@ func TestSelfMetrics(t *testing.T) {
 	rows := rowsIn(24, 200, msgtracetest.GenerateOptions{MinRecipients: 2, MaxRecipients: 2})
 	h := newHarness(t, msgtracetest.Options{}, rows)
 	h.cfg.PageSize = 100
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	rs := metadatatest.NewSettings(tel)
-	core, logs := observer.New(zap.DebugLevel)
-	rs.Logger = zap.New(core)
-	sink := new(consumertest.LogsSink)
-	r, err := newReceiver(rs, h.cfg, sink)
-	require.NoError(t, err)
-	r.retry = fastRetry
-	ctx, err := r.prepare(context.Background(), h.host)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	frozen := time.Now()
-	r.now = func() time.Time { return frozen }
+	r, ctx, _, tel := receiverWithTelemetry(t, h)
+	logs := h.logs
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultThrottle, RetryAfter: time.Second})
 	require.NoError(t, r.poll(ctx))
 

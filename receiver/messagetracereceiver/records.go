@@ -40,6 +40,19 @@ type recordBuilder struct {
 
 // build returns the records as plog.Logs. observed is the start of the poll that fetched them.
 func (b *recordBuilder) build(rows []traceRecord, observed time.Time) plog.Logs {
+	ld, records := b.newLogs()
+	records.EnsureCapacity(len(rows))
+	obs := pcommon.NewTimestampFromTime(observed)
+	dates := b.bodyDates(rows)
+	for i := range rows {
+		b.fill(records.AppendEmpty(), &rows[i], obs, dates[i])
+	}
+	return ld
+}
+
+// newLogs is an empty plog.Logs with this tenant's resource and the receiver's scope, and the
+// slice its records go into.
+func (b *recordBuilder) newLogs() (plog.Logs, plog.LogRecordSlice) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	res := rl.Resource().Attributes()
@@ -48,14 +61,7 @@ func (b *recordBuilder) build(rows []traceRecord, observed time.Time) plog.Logs 
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	sl.Scope().SetVersion(b.version)
-	records := sl.LogRecords()
-	records.EnsureCapacity(len(rows))
-	obs := pcommon.NewTimestampFromTime(observed)
-	dates := b.bodyDates(rows)
-	for i := range rows {
-		b.fill(records.AppendEmpty(), &rows[i], obs, dates[i])
-	}
-	return ld
+	return ld, sl.LogRecords()
 }
 
 // bodyDates formats every row's received time as the body writes it. The texts share one
