@@ -47,6 +47,7 @@ type Stats struct {
 	Discarded       int   // events parsed but not stored (MaxStoredEvents, DiscardEvents)
 	FrameErrors     int   // frames that could not be decoded or parsed
 	Refused         int   // connections reset on accept by RefuseFor
+	OutageResets    int   // established connections reset because RefuseFor began an outage
 	Resets          int   // connections reset by ResetAfter or ResetEvery
 	IdleCloses      int   // connections closed by SetIdleTimeout
 	CleanCloses     int   // connections the client ended with a half-close, answered with our close
@@ -92,6 +93,7 @@ type Sink struct {
 	resetEvery  int // ResetEvery's period; 0 = off
 	sinceReset  int // events since the last ResetEvery reset
 	refuseUntil time.Time
+	cut         map[int]bool // connections RefuseFor reset, so their read error is no frame error
 	gate        chan struct{} // closed while reading is allowed
 }
 
@@ -225,13 +227,29 @@ func (s *Sink) ResetEvery(n int) {
 	s.resetEvery, s.sinceReset = max(n, 0), 0
 }
 
-// RefuseFor resets every connection accepted during d before its TLS handshake, as a load
-// balancer without healthy backends does.
+// RefuseFor makes Devo unreachable for d, as a load balancer whose backends are gone: the
+// established connections are reset now, every connection accepted during d is reset before its
+// TLS handshake, and no frame is stored from the moment RefuseFor returns (a frame read before
+// but not yet stored is dropped with its connection, as a dying backend drops it).
 func (s *Sink) RefuseFor(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuseUntil = time.Now().Add(d)
+	if d <= 0 {
+		return
+	}
+	for id, c := range s.live {
+		if s.cut == nil {
+			s.cut = make(map[int]bool)
+		}
+		s.cut[id] = true
+		s.stats.OutageResets++
+		reset(c)
+	}
 }
+
+// refusing reports whether an outage begun by RefuseFor is on. Callers hold s.mu.
+func (s *Sink) refusing() bool { return time.Now().Before(s.refuseUntil) }
 
 // PauseReading stops reading from established connections, so senders' writes back up.
 func (s *Sink) PauseReading() {
@@ -295,8 +313,7 @@ func (s *Sink) acceptLoop() {
 		}
 		s.mu.Lock()
 		s.stats.Connections++
-		refuse := time.Now().Before(s.refuseUntil)
-		if refuse {
+		if s.refusing() {
 			s.stats.Refused++
 			s.mu.Unlock()
 			reset(raw)
@@ -316,6 +333,7 @@ func (s *Sink) serve(id int, raw net.Conn) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.live, id)
+		delete(s.cut, id)
 		s.mu.Unlock()
 		_ = raw.Close()
 	}()
@@ -330,6 +348,11 @@ func (s *Sink) serve(id int, raw net.Conn) {
 		if err != nil {
 			info.Err = err
 			s.mu.Lock()
+			if s.cut[id] {
+				delete(s.cut, id)
+				s.mu.Unlock()
+				return
+			}
 			s.stats.HandshakeErrors++
 			s.conns = append(s.conns, info)
 			s.errs = append(s.errs, fmt.Errorf("conn %d: handshake: %w", id, err))
@@ -361,8 +384,11 @@ func (s *Sink) serve(id int, raw net.Conn) {
 			s.endConn(id, conn, err, events)
 			return
 		}
-		events++
-		if s.record(info, f) {
+		counted, cut := s.record(info, f)
+		if counted {
+			events++
+		}
+		if cut {
 			s.mu.Lock()
 			s.stats.EventsOnFailedConns += events
 			s.mu.Unlock()
@@ -372,8 +398,10 @@ func (s *Sink) serve(id int, raw net.Conn) {
 	}
 }
 
-// record stores one frame's event and reports whether the armed RST fires now.
-func (s *Sink) record(info ConnInfo, f Frame) bool {
+// record stores one frame's event and reports whether the frame counts as read on its
+// connection (an outage drops it unread) and whether the connection is to be reset now (the
+// armed RST fires, or an outage began).
+func (s *Sink) record(info ConnInfo, f Frame) (counted, cut bool) {
 	var ev Event
 	var err error
 	if s.opts.DiscardEvents {
@@ -383,10 +411,16 @@ func (s *Sink) record(info ConnInfo, f Frame) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refusing() {
+		if !s.cut[info.ID] {
+			s.stats.OutageResets++
+		}
+		return false, true
+	}
 	if err != nil {
 		s.stats.FrameErrors++
 		s.errs = append(s.errs, fmt.Errorf("conn %d: %w: %q", info.ID, err, truncate(f.Data, 120)))
-		return false
+		return true, false
 	}
 	s.stats.Events++
 	ev.Conn, ev.ServerName, ev.ClientCN = info.ID, info.ServerName, info.ClientCN
@@ -402,7 +436,7 @@ func (s *Sink) record(info ConnInfo, f Frame) bool {
 		s.resetAfter--
 		if s.resetAfter == 0 {
 			s.stats.Resets++
-			return true
+			return true, true
 		}
 	}
 	if s.resetEvery > 0 {
@@ -410,10 +444,10 @@ func (s *Sink) record(info ConnInfo, f Frame) bool {
 		if s.sinceReset >= s.resetEvery {
 			s.sinceReset = 0
 			s.stats.Resets++
-			return true
+			return true, true
 		}
 	}
-	return false
+	return true, false
 }
 
 func (s *Sink) endConn(id int, conn net.Conn, err error, events int) {
@@ -428,6 +462,8 @@ func (s *Sink) endConn(id int, conn net.Conn, err error, events int) {
 		s.stats.EventsOnFailedConns += events
 	}
 	switch {
+	case s.cut[id]:
+		delete(s.cut, id) // RefuseFor's reset, counted there: no frame error
 	case errors.Is(err, io.EOF):
 		// The client half-closed after sending everything; everything before it has been read,
 		// so answering with our own close is the delivery confirmation Devo's SDK waits for.

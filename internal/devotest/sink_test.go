@@ -147,6 +147,38 @@ func TestSinkRefuseFor(t *testing.T) {
 	require.ErrorIs(t, halfCloseAndWait(t, c), io.EOF)
 }
 
+// An outage also ends the connections already established, and nothing sent on them from then
+// on is counted: a test that reads EventCount right after RefuseFor has a fixed "before".
+func TestSinkRefuseForResetsEstablishedConnections(t *testing.T) {
+	s := New(t, Options{})
+	c := dialSink(t, s, "localhost")
+	_, err := io.WriteString(c, sdkPlain)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.EventCount() == 1 }, 5*time.Second, time.Millisecond)
+
+	s.RefuseFor(time.Hour)
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ {
+		_, werr = io.WriteString(c, sdkPlain)
+		time.Sleep(time.Millisecond)
+	}
+	require.Error(t, werr, "the established connection must be reset by the outage")
+	assert.Equal(t, 1, s.EventCount(), "nothing is stored once the outage began")
+	require.Eventually(t, func() bool { return s.Stats().EventsOnFailedConns == 1 }, 5*time.Second, time.Millisecond,
+		"the event before the outage may be sent again: it counts as sent on a failed connection")
+	st := s.Stats()
+	assert.Equal(t, 1, st.OutageResets)
+	assert.Zero(t, st.FrameErrors)
+	assert.Empty(t, s.Errors(), "an outage's reset is not a protocol error")
+
+	s.RefuseFor(0)
+	c2 := dialSink(t, s, "localhost")
+	_, err = io.WriteString(c2, sdkPlain)
+	require.NoError(t, err)
+	require.ErrorIs(t, halfCloseAndWait(t, c2), io.EOF)
+	assert.Equal(t, 2, s.EventCount())
+}
+
 func TestSinkPauseReadingBacksUpWriters(t *testing.T) {
 	s := New(t, Options{})
 	c := dialSink(t, s, "localhost")
