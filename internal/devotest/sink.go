@@ -93,7 +93,7 @@ type Sink struct {
 	resetEvery  int // ResetEvery's period; 0 = off
 	sinceReset  int // events since the last ResetEvery reset
 	refuseUntil time.Time
-	cut         map[int]bool // connections RefuseFor reset, so their read error is no frame error
+	cut         map[int]bool  // connections RefuseFor reset, so their read error is no frame error
 	gate        chan struct{} // closed while reading is allowed
 }
 
