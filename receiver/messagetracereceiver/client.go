@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -76,6 +77,8 @@ type apiClient struct {
 	cappedRetryAfter string // the last Retry-After header if it was over maxRetryAfter, for the warning
 
 	memory *pageHold // this receiver's share of the collector's page memory; nil = unbounded
+
+	start *startTurn // this receiver's place in its start wave (startgate.go); nil = none
 }
 
 // firstPageURL builds the query for rows received in [from, to], both inclusive, at whole
@@ -236,6 +239,11 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 		return nil, 0, err
 	}
 	defer finished()
+	leave, err := c.start.enter(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer leave() // on every way out before the connection; calling it twice is harmless
 	tok, err := c.tokens.Token()
 	if err != nil {
 		var le *loginError
@@ -244,7 +252,10 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 		}
 		return nil, 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pageURL, http.NoBody)
+	// A start slot is given back once this request has its connection (handshake done), not
+	// when the answer comes: Microsoft's seconds of thinking must not hold other tenants back.
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { leave() }}),
+		http.MethodGet, pageURL, http.NoBody)
 	if err != nil {
 		return nil, 0, &setupError{msg: "cannot build request: " + err.Error()}
 	}

@@ -5,7 +5,9 @@
 //
 //   - factory.go, config.go: the component and its user contract (Validate);
 //     details_config.go for the opt-in details block.
-//   - receiver.go: lifecycle (Start, Shutdown) and the poll schedule.
+//   - receiver.go: lifecycle (Start, Shutdown) and the poll schedule; startup.go: the storage
+//     client and the checkpoint, opened in the receiver's own goroutine; startgate.go: how the
+//     receivers of one collector start together (a bounded wave of first requests).
 //   - passes.go: one poll: the settled and early passes take turns range by range (step),
 //     a range is walked page by page (walk), and each row goes forward once (deliver):
 //     seen? changed? then a record, then the pipeline, then the checkpoint.

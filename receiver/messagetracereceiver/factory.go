@@ -21,6 +21,7 @@ func NewFactory() receiver.Factory {
 }
 
 func newFactoryWithMemory(memory *pageMemory) receiver.Factory {
+	start := newStartGate(startSlots, startWaveLimit)
 	return receiver.NewFactory(
 		metadata.Type,
 		createDefaultConfig,
@@ -29,7 +30,7 @@ func newFactoryWithMemory(memory *pageMemory) receiver.Factory {
 			if err != nil {
 				return nil, err
 			}
-			r.memory = memory
+			r.memory, r.start = memory, start.join()
 			return r, nil
 		}, metadata.LogsStability),
 	)
@@ -45,6 +46,7 @@ func newFactoryWithMemory(memory *pageMemory) receiver.Factory {
 func createDefaultConfig() component.Config {
 	httpClient := confighttp.NewDefaultClientConfig()
 	httpClient.Timeout = 60 * time.Second
+	httpClient.ReadBufferSize, httpClient.WriteBufferSize = idleConnBufferSize, idleConnBufferSize
 	return &Config{
 		API:           apiGraph,
 		LoginEndpoint: defaultLoginURL,

@@ -90,7 +90,11 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 		// The settled pass never returns here: what it remembered of this range is done.
 		r.seen.forgetBefore(cp.Done.Add(-bucketSpan))
 	}
-	r.save(ctx)
+	if prog.Rows == 0 {
+		r.saveEmpty(ctx)
+	} else {
+		r.save(ctx)
+	}
 	r.summary.add(prog.Rows, emitted, pages, r.requests.Load()-requests)
 	r.logRange(p, p.planner.limit(observed).Sub(cp.Done),
 		zap.String("pass", p.name),
@@ -148,6 +152,11 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	defer r.client.memory.release()
 	for {
 		r.client.memory.release()
+		if isNext { // a backlog: more pages of rows
+			if err := r.client.start.behind(ctx); err != nil {
+				return pages, emitted, false, err
+			}
+		}
 		page, err := r.client.fetch(ctx, pageURL, isNext)
 		if errors.Is(err, errPoisonedLink) && requeries < maxRequeries {
 			requeries++

@@ -58,6 +58,8 @@ type messageTraceReceiver struct {
 	seen     *seenState   // what was emitted per row; nil without an early pass
 	requests atomic.Int64 // API requests sent, for range summaries
 	setupErr time.Duration
+	savedAt  time.Time // last stored checkpoint (checkpoint.go saveEmpty)
+	unsaved  bool      // progress over empty ranges not stored yet
 	health   pollHealth
 
 	// details is nil unless details.enabled (details.go).
@@ -66,6 +68,8 @@ type messageTraceReceiver struct {
 	// memory bounds the pages in flight of all receivers of one factory; set by the factory,
 	// or a budget of this receiver's own when created directly.
 	memory *pageMemory
+	// start is this receiver's place in the start wave of its factory's receivers (startgate.go).
+	start *startTurn
 
 	summary pullSummary // of the ranges since the last info-level summary line
 }
@@ -116,21 +120,26 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 	return r, nil
 }
 
-// Start prepares clients and the checkpoint and starts polling in the background. It never
-// touches the network, so an unreachable Microsoft never fails the collector's start.
+// Start prepares clients and starts polling in the background, where the storage client is
+// opened and the checkpoint loaded first (startup.go). It never touches the network, so an
+// unreachable Microsoft never fails the collector's start.
 func (r *messageTraceReceiver) Start(ctx context.Context, host component.Host) error {
-	runCtx, err := r.prepare(ctx, host)
+	ext, err := r.storageExtension(host)
+	if err != nil {
+		return err
+	}
+	runCtx, err := r.prepareClients(ctx, host)
 	if err != nil {
 		return err
 	}
 	r.done = make(chan struct{})
-	go r.run(runCtx)
+	go r.loadThenRun(runCtx, ext)
 	return nil
 }
 
-// prepare builds the HTTP client, token source and API client and loads the checkpoint; it
-// returns the context the poll loop runs under. Tests call it and then poll directly.
-func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
+// prepareClients builds the HTTP client, token source and API client; it returns the context
+// the poll loop runs under.
+func (r *messageTraceReceiver) prepareClients(ctx context.Context, host component.Host) (context.Context, error) {
 	r.health.start(host)
 	for _, w := range r.cfg.weakSettings() {
 		r.set.Logger.Warn("insecure setting: " + w)
@@ -146,24 +155,6 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 			return nil, fmt.Errorf("`client_certificate`: %w", err)
 		}
 	}
-
-	if err = r.openStorage(ctx, host); err != nil {
-		return nil, err
-	}
-	var fresh bool
-	r.cp, fresh = r.loadCheckpoint(ctx)
-	if r.early != nil {
-		if r.seen, err = loadSeenState(ctx, r.storage); err != nil {
-			r.set.Logger.Warn("ignoring the stored remembered rows; rows seen before may be emitted again", zap.Error(err))
-		}
-		if fresh {
-			// A new start (reset_checkpoint, another tenant) re-reads everything: rows remembered
-			// from before must not suppress them.
-			r.seen.forgetBefore(time.Unix(1<<40, 0))
-		}
-	}
-
-	r.prepareDetails(ctx, fresh)
 
 	base, err := url.Parse(r.cfg.effectiveEndpoint())
 	if err != nil {
@@ -199,6 +190,7 @@ func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, 
 		}, r.now),
 		budget: newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
 		memory: &pageHold{m: r.memory},
+		start:  r.start,
 		retry:  r.retry,
 		now:    r.now,
 		sleep:  r.sleep,
@@ -214,33 +206,10 @@ func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, 
 	}
 }
 
-// openStorage gets this receiver's storage client, or an in-memory stand-in with a warning.
-func (r *messageTraceReceiver) openStorage(ctx context.Context, host component.Host) error {
-	if r.cfg.StorageID == nil {
-		r.set.Logger.Warn("no `storage` configured: the checkpoint is kept in memory only, so a restart re-reads from initial_lookback and emits those rows again; set storage: file_storage to keep it")
-		r.storage = storage.NewNopClient()
-	} else {
-		ext, ok := host.GetExtensions()[*r.cfg.StorageID]
-		if !ok {
-			return fmt.Errorf("`storage`: extension %q is not configured: add it under extensions and service::extensions", r.cfg.StorageID)
-		}
-		se, ok := ext.(storage.Extension)
-		if !ok {
-			return fmt.Errorf("`storage`: extension %q is not a storage extension (use e.g. file_storage)", r.cfg.StorageID)
-		}
-		client, err := se.GetClient(ctx, component.KindReceiver, r.set.ID, "")
-		if err != nil {
-			return fmt.Errorf("`storage`: cannot open a client of %q: %w", r.cfg.StorageID, err)
-		}
-		r.storage = client
-	}
-	r.store = &checkpointStore{client: r.storage}
-	return nil
-}
-
 // Shutdown stops polling, cancels requests in flight and closes the storage client. It is safe
 // without Start and when called twice.
 func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
+	r.start.end() // a receiver that never made its first attempt holds nobody back
 	if r.cancel != nil {
 		r.cancel()
 		r.cancel = nil
@@ -268,9 +237,10 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 // run polls at once and then every poll_interval, or after a setup back-off.
 func (r *messageTraceReceiver) run(ctx context.Context) {
 	defer close(r.done)
+	defer r.saveUnsaved()
 	for {
 		wait := r.cfg.PollInterval
-		if err := r.poll(ctx); err != nil {
+		if err := r.pollOnFreshStack(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -282,6 +252,17 @@ func (r *messageTraceReceiver) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// pollOnFreshStack runs one poll on a goroutine of its own. A poll's call chain (HTTP, TLS,
+// JSON, storage) grows a goroutine's stack to 16-32 KB, and the runtime keeps a parked
+// goroutine's stack until garbage collections shrink it, one halving per cycle: with a poll
+// loop holding it between polls, 1,000 idle tenants kept about 20 MB of stacks that were used
+// once a minute (BENCHMARKS.md, issue 15). A finished goroutine's stack goes back to the pool.
+func (r *messageTraceReceiver) pollOnFreshStack(ctx context.Context) error {
+	result := make(chan error, 1)
+	go func() { result <- r.poll(ctx) }()
+	return <-result
 }
 
 // afterFailure logs a failed poll and returns how long to wait before the next one.

@@ -1,0 +1,99 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+)
+
+// Opening a receiver's storage client costs disk I/O (file_storage creates, locks and syncs one
+// bbolt file per receiver), and the collector starts its receivers one after the other. Done in
+// Start, it made the last of 1,000 tenants begin polling 3.8 s after the first, and that tenant's
+// catch-up late by as much (BENCHMARKS.md, issue 15). So Start only checks that the storage
+// extension exists, which is what a configuration mistake breaks; each receiver's own goroutine
+// opens its client and loads its checkpoint before its first poll, all tenants at once.
+
+// prepare is Start's preparation done in the caller's goroutine: clients, storage client and
+// checkpoint. Tests call it and then poll directly.
+func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
+	ext, err := r.storageExtension(host)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, err := r.prepareClients(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.loadState(ctx, ext); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	return runCtx, nil
+}
+
+// loadThenRun is the receiver's goroutine: it loads the state, retrying a storage client that
+// cannot be opened (a locked or unreadable file) as a setup problem, and then polls.
+func (r *messageTraceReceiver) loadThenRun(ctx context.Context, ext storage.Extension) {
+	for {
+		err := r.loadState(ctx, ext)
+		if err == nil {
+			r.run(ctx) // closes r.done
+			return
+		}
+		if ctx.Err() != nil || r.sleep(ctx, r.afterFailure(&setupError{msg: err.Error()})) != nil {
+			close(r.done)
+			return
+		}
+	}
+}
+
+// storageExtension finds the configured storage extension; nil when none is configured.
+func (r *messageTraceReceiver) storageExtension(host component.Host) (storage.Extension, error) {
+	if r.cfg.StorageID == nil {
+		return nil, nil
+	}
+	ext, ok := host.GetExtensions()[*r.cfg.StorageID]
+	if !ok {
+		return nil, fmt.Errorf("`storage`: extension %q is not configured: add it under extensions and service::extensions", r.cfg.StorageID)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("`storage`: extension %q is not a storage extension (use e.g. file_storage)", r.cfg.StorageID)
+	}
+	return se, nil
+}
+
+// loadState opens this receiver's storage client (an in-memory stand-in with a warning when none
+// is configured) and loads the checkpoint, the remembered rows and the rows waiting for details.
+func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extension) error {
+	if ext == nil {
+		r.set.Logger.Warn("no `storage` configured: the checkpoint is kept in memory only, so a restart re-reads from initial_lookback and emits those rows again; set storage: file_storage to keep it")
+		r.storage = storage.NewNopClient()
+	} else {
+		client, err := ext.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+		if err != nil {
+			return fmt.Errorf("`storage`: cannot open a client of %q: %w", r.cfg.StorageID, err)
+		}
+		r.storage = client
+	}
+	r.store = &checkpointStore{client: r.storage}
+	var fresh bool
+	r.cp, fresh = r.loadCheckpoint(ctx)
+	if r.early != nil {
+		var err error
+		if r.seen, err = loadSeenState(ctx, r.storage); err != nil {
+			r.set.Logger.Warn("ignoring the stored remembered rows; rows seen before may be emitted again", zap.Error(err))
+		}
+		if fresh {
+			// A new start (reset_checkpoint, another tenant) re-reads everything: rows remembered
+			// from before must not suppress them.
+			r.seen.forgetBefore(time.Unix(1<<40, 0))
+		}
+	}
+	r.prepareDetails(ctx, fresh)
+	return nil
+}
