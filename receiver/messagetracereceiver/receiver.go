@@ -124,11 +124,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 // opened and the checkpoint loaded first (startup.go). It never touches the network, so an
 // unreachable Microsoft never fails the collector's start.
 func (r *messageTraceReceiver) Start(ctx context.Context, host component.Host) error {
-	ext, err := r.storageExtension(host)
-	if err != nil {
-		return err
-	}
-	runCtx, err := r.prepareClients(ctx, host)
+	runCtx, ext, err := r.begin(ctx, host)
 	if err != nil {
 		return err
 	}
