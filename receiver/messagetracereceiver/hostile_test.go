@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -513,4 +514,35 @@ func TestRedirectLocationIsScrubbed(t *testing.T) {
 	err = stripURLError(err)
 	require.ErrorContains(t, err, "redirect to "+srv.URL+"/[REDACTED]")
 	assert.NotContains(t, err.Error(), "s3cr3t-value")
+}
+
+// A row the API lists twice on one page, exactly or with the recipient in another case, is
+// emitted once (issue 20): the receiver compares rows by trace id and recipient,
+// case-insensitively, and so does this check (delivered lower-cases the address).
+func TestRowRepeatedOnOnePageIsEmittedOnce(t *testing.T) {
+	for _, early := range []time.Duration{0, 30 * time.Minute} {
+		t.Run("early_delay "+early.String(), func(t *testing.T) {
+			rows := rowsIn(105, 50, msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 1})
+			a := rows[10]
+			exact, upper := a, a
+			// Other recipients in the stand-in (it keeps one row per key); on the page they
+			// read as a's recipient again, as given and upper-cased.
+			exact.Recipient, exact.Corrupt = "repeat-1@example.com", map[string]string{"recipientAddress": strconv.Quote(a.Recipient)}
+			upper.Recipient, upper.Corrupt = "repeat-2@example.com", map[string]string{"recipientAddress": strconv.Quote(strings.ToUpper(a.Recipient))}
+			h := newHarness(t, msgtracetest.Options{}, append(append([]msgtracetest.Row{}, rows...), exact, upper))
+			h.cfg.EarlyDelay = early
+			sink := new(consumertest.LogsSink)
+			r, ctx := h.receiver(sink)
+			require.NoError(t, r.poll(ctx))
+			pages := 0
+			for _, q := range apiRequests(h.srv) {
+				if q.Rows > 0 {
+					pages++
+					require.Equal(t, len(rows)+2, q.Rows, "all rows on one page")
+				}
+			}
+			require.Equal(t, 1, pages)
+			requireExactlyOnce(t, rows, delivered(sink))
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -148,6 +149,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	pageURL := r.client.firstPageURL(prog.queryBounds())
 	isNext := false
 	requeries := 0
+	repeats := map[uint64]int{} // one page's rows by identity (dropRepeats)
 	// A fetched page holds its share of the collector's page memory until it is delivered.
 	defer r.client.memory.release()
 	for {
@@ -183,6 +185,10 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 				handled = append(handled, page.Rows[i])
 			}
 		}
+		handled, dropped := dropRepeats(handled, repeats)
+		if dropped > 0 {
+			r.set.Logger.Debug("rows repeated on one page are emitted once", zap.String("pass", p.name), zap.Int("repeats", dropped))
+		}
 		if len(handled) > 0 {
 			n, err := r.deliver(ctx, p, handled, observed)
 			if err != nil {
@@ -206,6 +212,29 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		}
 		isNext = true
 	}
+}
+
+// dropRepeats removes the rows of a page that repeat an earlier row of it: the same trace id
+// and recipient, the address compared case-insensitively, as the early and settled passes
+// compare rows (rowHash). The API lists each row once; a page listing one twice, or once in
+// another case, would otherwise emit it twice. byHash holds one page's rows, so its size is
+// bounded by the page size (client.go refuses a page with more rows than asked for); a hash
+// match is confirmed on the fields, so a collision never drops a row.
+func dropRepeats(rows []tracepage.Row, byHash map[uint64]int) ([]tracepage.Row, int) {
+	if len(rows) < 2 {
+		return rows, 0
+	}
+	clear(byHash)
+	kept := rows[:0]
+	for i := range rows {
+		h := rowHash(&rows[i])
+		if j, ok := byHash[h]; ok && kept[j].ID == rows[i].ID && strings.EqualFold(kept[j].Recipient, rows[i].Recipient) {
+			continue
+		}
+		byHash[h] = len(kept)
+		kept = append(kept, rows[i])
+	}
+	return kept, len(rows) - len(kept)
 }
 
 // deliver hands the rows that are new or changed to the pipeline and remembers them. A
