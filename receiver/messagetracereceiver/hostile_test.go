@@ -546,3 +546,60 @@ func TestRowRepeatedOnOnePageIsEmittedOnce(t *testing.T) {
 		})
 	}
 }
+
+// Rows Microsoft lists with a received time no range of the receiver can hold (year 9999,
+// 1601, 0001, a legacy /Date/ before year 0) were dropped without a trace (issue 20). They are
+// skipped (emitting them could send them again: a later query could list them too), counted
+// in out_of_range_rows and logged once per range with the first row's id; every other row is
+// delivered once and the checkpoint moves past them. Both APIs, both legacy envelopes.
+func TestRowsDatedWhereNoRangeReachesAreCountedAndLogged(t *testing.T) {
+	graphDates := []string{`"9999-12-31T23:59:59Z"`, `"1601-01-01T00:00:00Z"`, `"0001-01-01T00:00:00Z"`}
+	legacyDates := []string{`"\/Date(-99999999999999)\/"`, `"9999-12-31T23:59:59.0000000"`, `"\/Date(253402300799000)\/"`, `"0001-01-01T00:00:00"`}
+	for _, tc := range []struct {
+		api, envelope string
+		dates         []string
+	}{
+		{apiGraph, "", graphDates},
+		{apiLegacy, msgtracetest.EnvelopeLight, legacyDates},
+		{apiLegacy, msgtracetest.EnvelopeVerbose, legacyDates},
+	} {
+		t.Run(tc.api+tc.envelope, func(t *testing.T) {
+			rows := rowsIn(106, 120, msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 2})
+			member := "receivedDateTime"
+			if tc.api == apiLegacy {
+				member = "Received"
+			}
+			bad := map[string]bool{}
+			for i, d := range tc.dates {
+				rows[20+30*i].Corrupt = map[string]string{member: d}
+				bad[keysOf(rows[20+30*i : 21+30*i])[0]] = true
+			}
+			h := newHarness(t, msgtracetest.Options{LegacyEnvelope: tc.envelope}, rows)
+			h.cfg.API = apiLegacy
+			if tc.api == apiGraph {
+				h.cfg.API = apiGraph
+			}
+			h.cfg.PageSize = 50
+			r, ctx, sink, tel := receiverWithTelemetry(t, h)
+			require.NoError(t, r.poll(ctx))
+
+			var good []msgtracetest.Row
+			for _, row := range rows {
+				if !bad[keysOf([]msgtracetest.Row{row})[0]] {
+					good = append(good, row)
+				}
+			}
+			requireExactlyOnce(t, good, delivered(sink))
+			assert.Equal(t, int64(len(tc.dates)), metricSum(t, tel, "otelcol_receiver_message_trace_out_of_range_rows"))
+			lines := h.logs.FilterMessageSnippet("Microsoft listed rows dated outside the range queried").All()
+			require.Len(t, lines, 1, "one line per range, not per row")
+			assert.Equal(t, int64(len(tc.dates)), lines[0].ContextMap()["rows"])
+			badIDs := map[string]bool{}
+			for k := range bad {
+				badIDs[strings.SplitN(k, "|", 2)[0]] = true
+			}
+			assert.Contains(t, badIDs, lines[0].ContextMap()["first_row_id"])
+			assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past them")
+		})
+	}
+}

@@ -138,6 +138,12 @@ func (r *rangeProgress) contains(row *tracepage.Row) bool {
 	return row.Received.After(r.Start) && !row.Received.After(r.End)
 }
 
+// near reports whether a row lies in the range or within the second a query's whole-second
+// bounds add on each side: such a row belongs to this range or its neighbour.
+func (r *rangeProgress) near(row *tracepage.Row) bool {
+	return row.Received.After(r.Start.Add(-time.Second)) && !row.Received.After(r.End.Add(time.Second))
+}
+
 // wants reports whether a row of a re-query (after a restart or a refused next-link) belongs
 // to the range and was not delivered yet. Rows of an uninterrupted walk need only contains:
 // the API returns each row once, so filtering them by progress could only lose rows if the
