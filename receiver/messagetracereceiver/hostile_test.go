@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -602,4 +603,22 @@ func TestRowsDatedWhereNoRangeReachesAreCountedAndLogged(t *testing.T) {
 			assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past them")
 		})
 	}
+}
+
+// An unparsed row next to rows dated where no range reaches borrows their time; it is placed
+// at the end of the range and delivered raw, not skipped with them.
+func TestUnparsedRowNextToOutOfRangeRowsIsDeliveredRaw(t *testing.T) {
+	rows := rowsIn(109, 60, msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 1})
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Received.Before(rows[j].Received) }) // neighbours on the page
+	rows[29].Corrupt = map[string]string{"receivedDateTime": `"9999-12-31T23:59:59Z"`}
+	rows[30].Corrupt = map[string]string{"receivedDateTime": `"not-a-date"`}
+	rows[31].Corrupt = map[string]string{"receivedDateTime": `"9999-12-31T23:59:59Z"`}
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	r, ctx, sink, tel := receiverWithTelemetry(t, h)
+	require.NoError(t, r.poll(ctx))
+	good := append(append([]msgtracetest.Row{}, rows[:29]...), rows[32:]...)
+	requireExactlyOnce(t, good, goodKeys(delivered(sink)))
+	require.Len(t, unparsedRecords(sink), 1)
+	assert.Equal(t, int64(2), metricSum(t, tel, "otelcol_receiver_message_trace_out_of_range_rows"))
+	assert.Equal(t, int64(1), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
 }
