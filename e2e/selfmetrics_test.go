@@ -76,7 +76,8 @@ var notDrivenHere = map[string]bool{
 var alertMetric = regexp.MustCompile(`\botelcol_[a-z0-9_]+`)
 
 // The collector's own Prometheus endpoint shows every documented metric of the receiver and
-// the exporter (except notDrivenHere) while rows flow through throttling, an unparsed row, details
+// the exporter (except notDrivenHere) while rows flow through throttling, an unparsed row, a row
+// dated in year 9999, details
 // of which every second request fails, and
 // Devo refusing connections and resetting one, under the name docs/operations.md lists; and every metric the
 // example alert rules (deploy/prometheus/alerts.yaml) use is one the endpoint exports.
@@ -85,6 +86,12 @@ func TestSelfMetricsOnPrometheusEndpoint(t *testing.T) {
 	now := time.Now()
 	src := msgtracetest.Generate(41, 40, now.Add(-3*24*time.Hour), now.Add(-2*time.Hour), msgtracetest.GenerateOptions{})
 	e.st.Tenant.AddRows(src...)
+	// A message listed as received in year 9999: skipped and counted in out_of_range_rows.
+	future := msgtracetest.Generate(42, 1, now.Add(-60*time.Hour), now.Add(-59*time.Hour), msgtracetest.GenerateOptions{})
+	for i := range future {
+		future[i].Corrupt = map[string]string{"receivedDateTime": `"9999-12-31T23:59:59Z"`}
+	}
+	e.st.Tenant.AddRows(future...)
 	e.st.Tenant.InjectFaults(
 		msgtracetest.Fault{Kind: msgtracetest.FaultThrottle, RetryAfter: time.Second},
 		msgtracetest.Fault{Kind: msgtracetest.FaultBadRow},

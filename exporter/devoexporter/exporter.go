@@ -430,6 +430,13 @@ func loadTLS(ctx context.Context, cfg *Config, logger *zap.Logger) (*tls.Config,
 	if err != nil {
 		return nil, fmt.Errorf("`tls`: cannot load the certificates: %w", err)
 	}
+	if cfg.TLS.InsecureSkipVerify {
+		// Warned like the receiver's same key: the connection is encrypted but not
+		// authenticated, so whoever sits on the path receives the rows (and the client
+		// certificate proves nothing to a server nobody checked).
+		logger.Warn("`tls.insecure_skip_verify` is true: Devo's server certificate is not checked, so anyone on the path can receive and alter the rows; " +
+			"remove it, or trust a private CA with `tls.ca_file`")
+	}
 	if cfg.TLS.CertFile == "" && cfg.TLS.CertPem == "" {
 		logger.Warn("no client certificate configured (`tls.cert_file`/`tls.key_file`): Devo's cloud endpoints require one")
 	}

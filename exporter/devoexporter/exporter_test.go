@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadata"
+	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadatatest"
 	"github.com/msgtrace/otelcol-msgtrace/internal/devotest"
 )
 
@@ -372,4 +373,29 @@ func TestCancelledPushWritesNothing(t *testing.T) {
 	require.ErrorIs(t, e.pushLogs(ctx, strLogs("a", "b", "c")), context.Canceled)
 	time.Sleep(200 * time.Millisecond)
 	assert.Equal(t, 1, s.EventCount())
+}
+
+// tls.insecure_skip_verify is warned about once at start, as the receiver warns about its own.
+func TestInsecureSkipVerifyWarnedAtStart(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		s, files := newSink(t, devotest.Options{})
+		cfg := sinkConfig(t, s, files)
+		cfg.TLS.InsecureSkipVerify = skip
+		require.NoError(t, cfg.Validate())
+		core, logs := observer.New(zap.WarnLevel)
+		tt := componenttest.NewTelemetry()
+		set := metadatatest.NewSettings(tt)
+		set.Logger = zap.New(core)
+		e, err := newExporter(set, cfg)
+		require.NoError(t, err)
+		require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, e.pushLogs(context.Background(), strLogs("hello")))
+		require.NoError(t, e.shutdown(context.Background()))
+		require.NoError(t, tt.Shutdown(context.Background()))
+		want := 0
+		if skip {
+			want = 1
+		}
+		assert.Equal(t, want, logs.FilterMessageSnippet("`tls.insecure_skip_verify` is true").Len(), "insecure_skip_verify=%v", skip)
+	}
 }

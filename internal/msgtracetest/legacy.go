@@ -247,6 +247,16 @@ func legacyNextQuery(rawQuery string, skip int) string {
 	return withSkiptoken(rawQuery, strconv.Itoa(skip))
 }
 
+// appendLegacyReceived writes the Received member: value, or Row.Corrupt["Received"] as raw
+// JSON when the row has one (the legacy API's only corruptible member).
+func appendLegacyReceived(b []byte, row *Row, value string, st jsonStyle) []byte {
+	if c, ok := row.Corrupt["Received"]; ok {
+		b = appendKey(b, "Received", false)
+		return append(b, c...)
+	}
+	return appendStrField(b, "Received", value, false, st)
+}
+
 func msDate(t time.Time) string {
 	return "/Date(" + strconv.FormatInt(t.UnixMilli(), 10) + ")/"
 }
@@ -269,7 +279,7 @@ func (s *Server) legacyVerbose(r *http.Request, page []Row, first int, lq *legac
 		b = append(b, '}')
 		b = appendStrField(b, "Organization", s.opts.Organization, false, st)
 		b = appendNullableStrField(b, "MessageId", row.MessageID, false, st)
-		b = appendStrField(b, "Received", msDate(row.Received), false, st)
+		b = appendLegacyReceived(b, row, msDate(row.Received), st)
 		b = appendStrField(b, "SenderAddress", row.Sender, false, st)
 		b = appendStrField(b, "RecipientAddress", row.Recipient, false, st)
 		b = appendStrField(b, "Subject", row.Subject, false, st)
@@ -310,7 +320,7 @@ func (s *Server) legacyLight(r *http.Request, page []Row, first int, lq *legacyQ
 		b = append(b, '{')
 		b = appendStrField(b, "Organization", s.opts.Organization, true, st)
 		b = appendNullableStrField(b, "MessageId", row.MessageID, false, st)
-		b = appendStrField(b, "Received", recv, false, st)
+		b = appendLegacyReceived(b, row, recv, st)
 		b = appendStrField(b, "SenderAddress", row.Sender, false, st)
 		b = appendStrField(b, "RecipientAddress", row.Recipient, false, st)
 		b = appendStrField(b, "Subject", row.Subject, false, st)

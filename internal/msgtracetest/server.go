@@ -61,6 +61,10 @@ type Options struct {
 	ClientCert *x509.Certificate
 	// TokenTTL is the lifetime of issued access tokens (default 3599s).
 	TokenTTL time.Duration
+	// TokenExpiresIn, if set, is the expires_in the token answer states instead of TokenTTL
+	// (a broken or hostile endpoint: negative, zero, absurdly large); the token still lives
+	// TokenTTL.
+	TokenExpiresIn *int64
 	// QuotaRequests is the rolling per-tenant request quota over QuotaWindow
 	// (default 100; < 0 disables the quota).
 	QuotaRequests int

@@ -238,6 +238,9 @@ func (s *Server) serveToken(r *http.Request, rec *Request) *response {
 	}
 
 	secs := int64(ttl / time.Second)
+	if s.opts.TokenExpiresIn != nil {
+		secs = *s.opts.TokenExpiresIn
+	}
 	b := []byte{'{'}
 	b = appendStrField(b, "token_type", "Bearer", true, jsonStyle{})
 	if v2 {

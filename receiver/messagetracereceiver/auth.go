@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -28,8 +29,17 @@ import (
 )
 
 const (
-	// refreshEarly renews a token this long before it expires, so no API call races expiry.
+	// refreshEarly renews a token this long before it expires, so no API call races expiry;
+	// for a token living less than four times as long, a quarter of its lifetime instead.
 	refreshEarly = 5 * time.Minute
+	// A stated token lifetime (expires_in) is believed within these bounds: below the minimum
+	// a token is still used that long (a 401 makes the next call log in anyway), so a broken
+	// endpoint cannot make every API call a login; above the maximum it is renewed sooner.
+	// Entra issues 60-90 minutes.
+	minTokenLifetime = time.Minute
+	maxTokenLifetime = 24 * time.Hour
+	// unstatedTokenLifetime is assumed when expires_in is missing, zero or negative.
+	unstatedTokenLifetime = 5 * time.Minute
 	// assertionLifetime is the validity of a client assertion; Entra accepts 5-10 minutes.
 	assertionLifetime = 10 * time.Minute
 	assertionType     = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -187,7 +197,16 @@ type tokenProvider struct {
 
 	mu      sync.Mutex
 	tok     *oauth2.Token
-	renewAt time.Time // zero: the token does not expire
+	renewAt time.Time
+
+	logger *zap.Logger // nil: no warnings
+	warned bool        // the lifetime warning is logged once
+}
+
+// withLogger makes the provider warn (once) about a token lifetime it does not believe.
+func (p *tokenProvider) withLogger(l *zap.Logger) *tokenProvider {
+	p.logger = l
+	return p
 }
 
 func newTokenProvider(login oauth2.TokenSource, now func() time.Time) *tokenProvider {
@@ -199,20 +218,51 @@ func newTokenProvider(login oauth2.TokenSource, now func() time.Time) *tokenProv
 func (p *tokenProvider) Token() (*oauth2.Token, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.tok != nil && (p.renewAt.IsZero() || p.now().Before(p.renewAt)) {
+	if p.tok != nil && p.now().Before(p.renewAt) {
 		return p.tok, nil
 	}
 	tok, err := p.login.Token()
 	if err != nil {
 		return nil, err
 	}
-	p.tok, p.renewAt = tok, time.Time{}
-	if !tok.Expiry.IsZero() {
-		// x/oauth2 set Expiry from the wall clock when the answer arrived; what counts is how
-		// long the token lives, measured from now on this provider's clock.
-		p.renewAt = p.now().Add(time.Until(tok.Expiry) - refreshEarly)
-	}
+	p.tok, p.renewAt = tok, p.now().Add(p.reuseFor(tok))
 	return tok, nil
+}
+
+// reuseFor is how long a fresh token is used before the next login: its stated lifetime,
+// bounded, less a margin.
+func (p *tokenProvider) reuseFor(tok *oauth2.Token) time.Duration {
+	// x/oauth2 set Expiry from the wall clock when the answer arrived (zero when expires_in
+	// was missing or 0); what counts is how long the token lives, measured from now.
+	var lifetime time.Duration
+	if !tok.Expiry.IsZero() {
+		lifetime = time.Until(tok.Expiry)
+	}
+	stated := zap.Duration("stated", lifetime.Round(time.Second))
+	switch {
+	case lifetime <= 0:
+		if p.warnOnce() {
+			p.logger.Warn("the token endpoint stated no token lifetime, or one of zero or less (expires_in); assuming "+unstatedTokenLifetime.String(), stated)
+		}
+		lifetime = unstatedTokenLifetime
+	case lifetime > maxTokenLifetime:
+		if p.warnOnce() {
+			p.logger.Warn("the token endpoint stated a token lifetime (expires_in) beyond "+maxTokenLifetime.String()+"; renewing the token after that", stated)
+		}
+		lifetime = maxTokenLifetime
+	case lifetime < minTokenLifetime:
+		lifetime = minTokenLifetime
+	}
+	return lifetime - min(refreshEarly, lifetime/4)
+}
+
+// warnOnce reports whether the lifetime warning is still to be logged (and then not again).
+func (p *tokenProvider) warnOnce() bool {
+	if p.logger == nil || p.warned {
+		return false
+	}
+	p.warned = true
+	return true
 }
 
 func (p *tokenProvider) invalidate() {

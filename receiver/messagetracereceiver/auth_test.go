@@ -175,7 +175,7 @@ func isLoginError(err error, target **loginError) bool {
 
 func TestTokenIsCachedAndRefreshed(t *testing.T) {
 	rows := rowsIn(11, 300, msgtracetest.GenerateOptions{})
-	h := newHarness(t, msgtracetest.Options{TokenTTL: 5*time.Minute + 2*time.Second}, rows)
+	h := newHarness(t, msgtracetest.Options{TokenTTL: 20*time.Minute + 2*time.Second}, rows)
 	h.cfg.PageSize = 100
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
@@ -184,12 +184,13 @@ func TestTokenIsCachedAndRefreshed(t *testing.T) {
 	require.NoError(t, r.poll(ctx))
 	assert.Equal(t, 1, h.srv.TokensIssued(), "one token serves every page")
 	require.Greater(t, len(sink.AllLogs()), 1, "several pages were read with that token")
-	// The token is renewed 5 minutes before expiry: with a TTL of 5m2s it is stale after 2 s.
-	clock = clock.Add(time.Second)
+	// A token living 20 minutes or more is renewed 5 minutes before expiry: with a TTL of
+	// 20m2s it is stale after 15m2s.
+	clock = clock.Add(15*time.Minute + time.Second)
 	h.srv.AddRows(rowsIn(12, 5, msgtracetest.GenerateOptions{})...)
 	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 	require.NoError(t, r.poll(ctx))
-	assert.Equal(t, 1, h.srv.TokensIssued(), "still fresh one second later")
+	assert.Equal(t, 1, h.srv.TokensIssued(), "still fresh 15m1s later")
 	clock = clock.Add(1500 * time.Millisecond)
 	h.srv.AddRows(rowsIn(12, 10, msgtracetest.GenerateOptions{})...)
 	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
@@ -249,5 +250,58 @@ func TestSecretsNeverLogged(t *testing.T) {
 		line := fmt.Sprint(e.Message, e.ContextMap())
 		assert.NotContains(t, line, testSecret)
 		assert.NotContains(t, line, tok.AccessToken)
+	}
+}
+
+// A short, negative or absurd stated token lifetime (expires_in) does not make every API call a
+// login: the token is used for three quarters of a bounded lifetime. Before, a lifetime of
+// 300 s or less was renewed before every call (renewal 5 minutes before expiry).
+func TestShortTokenLifetimeBoundsLogins(t *testing.T) {
+	stated := func(s int64) *int64 { return &s }
+	tests := []struct {
+		name    string
+		opts    msgtracetest.Options
+		reuse   time.Duration // how long one token must serve
+		warning string
+	}{
+		{"expires_in 60", msgtracetest.Options{TokenTTL: 60 * time.Second}, 45 * time.Second, ""},
+		{"expires_in 300", msgtracetest.Options{TokenTTL: 300 * time.Second}, 225 * time.Second, ""},
+		{"expires_in -5", msgtracetest.Options{TokenTTL: time.Hour, TokenExpiresIn: stated(-5)}, 225 * time.Second, "zero or less"},
+		{"expires_in 0", msgtracetest.Options{TokenTTL: time.Hour, TokenExpiresIn: stated(0)}, 225 * time.Second, "zero or less"},
+		{"expires_in 10 years", msgtracetest.Options{TokenTTL: time.Hour, TokenExpiresIn: stated(10 * 365 * 86400)}, 24*time.Hour - 5*time.Minute, "beyond 24h0m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := rowsIn(19, 600, msgtracetest.GenerateOptions{})
+			h := newHarness(t, tt.opts, rows)
+			h.cfg.PageSize = 100
+			sink := new(consumertest.LogsSink)
+			r, ctx := h.receiver(sink)
+			clock := time.Now()
+			r.client.tokens.now = func() time.Time { return clock }
+			require.NoError(t, r.poll(ctx))
+			pages := len(apiRequests(h.srv))
+			require.Greater(t, pages, 5)
+			assert.Equal(t, 1, h.srv.TokensIssued(), "one login for %d API calls", pages)
+
+			clock = clock.Add(tt.reuse - time.Second)
+			h.srv.AddRows(rowsIn(20, 5, msgtracetest.GenerateOptions{})...)
+			r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+			require.NoError(t, r.poll(ctx))
+			assert.Equal(t, 1, h.srv.TokensIssued(), "still used %s after the login", tt.reuse-time.Second)
+
+			clock = clock.Add(2 * time.Second)
+			r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+			require.NoError(t, r.poll(ctx))
+			assert.Equal(t, 2, h.srv.TokensIssued(), "renewed once %s passed", tt.reuse)
+
+			warned := h.logs.FilterMessageSnippet("the token endpoint stated").Len()
+			if tt.warning == "" {
+				assert.Zero(t, warned)
+				return
+			}
+			assert.Equal(t, 1, warned, "warned once, not at every login")
+			assert.Equal(t, 1, h.logs.FilterMessageSnippet(tt.warning).Len())
+		})
 	}
 }

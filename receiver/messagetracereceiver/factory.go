@@ -22,6 +22,7 @@ func NewFactory() receiver.Factory {
 
 func newFactoryWithMemory(memory *pageMemory) receiver.Factory {
 	start := newStartGate(startSlots, startWaveLimit)
+	exposure := newExposureCheck()
 	return receiver.NewFactory(
 		metadata.Type,
 		createDefaultConfig,
@@ -31,6 +32,7 @@ func newFactoryWithMemory(memory *pageMemory) receiver.Factory {
 				return nil, err
 			}
 			r.memory, r.start = memory, start.join()
+			r.exposure = exposure
 			return r, nil
 		}, metadata.LogsStability),
 	)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -513,4 +515,110 @@ func TestRedirectLocationIsScrubbed(t *testing.T) {
 	err = stripURLError(err)
 	require.ErrorContains(t, err, "redirect to "+srv.URL+"/[REDACTED]")
 	assert.NotContains(t, err.Error(), "s3cr3t-value")
+}
+
+// A row the API lists twice on one page, exactly or with the recipient in another case, is
+// emitted once (issue 20): the receiver compares rows by trace id and recipient,
+// case-insensitively, and so does this check (delivered lower-cases the address).
+func TestRowRepeatedOnOnePageIsEmittedOnce(t *testing.T) {
+	for _, early := range []time.Duration{0, 30 * time.Minute} {
+		t.Run("early_delay "+early.String(), func(t *testing.T) {
+			rows := rowsIn(105, 50, msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 1})
+			a := rows[10]
+			exact, upper := a, a
+			// Other recipients in the stand-in (it keeps one row per key); on the page they
+			// read as a's recipient again, as given and upper-cased.
+			exact.Recipient, exact.Corrupt = "repeat-1@example.com", map[string]string{"recipientAddress": strconv.Quote(a.Recipient)}
+			upper.Recipient, upper.Corrupt = "repeat-2@example.com", map[string]string{"recipientAddress": strconv.Quote(strings.ToUpper(a.Recipient))}
+			h := newHarness(t, msgtracetest.Options{}, append(append([]msgtracetest.Row{}, rows...), exact, upper))
+			h.cfg.EarlyDelay = early
+			sink := new(consumertest.LogsSink)
+			r, ctx := h.receiver(sink)
+			require.NoError(t, r.poll(ctx))
+			pages := 0
+			for _, q := range apiRequests(h.srv) {
+				if q.Rows > 0 {
+					pages++
+					require.Equal(t, len(rows)+2, q.Rows, "all rows on one page")
+				}
+			}
+			require.Equal(t, 1, pages)
+			requireExactlyOnce(t, rows, delivered(sink))
+		})
+	}
+}
+
+// Rows Microsoft lists with a received time no range of the receiver can hold (year 9999,
+// 1601, 0001, a legacy /Date/ before year 0) were dropped without a trace (issue 20). They are
+// skipped (emitting them could send them again: a later query could list them too), counted
+// in out_of_range_rows and logged once per range with the first row's id; every other row is
+// delivered once and the checkpoint moves past them. Both APIs, both legacy envelopes.
+func TestRowsDatedWhereNoRangeReachesAreCountedAndLogged(t *testing.T) {
+	graphDates := []string{`"9999-12-31T23:59:59Z"`, `"1601-01-01T00:00:00Z"`, `"0001-01-01T00:00:00Z"`}
+	legacyDates := []string{`"\/Date(-99999999999999)\/"`, `"9999-12-31T23:59:59.0000000"`, `"\/Date(253402300799000)\/"`, `"0001-01-01T00:00:00"`}
+	for _, tc := range []struct {
+		api, envelope string
+		dates         []string
+	}{
+		{apiGraph, "", graphDates},
+		{apiLegacy, msgtracetest.EnvelopeLight, legacyDates},
+		{apiLegacy, msgtracetest.EnvelopeVerbose, legacyDates},
+	} {
+		t.Run(tc.api+tc.envelope, func(t *testing.T) {
+			rows := rowsIn(106, 120, msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 2})
+			member := "receivedDateTime"
+			if tc.api == apiLegacy {
+				member = "Received"
+			}
+			bad := map[string]bool{}
+			for i, d := range tc.dates {
+				rows[20+30*i].Corrupt = map[string]string{member: d}
+				bad[keysOf(rows[20+30*i : 21+30*i])[0]] = true
+			}
+			h := newHarness(t, msgtracetest.Options{LegacyEnvelope: tc.envelope}, rows)
+			h.cfg.API = apiLegacy
+			if tc.api == apiGraph {
+				h.cfg.API = apiGraph
+			}
+			h.cfg.PageSize = 50
+			r, ctx, sink, tel := receiverWithTelemetry(t, h)
+			require.NoError(t, r.poll(ctx))
+
+			var good []msgtracetest.Row
+			for _, row := range rows {
+				if !bad[keysOf([]msgtracetest.Row{row})[0]] {
+					good = append(good, row)
+				}
+			}
+			requireExactlyOnce(t, good, delivered(sink))
+			assert.Equal(t, int64(len(tc.dates)), metricSum(t, tel, "otelcol_receiver_message_trace_out_of_range_rows"))
+			lines := h.logs.FilterMessageSnippet("Microsoft listed rows dated outside the range queried").All()
+			require.Len(t, lines, 1, "one line per range, not per row")
+			assert.Equal(t, int64(len(tc.dates)), lines[0].ContextMap()["rows"])
+			badIDs := map[string]bool{}
+			for k := range bad {
+				badIDs[strings.SplitN(k, "|", 2)[0]] = true
+			}
+			assert.Contains(t, badIDs, lines[0].ContextMap()["first_row_id"])
+			assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past them")
+		})
+	}
+}
+
+// An unparsed row next to rows dated where no range reaches borrows their time; it is placed
+// at the end of the range and delivered raw, not skipped with them.
+func TestUnparsedRowNextToOutOfRangeRowsIsDeliveredRaw(t *testing.T) {
+	rows := rowsIn(109, 60, msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 1})
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Received.Before(rows[j].Received) }) // neighbours on the page
+	rows[29].Corrupt = map[string]string{"receivedDateTime": `"9999-12-31T23:59:59Z"`}
+	rows[30].Corrupt = map[string]string{"receivedDateTime": `"not-a-date"`}
+	rows[31].Corrupt = map[string]string{"receivedDateTime": `"9999-12-31T23:59:59Z"`}
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	r, ctx, sink, tel := receiverWithTelemetry(t, h)
+	require.NoError(t, r.poll(ctx))
+	good := append(append([]msgtracetest.Row{}, rows[:29]...), rows[32:]...)
+	requireExactlyOnce(t, good, goodKeys(delivered(sink)))
+	require.Len(t, unparsedRecords(sink), 1)
+	assert.Equal(t, int64(2), metricSum(t, tel, "otelcol_receiver_message_trace_out_of_range_rows"))
+	assert.Equal(t, int64(1), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
 }

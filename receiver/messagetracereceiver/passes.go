@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -148,6 +149,9 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	pageURL := r.client.firstPageURL(prog.queryBounds())
 	isNext := false
 	requeries := 0
+	repeats := map[uint64]int{} // one page's rows by identity (dropRepeats)
+	var outside outOfRange
+	defer func() { r.reportOutOfRange(ctx, p, prog, &outside) }()
 	// A fetched page holds its share of the collector's page memory until it is delivered.
 	defer r.client.memory.release()
 	for {
@@ -174,14 +178,23 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
 		handled := page.Rows[:0]
 		for i := range page.Rows {
-			if page.Rows[i].TimeUnknown && page.Rows[i].Received.IsZero() {
-				// An unparsed row on a page without any parsed row: it lies somewhere in what
-				// was queried, so it is placed at the end of the range.
-				page.Rows[i].Received = prog.End
+			row := &page.Rows[i]
+			if row.TimeUnknown && (row.Received.IsZero() || r.unreachable(row.Received, observed)) {
+				// An unparsed row on a page without any parsed row, or next to rows dated where
+				// no range reaches: it lies somewhere in what was queried, so it is placed at
+				// the end of the range.
+				row.Received = prog.End
 			}
-			if (resumed && prog.wants(&page.Rows[i])) || (!resumed && prog.contains(&page.Rows[i])) {
-				handled = append(handled, page.Rows[i])
+			switch {
+			case (resumed && prog.wants(row)) || (!resumed && prog.contains(row)):
+				handled = append(handled, *row)
+			case !prog.near(row) && r.unreachable(row.Received, observed):
+				outside.add(row)
 			}
+		}
+		handled, dropped := dropRepeats(handled, repeats)
+		if dropped > 0 {
+			r.set.Logger.Debug("rows repeated on one page are emitted once", zap.String("pass", p.name), zap.Int("repeats", dropped))
 		}
 		if len(handled) > 0 {
 			n, err := r.deliver(ctx, p, handled, observed)
@@ -206,6 +219,64 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		}
 		isNext = true
 	}
+}
+
+// unreachable reports whether no range this receiver reads holds time t: it is in time the
+// settled pass has read already (at or before its checkpoint, which is never before the
+// oldest time the API serves), or in the future, which no query may ask for. A row dated
+// outside its range but elsewhere is left to the range that holds it: emitting it here too
+// would send it twice.
+func (r *messageTraceReceiver) unreachable(t, observed time.Time) bool {
+	return !t.After(r.cp.Done) || t.After(observed.Add(maxClockSkew))
+}
+
+// outOfRange counts the rows of one walk that were dated where no range reaches.
+type outOfRange struct {
+	rows    int
+	firstID string
+	firstAt time.Time
+}
+
+func (o *outOfRange) add(row *tracepage.Row) {
+	if o.rows == 0 {
+		o.firstID, o.firstAt = row.ID, row.Received
+	}
+	o.rows++
+}
+
+// reportOutOfRange logs and counts the rows a walk skipped as dated where no range reaches:
+// one line per range walk, not per row (a hostile page could hold thousands).
+func (r *messageTraceReceiver) reportOutOfRange(ctx context.Context, p *pass, prog *rangeProgress, o *outOfRange) {
+	if o.rows == 0 {
+		return
+	}
+	r.telemetry.ReceiverMessageTraceOutOfRangeRows.Add(ctx, int64(o.rows), metric.WithAttributes(attribute.String("pass", p.name)))
+	r.set.Logger.Warn("Microsoft listed rows dated outside the range queried, in time this receiver has read already or in the future; skipped them",
+		zap.String("pass", p.name), zap.Int("rows", o.rows), zap.Time("from", prog.Start), zap.Time("to", prog.End),
+		zap.String("first_row_id", o.firstID), zap.String("first_received", o.firstAt.UTC().Format(time.RFC3339Nano)))
+}
+
+// dropRepeats removes the rows of a page that repeat an earlier row of it: the same trace id
+// and recipient, the address compared case-insensitively, as the early and settled passes
+// compare rows (rowHash). The API lists each row once; a page listing one twice, or once in
+// another case, would otherwise emit it twice. byHash holds one page's rows, so its size is
+// bounded by the page size (client.go refuses a page with more rows than asked for); a hash
+// match is confirmed on the fields, so a collision never drops a row.
+func dropRepeats(rows []tracepage.Row, byHash map[uint64]int) ([]tracepage.Row, int) {
+	if len(rows) < 2 {
+		return rows, 0
+	}
+	clear(byHash)
+	kept := rows[:0]
+	for i := range rows {
+		h := rowHash(&rows[i])
+		if j, ok := byHash[h]; ok && kept[j].ID == rows[i].ID && strings.EqualFold(kept[j].Recipient, rows[i].Recipient) {
+			continue
+		}
+		byHash[h] = len(kept)
+		kept = append(kept, rows[i])
+	}
+	return kept, len(rows) - len(kept)
 }
 
 // deliver hands the rows that are new or changed to the pipeline and remembers them. A

@@ -73,7 +73,7 @@ func TestProgressNewestFirstResumesExactly(t *testing.T) {
 	p.delivered(page1)
 	assert.Equal(t, "desc", p.Order)
 	assert.Equal(t, at(30), p.Bound)
-	assert.ElementsMatch(t, []string{"c|x@c", "c|y@c"}, p.Keys)
+	assert.ElementsMatch(t, []uint64{keyHash("c|x@c"), keyHash("c|y@c")}, p.AtBound.hashes)
 
 	from, to := p.queryBounds()
 	assert.Equal(t, t0, from)

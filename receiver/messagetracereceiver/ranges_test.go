@@ -32,7 +32,7 @@ func TestPollEndsUnderLatencyWithARealClock(t *testing.T) {
 func TestClampStart(t *testing.T) {
 	t0 := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
 	done := t0.Add(24 * time.Hour)
-	desc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "desc", Bound: t0.Add(12 * time.Hour), Keys: []string{"k"}}
+	desc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "desc", Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
 	assert.False(t, desc.clampStart(done), "newest-first progress already below the limit: nothing readable is left")
 	desc = rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "desc", Bound: t0.Add(48 * time.Hour)}
 	assert.True(t, desc.clampStart(done))
@@ -40,11 +40,11 @@ func TestClampStart(t *testing.T) {
 	assert.Equal(t, done, from)
 	assert.Equal(t, t0.Add(48*time.Hour), to)
 
-	asc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "asc", Bound: t0.Add(12 * time.Hour), Keys: []string{"k"}}
+	asc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "asc", Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
 	assert.True(t, asc.clampStart(done))
 	from, _ = asc.queryBounds()
 	assert.Equal(t, done, from, "oldest-first progress resumes at the limit, not before it")
-	assert.Empty(t, asc.Keys)
+	assert.Empty(t, asc.AtBound.hashes)
 
 	whole := rangeProgress{Start: t0, End: t0.Add(time.Hour)}
 	assert.False(t, whole.clampStart(done))

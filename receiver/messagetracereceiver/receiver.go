@@ -72,6 +72,20 @@ type messageTraceReceiver struct {
 	start *startTurn
 
 	summary pullSummary // of the ranges since the last info-level summary line
+
+	// exposure names world-readable files holding credentials once per factory (exposure.go).
+	exposure *exposureCheck
+}
+
+func (r *messageTraceReceiver) warnExposedFiles() {
+	if r.exposure == nil {
+		r.exposure = newExposureCheck()
+	}
+	keyFile := ""
+	if r.cfg.ClientCertificate != nil {
+		keyFile = r.cfg.ClientCertificate.KeyFile
+	}
+	r.exposure.warn(r.set.Logger, keyFile)
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messageTraceReceiver, error) {
@@ -140,6 +154,7 @@ func (r *messageTraceReceiver) prepareClients(ctx context.Context, host componen
 	for _, w := range r.cfg.weakSettings() {
 		r.set.Logger.Warn("insecure setting: " + w)
 	}
+	r.warnExposedFiles()
 	var err error
 	if r.http, err = newHTTPClient(ctx, r.cfg, host, r.set.TelemetrySettings); err != nil {
 		return nil, err
@@ -183,7 +198,7 @@ func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, 
 			cert:     cert,
 			scope:    r.cfg.scope(),
 			now:      r.now,
-		}, r.now),
+		}, r.now).withLogger(r.set.Logger),
 		budget: newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
 		memory: &pageHold{m: r.memory},
 		start:  r.start,

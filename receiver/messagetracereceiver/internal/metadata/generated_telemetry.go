@@ -32,6 +32,7 @@ type TelemetryBuilder struct {
 	ReceiverMessageTraceDetailsNotFetched metric.Int64Counter
 	ReceiverMessageTraceDetailsPending    metric.Int64Gauge
 	ReceiverMessageTraceLateRows          metric.Int64Counter
+	ReceiverMessageTraceOutOfRangeRows    metric.Int64Counter
 	ReceiverMessageTracePages             metric.Int64Counter
 	ReceiverMessageTraceRejectedRows      metric.Int64Counter
 	ReceiverMessageTraceRememberedRows    metric.Int64Gauge
@@ -105,6 +106,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ReceiverMessageTraceLateRows, err = builder.meter.Int64Counter(
 		"otelcol_receiver_message_trace_late_rows",
 		metric.WithDescription("Rows the settled pass found that the early pass had not seen (published late). [Development]"),
+		metric.WithUnit("{rows}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverMessageTraceOutOfRangeRows, err = builder.meter.Int64Counter(
+		"otelcol_receiver_message_trace_out_of_range_rows",
+		metric.WithDescription("Rows Microsoft listed with a received time outside the range queried that no range this receiver reads can hold (before what it has read, or in the future); skipped, logged once per range (attribute pass). [Development]"),
 		metric.WithUnit("{rows}"),
 	)
 	errs = errors.Join(errs, err)

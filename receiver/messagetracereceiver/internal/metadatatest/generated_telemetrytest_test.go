@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverMessageTraceDetailsNotFetched.Add(context.Background(), 1)
 	tb.ReceiverMessageTraceDetailsPending.Record(context.Background(), 1)
 	tb.ReceiverMessageTraceLateRows.Add(context.Background(), 1)
+	tb.ReceiverMessageTraceOutOfRangeRows.Add(context.Background(), 1)
 	tb.ReceiverMessageTracePages.Add(context.Background(), 1)
 	tb.ReceiverMessageTraceRejectedRows.Add(context.Background(), 1)
 	tb.ReceiverMessageTraceRememberedRows.Record(context.Background(), 1)
@@ -50,6 +51,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverMessageTraceLateRows(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverMessageTraceOutOfRangeRows(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverMessageTracePages(t, testTel,
