@@ -1,7 +1,9 @@
 package otelcolmsgtrace
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -156,4 +158,64 @@ func hasDocumentedChild(key string, doc map[string]int) bool {
 		}
 	}
 	return false
+}
+
+// shippedConfigs are the configurations users copy whole: examples, deploy/ and the drop-in's.
+var shippedConfigs = []string{"testdata/minimal.yaml", "testdata/examples/*.yaml", "testdata/dropin/config.yaml", "deploy/config.yaml", "deploy/kubernetes/configmap.yaml"}
+
+var (
+	receiverHeading = regexp.MustCompile(`(?m)^\s+office365_message_trace(/\S+)?:\s*$`)
+	legacyNamesOn   = regexp.MustCompile(`(?m)^\s+legacy_field_names:\s*true\b`)
+	yamlFence       = regexp.MustCompile("(?s)```yaml\n(.*?)```")
+)
+
+// Every configuration we ship or show whole that sends to Devo's message trace table sets
+// legacy_field_names: true on each of its receivers: the table's parser reads only the
+// Reporting Web Service names, and with Graph's its columns stay empty.
+func TestShippedConfigsFillDevoMessageTraceColumns(t *testing.T) {
+	type config struct{ where, body string }
+	var configs []config
+	for _, pattern := range shippedConfigs {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			configs = append(configs, config{f, string(raw)})
+		}
+	}
+	docs, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(docs, "README.md", "receiver/messagetracereceiver/README.md", "exporter/devoexporter/README.md") {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range yamlFence.FindAllSubmatchIndex(raw, -1) {
+			configs = append(configs, config{fmt.Sprintf("%s:%d", f, 1+strings.Count(string(raw[:m[0]]), "\n")), string(raw[m[2]:m[3]])})
+		}
+	}
+	checked := 0
+	for _, c := range configs {
+		if !strings.Contains(c.body, "cloud.office365.messagetracing") {
+			continue
+		}
+		receivers := len(receiverHeading.FindAllString(c.body, -1))
+		if receivers == 0 {
+			continue
+		}
+		checked++
+		if on := len(legacyNamesOn.FindAllString(c.body, -1)); on < receivers {
+			t.Errorf("%s sends to cloud.office365.messagetracing with %d office365_message_trace receivers but legacy_field_names: true on %d: set it on each, or Devo's table columns stay empty", c.where, receivers, on)
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("checked %d configurations; the search is broken", checked)
+	}
 }
