@@ -280,9 +280,12 @@ var movedKeys = []struct{ old, new string }{
 }
 
 // Unmarshal decodes the configuration and moves proxy_url out of the embedded confighttp
-// settings into ProxyURL, whose printed form hides the password.
+// settings into ProxyURL, whose printed form hides the password. Before decoding it answers
+// the keys of other collectors with ours and a bare number for a duration with the unit it
+// needs (foreignkeys.go): mapstructure would say "has invalid keys" and read 300 as 300ns.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
-	var errs []error
+	errs := foreignKeyErrors(conf)
+	errs = append(errs, bareDurationErrors(conf)...)
 	for _, k := range movedKeys {
 		if conf.IsSet(k.old) {
 			errs = append(errs, fmt.Errorf("`%s` moved to `%s`: write it under keepalive, as every collector HTTP client takes it (disable_keep_alives: true becomes keepalive: {enabled: false})", k.old, k.new))
