@@ -139,7 +139,7 @@ func TestHealthFollowsReceiverStatus(t *testing.T) {
 		src := msgtracetest.Generate(33, 5, now.Add(-2*24*time.Hour), now.Add(-time.Hour), msgtracetest.GenerateOptions{})
 		e.st.Tenant.AddRows(src...)
 		fault := msgtracetest.Fault{Kind: msgtracetest.FaultTokenError, AADSTS: "AADSTS7000215"}
-		e.st.Tenant.InjectFaults(fault, fault)
+		e.st.Tenant.InjectFaults(fault) // the first login only; the retry a minute later succeeds
 		o := e.runObserved()
 		o.waitHealth(t, http.StatusInternalServerError, "StatusPermanentError", 30*time.Second)
 		// The receiver retries (after its setup back-off, a minute) and reads; the status

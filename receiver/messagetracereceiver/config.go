@@ -77,6 +77,8 @@ type Config struct {
 	IncludeSubject bool `mapstructure:"include_subject"`
 	// Details is the opt-in enrichment with message trace details (details_config.go).
 	Details DetailsConfig `mapstructure:"details"`
+	// LocalDomains, when set, gives each row its direction (direction.go).
+	LocalDomains []string `mapstructure:"local_domains"`
 
 	_ struct{}
 }
@@ -117,6 +119,7 @@ func (c *Config) Validate() error {
 	if err := c.Details.validate(c.RequestBudget.Requests); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, validateLocalDomains(c.LocalDomains)...)
 	return errors.Join(errs...)
 }
 

@@ -99,6 +99,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 			legacyNames:    cfg.LegacyFieldNames,
 			includeSubject: cfg.IncludeSubject,
 			version:        set.BuildInfo.Version,
+			local:          newLocalDomains(cfg.LocalDomains),
 		},
 		planner: newRangePlanner(cfg, cfg.Delay),
 		now:     time.Now,
