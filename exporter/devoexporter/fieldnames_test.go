@@ -83,3 +83,45 @@ func TestGraphNamesCheckLooksAtOneRecordPerPush(t *testing.T) {
 	g.inspect(&p)
 	assert.Equal(t, 1, logs.Len())
 }
+
+// benchPlan is one push of n legacy-named rows to the message trace table.
+func benchPlan(n int) plan {
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	p := plan{}
+	for range n {
+		p.recs = append(p.recs, mapRecord(lrs, legacyRow))
+		p.tags = append(p.tags, messageTraceTable)
+	}
+	return p
+}
+
+// The check's cost per push of 5,000 rows: before a warning it looks at one record, after it
+// at none. route (the tag of every record) is the baseline the check adds to.
+func BenchmarkGraphNamesCheck(b *testing.B) {
+	ld := rowLogs("", legacyRow)
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for range 4999 {
+		mapRecord(lrs, legacyRow)
+	}
+	p := benchPlan(5000)
+	b.Run("route_5000_baseline", func(b *testing.B) {
+		e := &devoExporter{router: router{attr: "devo.tag", fallback: messageTraceTable}}
+		for b.Loop() {
+			_, _ = e.route(ld)
+		}
+	})
+	b.Run("legacy_names_not_warned", func(b *testing.B) {
+		g := &graphNamesCheck{logger: zap.NewNop()}
+		for b.Loop() {
+			g.inspect(&p)
+		}
+	})
+	b.Run("after_warning", func(b *testing.B) {
+		g := &graphNamesCheck{logger: zap.NewNop()}
+		g.warned.Store(true)
+		for b.Loop() {
+			g.inspect(&p)
+		}
+	})
+}
