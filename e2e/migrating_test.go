@@ -43,7 +43,7 @@ func TestForeignKeysRefusedWithOurs(t *testing.T) {
 			if strings.Contains(out, "has invalid keys") {
 				t.Fatalf("mapstructure's message instead of ours:\n%s", out)
 			}
-			if !strings.Contains(out, "receivers::office365_message_trace") {
+			if !strings.Contains(out, `error reading configuration for "office365_message_trace"`) {
 				t.Fatalf("the error does not name the receiver:\n%s", out)
 			}
 		})
