@@ -34,6 +34,9 @@ func (r *messageTraceReceiver) logStartSummary() {
 	if c.Details.Enabled {
 		fields = append(fields, zap.Strings("details_statuses", c.Details.Statuses))
 	}
+	if len(c.LocalDomains) > 0 {
+		fields = append(fields, zap.Strings("local_domains", c.LocalDomains))
+	}
 	r.set.Logger.Info("message trace receiver starting", fields...)
 }
 

@@ -20,6 +20,7 @@ func TestStartSummaryAndFirstTokenLogged(t *testing.T) {
 	h := newHarness(t, msgtracetest.Options{QuotaRequests: -1}, rowsIn(5, 20, msgtracetest.GenerateOptions{}))
 	h.cfg.EarlyDelay = 10 * time.Minute
 	h.cfg.Details.Enabled = true
+	h.cfg.LocalDomains = []string{"contoso.com"}
 	r, ctx := h.receiver(new(consumertest.LogsSink))
 
 	starts := h.logs.FilterMessage("message trace receiver starting").All()
@@ -35,6 +36,7 @@ func TestStartSummaryAndFirstTokenLogged(t *testing.T) {
 	assert.Equal(t, true, fields["details"])
 	assert.Contains(t, fields, "details_statuses")
 	assert.Contains(t, fields, "legacy_field_names")
+	assert.Contains(t, fields, "local_domains")
 
 	require.NoError(t, r.poll(ctx))
 	for range 2 {
