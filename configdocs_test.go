@@ -1,7 +1,9 @@
 package otelcolmsgtrace
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -65,10 +67,29 @@ func configKeys(t reflect.Type) map[string]bool {
 
 var backticked = regexp.MustCompile("`([^`]+)`")
 
-// readmeKeys reads the configuration reference table of a component README: the rows after
-// the heading "## Configuration" whose first cell names keys in backticks. "`a.b`, `.c`"
-// names a.b and a.c; "`a::b`" is a.b.
+// keyTableHeadings are the README sections whose tables document configuration keys: the few a
+// user must set first, then the tuning keys.
+var keyTableHeadings = map[string]bool{"## Keys you set": true, "## Tuning keys": true}
+
+// readmeKeys reads the configuration reference tables of a component README: the rows after
+// the headings "## Keys you set" and "## Tuning keys" whose first cell names keys in backticks.
+// "`a.b`, `.c`" names a.b and a.c; "`a::b`" is a.b.
 func readmeKeys(t *testing.T, path string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for heading := range keyTableHeadings {
+		for k, line := range sectionKeys(t, path, heading) {
+			if first, dup := out[k]; dup {
+				t.Errorf("%s:%d documents `%s` again (first at line %d): one table per key", path, line, k, first)
+			}
+			out[k] = line
+		}
+	}
+	return out
+}
+
+// sectionKeys reads the keys named in the first cells of the table rows under heading.
+func sectionKeys(t *testing.T, path, heading string) map[string]int {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -78,7 +99,7 @@ func readmeKeys(t *testing.T, path string) map[string]int {
 	section := false
 	for i, line := range strings.Split(string(raw), "\n") {
 		if strings.HasPrefix(line, "## ") {
-			section = line == "## Configuration"
+			section = line == heading
 			continue
 		}
 		if !section || !strings.HasPrefix(line, "| `") {
@@ -156,4 +177,117 @@ func hasDocumentedChild(key string, doc map[string]int) bool {
 		}
 	}
 	return false
+}
+
+// shippedConfigs are the configurations users copy whole: examples, deploy/ and the drop-in's.
+var shippedConfigs = []string{"testdata/minimal.yaml", "testdata/examples/*.yaml", "testdata/dropin/config.yaml", "deploy/config.yaml", "deploy/kubernetes/configmap.yaml"}
+
+var (
+	receiverHeading = regexp.MustCompile(`(?m)^\s+office365_message_trace(/\S+)?:\s*$`)
+	legacyNamesOn   = regexp.MustCompile(`(?m)^\s+legacy_field_names:\s*true\b`)
+	yamlFence       = regexp.MustCompile("(?s)```yaml\n(.*?)```")
+)
+
+// Every configuration we ship or show whole that sends to Devo's message trace table sets
+// legacy_field_names: true on each of its receivers: the table's parser reads only the
+// Reporting Web Service names, and with Graph's its columns stay empty.
+func TestShippedConfigsFillDevoMessageTraceColumns(t *testing.T) {
+	type config struct{ where, body string }
+	var configs []config
+	for _, pattern := range shippedConfigs {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			configs = append(configs, config{f, string(raw)})
+		}
+	}
+	docs, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(docs, "README.md", "receiver/messagetracereceiver/README.md", "exporter/devoexporter/README.md") {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range yamlFence.FindAllSubmatchIndex(raw, -1) {
+			configs = append(configs, config{fmt.Sprintf("%s:%d", f, 1+strings.Count(string(raw[:m[0]]), "\n")), string(raw[m[2]:m[3]])})
+		}
+	}
+	checked := 0
+	for _, c := range configs {
+		if !strings.Contains(c.body, "cloud.office365.messagetracing") {
+			continue
+		}
+		receivers := len(receiverHeading.FindAllString(c.body, -1))
+		if receivers == 0 {
+			continue
+		}
+		checked++
+		if on := len(legacyNamesOn.FindAllString(c.body, -1)); on < receivers {
+			t.Errorf("%s sends to cloud.office365.messagetracing with %d office365_message_trace receivers but legacy_field_names: true on %d: set it on each, or Devo's table columns stay empty", c.where, receivers, on)
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("checked %d configurations; the search is broken", checked)
+	}
+}
+
+// Each component README opens with the keys a user must set, a handful, and a complete example
+// that sets each of them; the tuning keys follow in their own table.
+func TestReadmesOpenWithKeysYouSet(t *testing.T) {
+	for _, c := range []struct {
+		readme string
+		must   []string
+	}{
+		{"receiver/messagetracereceiver/README.md", []string{"tenant_id", "client_id", "client_secret", "storage", "legacy_field_names"}},
+		{"exporter/devoexporter/README.md", []string{"endpoint", "tag", "tls"}},
+	} {
+		raw, err := os.ReadFile(c.readme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := string(raw)
+		var headings []string
+		for _, line := range strings.Split(doc, "\n") {
+			if strings.HasPrefix(line, "## ") {
+				headings = append(headings, line)
+			}
+		}
+		if len(headings) < 2 || headings[0] != "## Keys you set" || headings[1] != "## Tuning keys" {
+			t.Errorf("%s: the first sections are %q, want \"## Keys you set\" then \"## Tuning keys\"", c.readme, headings[:min(2, len(headings))])
+			continue
+		}
+		mustKeys := sectionKeys(t, c.readme, "## Keys you set")
+		if len(mustKeys) > 8 {
+			t.Errorf("%s: %d keys under \"Keys you set\"; it is for the few a user must set", c.readme, len(mustKeys))
+		}
+		for _, k := range c.must {
+			if _, ok := mustKeys[k]; !ok {
+				t.Errorf("%s: `%s` is not under \"Keys you set\"", c.readme, k)
+			}
+		}
+		section := doc[strings.Index(doc, "## Keys you set"):strings.Index(doc, "## Tuning keys")]
+		block := yamlFence.FindStringSubmatch(section)
+		if block == nil {
+			t.Errorf("%s: no example under \"Keys you set\"", c.readme)
+			continue
+		}
+		for _, top := range []string{"receivers:", "exporters:", "service:"} {
+			if !regexp.MustCompile("(?m)^" + top).MatchString(block[1]) {
+				t.Errorf("%s: the example under \"Keys you set\" is not a complete configuration: no %s", c.readme, top)
+			}
+		}
+		for _, k := range c.must {
+			if !regexp.MustCompile(`(?m)^\s+` + k + `:`).MatchString(block[1]) {
+				t.Errorf("%s: the example under \"Keys you set\" does not set %s", c.readme, k)
+			}
+		}
+	}
 }

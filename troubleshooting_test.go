@@ -283,3 +283,99 @@ func TestPrintMessages(t *testing.T) {
 		fmt.Printf("%s\t%s\n", m.where, m.text)
 	}
 }
+
+// generatedMetricDocs are the mdatagen pages that list each component's own metrics.
+var generatedMetricDocs = []string{"receiver/messagetracereceiver/documentation.md", "exporter/devoexporter/documentation.md"}
+
+// collectorMetrics are the collector's own metrics (receiverhelper, exporterhelper, process)
+// that the docs may name besides the components' generated ones.
+var collectorMetrics = map[string]bool{
+	"otelcol_receiver_accepted_log_records":       true,
+	"otelcol_receiver_refused_log_records":        true,
+	"otelcol_exporter_sent_log_records":           true,
+	"otelcol_exporter_send_failed_log_records":    true,
+	"otelcol_exporter_enqueue_failed_log_records": true,
+	"otelcol_exporter_queue_size":                 true,
+	"otelcol_exporter_queue_capacity":             true,
+	"otelcol_process_memory_rss":                  true,
+	"otelcol_process_runtime_heap_alloc_bytes":    true,
+	"otelcol_process_cpu_seconds":                 true,
+}
+
+var metricName = regexp.MustCompile(`otelcol_[a-z0-9_]+`)
+
+// generatedMetrics reads the metric headings of the generated documentation.md files.
+func generatedMetrics(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, path := range generatedMetricDocs {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if name, ok := strings.CutPrefix(line, "### "); ok && metricName.MatchString(name) {
+				out[strings.TrimSpace(name)] = path
+			}
+		}
+	}
+	if len(out) < 20 {
+		t.Fatalf("found %d metrics in %v; the extraction is broken", len(out), generatedMetricDocs)
+	}
+	return out
+}
+
+// metricDocs are the pages operators read metric names in.
+func metricDocs(t *testing.T) []string {
+	t.Helper()
+	docs, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(docs, "README.md", "receiver/messagetracereceiver/README.md", "exporter/devoexporter/README.md")
+}
+
+// Every metric name the docs and READMEs show exists (in a generated documentation.md, or is
+// one of the collector's own), and every generated metric is explained in docs/operations.md:
+// a renamed metric cannot leave an alert in the docs pointing at nothing.
+func TestDocsNameOnlyExistingMetrics(t *testing.T) {
+	generated := generatedMetrics(t)
+	for _, path := range metricDocs(t) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(raw), "\n") {
+			for _, name := range metricName.FindAllString(line, -1) {
+				if _, ok := generated[name]; !ok && !collectorMetrics[name] {
+					t.Errorf("%s:%d: metric %s exists in no generated documentation.md (%v) and is not one of the collector's own", path, i+1, name, generatedMetricDocs)
+				}
+			}
+		}
+	}
+	ops, err := os.ReadFile("docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, from := range generated {
+		if !regexp.MustCompile("`" + name + "`").Match(ops) {
+			t.Errorf("metric %s (%s) is not explained in docs/operations.md", name, from)
+		}
+	}
+}
+
+// The retention the docs state is the one the code enforces: Graph reads 90 days back, the
+// Reporting Web Service 10.
+func TestDocsStateEachAPIsRetention(t *testing.T) {
+	raw, err := os.ReadFile(troubleshootingDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	if strings.Contains(doc, "10 days Graph") || strings.Contains(doc, "90 days legacy") {
+		t.Errorf("%s swaps the retention: Graph keeps 90 days, the Reporting Web Service 10 (api.go maxLookback)", troubleshootingDoc)
+	}
+	if !strings.Contains(doc, "90 days Graph, 10 days legacy") {
+		t.Errorf("%s does not state the retention as 90 days Graph, 10 days legacy", troubleshootingDoc)
+	}
+}

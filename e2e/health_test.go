@@ -107,8 +107,9 @@ func (o *observed) waitHealth(t *testing.T, code int, status string, within time
 
 // Each transition of the receiver's component status shows on health_check: a Microsoft
 // outage (5xx) and throttling (429) are recoverable errors that make it unhealthy once they
-// last longer than recovery_duration and healthy again at the next page; a refused login and a
-// missing service principal are permanent errors that keep it unhealthy.
+// last longer than recovery_duration and healthy again at the next page; a refused login is a
+// permanent error that keeps it unhealthy (the missing service principal, which heals by
+// itself: TestHealthRecoversWhenServicePrincipalAppears).
 func TestHealthFollowsReceiverStatus(t *testing.T) {
 	t.Run("outage and throttling recover", func(t *testing.T) {
 		e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
@@ -129,25 +130,60 @@ func TestHealthFollowsReceiverStatus(t *testing.T) {
 		o.waitHealth(t, http.StatusInternalServerError, "StatusRecoverableError", 15*time.Second)
 		o.waitHealth(t, http.StatusOK, "StatusOK", 30*time.Second)
 	})
-	for _, tc := range []struct {
-		name  string
-		fault msgtracetest.Fault
-	}{
-		{"refused login AADSTS7000215", msgtracetest.Fault{Kind: msgtracetest.FaultTokenError, AADSTS: "AADSTS7000215"}},
-		{"missing service principal", msgtracetest.Fault{Kind: msgtracetest.FaultServicePrincipalMissing}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
-			// The first login (or both requests of the 401 check: before and after a fresh login).
-			e.st.Tenant.InjectFaults(tc.fault, tc.fault)
-			o := e.runObserved()
-			o.waitHealth(t, http.StatusInternalServerError, "StatusPermanentError", 30*time.Second)
-			// The collector has no way back from a permanent error: it stays until a restart,
-			// even though the receiver keeps retrying (docs/operations.md).
-			time.Sleep(2 * time.Second)
-			if code, st, err := o.healthOf(); err != nil || code != http.StatusInternalServerError || st != "StatusPermanentError" {
-				t.Fatalf("after the permanent error: %d %q (%v)", code, st, err)
-			}
-		})
+	// A refused login (a wrong secret) needs a change of the configuration, and so a restart:
+	// it stays a permanent error, even once the receiver reads again.
+	t.Run("refused login AADSTS7000215", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
+		now := time.Now()
+		src := msgtracetest.Generate(33, 5, now.Add(-2*24*time.Hour), now.Add(-time.Hour), msgtracetest.GenerateOptions{})
+		e.st.Tenant.AddRows(src...)
+		fault := msgtracetest.Fault{Kind: msgtracetest.FaultTokenError, AADSTS: "AADSTS7000215"}
+		e.st.Tenant.InjectFaults(fault) // the first login only; the retry a minute later succeeds
+		o := e.runObserved()
+		o.waitHealth(t, http.StatusInternalServerError, "StatusPermanentError", 30*time.Second)
+		// The receiver retries (after its setup back-off, a minute) and reads; the status
+		// stays, as the collector has no way back from a permanent error.
+		e.waitDelivered(o.c, stack.Keys(src), 3*time.Minute)
+		if code, st, err := o.healthOf(); err != nil || code != http.StatusInternalServerError || st != "StatusPermanentError" {
+			t.Fatalf("after the permanent error: %d %q (%v)", code, st, err)
+		}
+	})
+}
+
+// Microsoft provisions the service principal hours after it was created, and the setup guide
+// says to start the collector meanwhile: health says 500 while it is missing (once it has
+// lasted recovery_duration) and 200 again at the first page read after it appeared, in the
+// same collector process, without a restart.
+func TestHealthRecoversWhenServicePrincipalAppears(t *testing.T) {
+	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
+	now := time.Now()
+	src := msgtracetest.Generate(34, 20, now.Add(-2*24*time.Hour), now.Add(-time.Hour), msgtracetest.GenerateOptions{})
+	e.st.Tenant.AddRows(src...)
+	e.st.Tenant.SetServicePrincipalMissing(true)
+	start := time.Now()
+	o := e.runObserved()
+	pid := o.c.PID()
+
+	o.waitHealth(t, http.StatusInternalServerError, "StatusRecoverableError", 30*time.Second)
+	unhealthy := time.Since(start)
+	// Still missing: still unhealthy (the receiver retries a minute later at the earliest).
+	time.Sleep(3 * time.Second)
+	if code, st, err := o.healthOf(); err != nil || code != http.StatusInternalServerError || st != "StatusRecoverableError" {
+		t.Fatalf("while the principal is missing: %d %q (%v)", code, st, err)
 	}
+	if got := len(e.st.Sink.Events()); got != 0 {
+		t.Fatalf("%d events delivered while the principal is missing", got)
+	}
+
+	e.st.Tenant.SetServicePrincipalMissing(false)
+	appeared := time.Since(start)
+	o.waitHealth(t, http.StatusOK, "StatusOK", 3*time.Minute)
+	healthy := time.Since(start)
+	e.waitDelivered(o.c, stack.Keys(src), 30*time.Second)
+	if o.c.Exited() || o.c.PID() != pid {
+		t.Fatalf("the collector did not keep running as one process")
+	}
+	t.Logf("collector started at 0s; health 500 (receiver StatusRecoverableError) at %v; principal appeared at %v; health 200 (StatusOK) at %v, %v after it appeared; pid %d throughout",
+		unhealthy.Round(100*time.Millisecond), appeared.Round(100*time.Millisecond), healthy.Round(100*time.Millisecond), (healthy - appeared).Round(100*time.Millisecond), pid)
 }

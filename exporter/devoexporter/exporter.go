@@ -34,6 +34,7 @@ type devoExporter struct {
 	// segRetries bounds the immediate retries of a failed segment within one push.
 	segRetries int
 	health     *deliveryHealth
+	graphNames *graphNamesCheck
 
 	bufs  sync.Pool // *chunkWriter buffers, reused across pushes
 	gzips sync.Pool // *gzip.Writer; each holds ~1 MB of deflate state
@@ -58,6 +59,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*devoExporter, error) {
 		seg:        newSegmenter(cfg.MinSegmentRecords, cfg.MaxSegmentRecords),
 		segRetries: segmentRetries,
 		health:     newDeliveryHealth(set.Logger, time.Now),
+		graphNames: &graphNamesCheck{logger: set.Logger},
 	}, nil
 }
 
@@ -135,6 +137,7 @@ func (e *devoExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return errors.New("devo: exporter not started")
 	}
 	p, firstErr := e.route(ld)
+	e.graphNames.inspect(&p)
 	if p.dropped > 0 {
 		e.tel.DevoExporterEventsDropped.Add(ctx, int64(p.dropped))
 		e.logger.Error("dropping log records with an unusable Devo tag",

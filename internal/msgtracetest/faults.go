@@ -94,6 +94,15 @@ func (s *Server) InjectFaults(faults ...Fault) {
 	}
 }
 
+// SetServicePrincipalMissing makes the tenant lack (true) or have (false) the Transport Data
+// Platform service principal: while it lacks it, every API request answers as
+// FaultServicePrincipalMissing does, as Microsoft does until it has provisioned the principal.
+func (s *Server) SetServicePrincipalMissing(missing bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.spMissing = missing
+}
+
 // PendingFaults is the number of queued faults not yet consumed.
 func (s *Server) PendingFaults() int {
 	s.mu.Lock()
@@ -178,6 +187,9 @@ func draw(rng *rand.Rand, l []weightedKind) (Fault, bool) {
 
 // popAPIFaultLocked takes the next API fault (queue first, then mix). s.mu held.
 func (s *Server) popAPIFaultLocked() (Fault, bool) {
+	if s.spMissing {
+		return Fault{Kind: FaultServicePrincipalMissing}, true
+	}
 	if len(s.apiFaults) > 0 {
 		f := s.apiFaults[0]
 		s.apiFaults = s.apiFaults[1:]

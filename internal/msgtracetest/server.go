@@ -137,11 +137,13 @@ type Server struct {
 	apiRequests  int
 	requests     []Request
 	apiFaults    []Fault
-	tokenFaults  []Fault
-	mix          *faultMix
-	poisoned     map[string]bool
-	legacyCount  int
-	transports   []*http.Transport
+	// spMissing makes every API request answer FaultServicePrincipalMissing until cleared.
+	spMissing   bool
+	tokenFaults []Fault
+	mix         *faultMix
+	poisoned    map[string]bool
+	legacyCount int
+	transports  []*http.Transport
 
 	detailsServed int              // details requests answered, for DetailsFailEvery
 	onToken       func(tok string) // a MultiServer learns here which tenant a token belongs to

@@ -97,11 +97,11 @@ func (graphAPI) detailsURL(base string, p *pendingDetail, _ time.Time) string {
 func (graphAPI) decodeDetails(body []byte) ([]detailEvent, error) { return decodeGraphDetails(body) }
 
 func (graphAPI) unauthorized() *setupError {
-	return &setupError{msg: "Graph answered 401 after a fresh login: grant the app the application permission ExchangeMessageTrace.Read.All with admin consent"}
+	return &setupError{tenantSide: true, msg: "Graph answered 401 after a fresh login: grant the app the application permission ExchangeMessageTrace.Read.All with admin consent"}
 }
 
 func (graphAPI) forbidden(message string) *setupError {
-	return &setupError{msg: "Graph answered 403 (" + message + "): grant the app the application permission ExchangeMessageTrace.Read.All and admin consent"}
+	return &setupError{tenantSide: true, msg: "Graph answered 403 (" + message + "): grant the app the application permission ExchangeMessageTrace.Read.All and admin consent"}
 }
 
 // legacyAPI is the Reporting Web Service MessageTrace report, which Microsoft is retiring.
@@ -148,11 +148,11 @@ func (legacyAPI) detailsURL(base string, p *pendingDetail, now time.Time) string
 func (legacyAPI) decodeDetails(body []byte) ([]detailEvent, error) { return decodeLegacyDetails(body) }
 
 func (legacyAPI) unauthorized() *setupError {
-	return &setupError{msg: "the Reporting Web Service answered 401 after a fresh login: grant the app the Office 365 Exchange Online application permission ReportingWebService.Read.All with admin consent"}
+	return &setupError{tenantSide: true, msg: "the Reporting Web Service answered 401 after a fresh login: grant the app the Office 365 Exchange Online application permission ReportingWebService.Read.All with admin consent"}
 }
 
 func (legacyAPI) forbidden(message string) *setupError {
-	return &setupError{msg: "the Reporting Web Service answered 403 (" + message + "): grant ReportingWebService.Read.All with admin consent and give the app's service principal a directory role (Global Reader or Security Reader)"}
+	return &setupError{tenantSide: true, msg: "the Reporting Web Service answered 403 (" + message + "): grant ReportingWebService.Read.All with admin consent and give the app's service principal a directory role (Global Reader or Security Reader)"}
 }
 
 // odataURL is base + path with the query and $top; spaces as %20, which both APIs expect.

@@ -46,8 +46,13 @@ const maxThrottles = 10
 
 // setupError is an answer that only a change of configuration or tenant setup can fix (403,
 // a refused login, the missing service principal): the receiver says what to fix and retries
-// slowly.
-type setupError struct{ msg string }
+// slowly. tenantSide marks the ones fixed in the tenant (a permission, consent, the service
+// principal Microsoft provisions): the receiver reads again without a restart, so health
+// reports them as recoverable (health.go).
+type setupError struct {
+	msg        string
+	tenantSide bool
+}
 
 func (e *setupError) Error() string { return e.msg }
 
@@ -222,7 +227,7 @@ func (e *unauthorizedError) Error() string { return "the API answered 401 Unauth
 
 func (e *unauthorizedError) setup() error {
 	if e.servicePrincipalMissing {
-		return &setupError{msg: "Graph answered 401: the service principal of Microsoft's app " + servicePrincipalAppID +
+		return &setupError{tenantSide: true, msg: "Graph answered 401: the service principal of Microsoft's app " + servicePrincipalAppID +
 			" (Transport Data Platform) does not exist in the tenant yet. Create it once with " +
 			"New-MgServicePrincipal -AppId " + servicePrincipalAppID + " (or POST /v1.0/servicePrincipals) and allow several hours for provisioning"}
 	}

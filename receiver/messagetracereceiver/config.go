@@ -77,6 +77,8 @@ type Config struct {
 	IncludeSubject bool `mapstructure:"include_subject"`
 	// Details is the opt-in enrichment with message trace details (details_config.go).
 	Details DetailsConfig `mapstructure:"details"`
+	// LocalDomains, when set, gives each row its direction (direction.go).
+	LocalDomains []string `mapstructure:"local_domains"`
 
 	_ struct{}
 }
@@ -117,6 +119,7 @@ func (c *Config) Validate() error {
 	if err := c.Details.validate(c.RequestBudget.Requests); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, validateLocalDomains(c.LocalDomains)...)
 	return errors.Join(errs...)
 }
 
@@ -280,9 +283,12 @@ var movedKeys = []struct{ old, new string }{
 }
 
 // Unmarshal decodes the configuration and moves proxy_url out of the embedded confighttp
-// settings into ProxyURL, whose printed form hides the password.
+// settings into ProxyURL, whose printed form hides the password. Before decoding it answers
+// the keys of other collectors with ours and a bare number for a duration with the unit it
+// needs (foreignkeys.go): mapstructure would say "has invalid keys" and read 300 as 300ns.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
-	var errs []error
+	errs := foreignKeyErrors(conf)
+	errs = append(errs, bareDurationErrors(conf)...)
 	for _, k := range movedKeys {
 		if conf.IsSet(k.old) {
 			errs = append(errs, fmt.Errorf("`%s` moved to `%s`: write it under keepalive, as every collector HTTP client takes it (disable_keep_alives: true becomes keepalive: {enabled: false})", k.old, k.new))

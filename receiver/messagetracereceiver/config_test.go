@@ -77,6 +77,7 @@ func TestLoadConfig(t *testing.T) {
 	full.StorageID = &storageID
 	full.LegacyFieldNames = true
 	full.IncludeSubject = false
+	full.LocalDomains = []string{"contoso.com", "fabrikam.onmicrosoft.com"}
 
 	legacy := createDefaultConfig().(*Config)
 	legacy.TenantID = "contoso.onmicrosoft.com"

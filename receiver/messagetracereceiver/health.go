@@ -9,14 +9,18 @@ import (
 )
 
 // pollHealth turns what a poll found into component status, so health_check can tell a tenant
-// that needs a person from one that is only slowed down: a setup problem (a refused login, a
-// missing service principal, 401/403, a query the API refuses) is a permanent error, any other
-// failed poll (throttling, a Microsoft outage, a network problem) a recoverable one, and the
-// next page read is OK again. Transitions only, so a long outage does not flood the host.
+// that needs a change of the collector's configuration from one that heals without a restart:
+//   - a setup problem only a configuration change fixes (a refused login: wrong secret, client
+//     or tenant id; a query the API refuses; a redirect; storage that cannot be opened) is a
+//     permanent error: the collector admits no way back from it except Stopping, and the fix
+//     needs a restart anyway;
+//   - a setup problem fixed in the tenant (the service principal Microsoft provisions, a
+//     permission or consent granted, a role assigned: setupError.tenantSide) is a recoverable
+//     error, as is any other failed poll (throttling, a Microsoft outage, a network problem):
+//     the receiver keeps retrying, and the next page read is OK again, without a restart.
 //
-// The collector admits no way back from a permanent error except Stopping: once one is
-// reported, health stays unhealthy until the collector restarts, even though the receiver
-// keeps retrying and reads again as soon as the tenant is fixed (docs/operations.md says so).
+// health_check shows a recoverable error as unhealthy once it has lasted recovery_duration.
+// Transitions only, so a long outage does not flood the host.
 type pollHealth struct {
 	mu    sync.Mutex
 	host  component.Host // nil before Start, and in tests that call prepare without a host
@@ -36,9 +40,15 @@ func isSetupProblem(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &le)
 }
 
+// healsWithoutRestart says whether a setup problem goes away by a change in the tenant alone.
+func healsWithoutRestart(err error) bool {
+	var se *setupError
+	return errors.As(err, &se) && se.tenantSide
+}
+
 // failed reports a poll that stopped on err.
 func (h *pollHealth) failed(err error) {
-	if isSetupProblem(err) {
+	if isSetupProblem(err) && !healsWithoutRestart(err) {
 		h.report(componentstatus.StatusPermanentError, func() *componentstatus.Event { return componentstatus.NewPermanentErrorEvent(err) })
 		return
 	}

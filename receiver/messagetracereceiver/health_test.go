@@ -20,7 +20,10 @@ func (h *statusHost) Report(e *componentstatus.Event) { h.events = append(h.even
 func TestPollHealthTransitions(t *testing.T) {
 	throttled := fmt.Errorf("page: %w", errors.New("throttled 11 times in a row: HTTP 429"))
 	login := fmt.Errorf("token: %w", &loginError{status: 401, code: "AADSTS7000215", kind: "invalid_client", fix: "set client_secret"})
-	forbidden := &setupError{msg: "Graph answered 403"}
+	refusedQuery := &setupError{msg: "the API refused the query with 400"}
+	principalMissing := fmt.Errorf("page: %w", (&unauthorizedError{api: graphAPI{}, servicePrincipalMissing: true}).setup())
+	forbidden := graphAPI{}.forbidden("Access denied")
+	legacyUnauthorized := legacyAPI{}.unauthorized()
 	for _, tc := range []struct {
 		name  string
 		steps []func(*pollHealth)
@@ -29,8 +32,18 @@ func TestPollHealthTransitions(t *testing.T) {
 		{"outage then a page", []func(*pollHealth){failedWith(throttled), failedWith(throttled), (*pollHealth).pageRead, (*pollHealth).pageRead},
 			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
 		{"refused login", []func(*pollHealth){failedWith(login)}, []componentstatus.Status{componentstatus.StatusPermanentError}},
-		{"outage turning into a 403", []func(*pollHealth){failedWith(throttled), failedWith(forbidden), (*pollHealth).pageRead, failedWith(throttled)},
-			// The collector refuses any way out of a permanent error, so none is reported.
+		{"outage turning into a refused query", []func(*pollHealth){failedWith(throttled), failedWith(refusedQuery), (*pollHealth).pageRead, failedWith(throttled)},
+			// Only a configuration change (and so a restart) fixes it, and the collector refuses
+			// any way out of a permanent error, so none is reported.
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusPermanentError}},
+		// Fixed in the tenant, without a restart: unhealthy while it lasts, OK at the next page.
+		{"service principal missing, then provisioned", []func(*pollHealth){failedWith(principalMissing), failedWith(principalMissing), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
+		{"403 until consent", []func(*pollHealth){failedWith(forbidden), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
+		{"legacy 401 until the permission", []func(*pollHealth){failedWith(legacyUnauthorized), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
+		{"tenant fixed but the secret is wrong", []func(*pollHealth){failedWith(principalMissing), failedWith(login), (*pollHealth).pageRead},
 			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusPermanentError}},
 		{"throttled during a page", []func(*pollHealth){(*pollHealth).throttled, (*pollHealth).throttled, (*pollHealth).pageRead},
 			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},

@@ -113,6 +113,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 			legacyNames:    cfg.LegacyFieldNames,
 			includeSubject: cfg.IncludeSubject,
 			version:        set.BuildInfo.Version,
+			local:          newLocalDomains(cfg.LocalDomains),
 		},
 		planner: newRangePlanner(cfg, cfg.Delay),
 		now:     time.Now,
@@ -151,6 +152,7 @@ func (r *messageTraceReceiver) Start(ctx context.Context, host component.Host) e
 // the poll loop runs under.
 func (r *messageTraceReceiver) prepareClients(ctx context.Context, host component.Host) (context.Context, error) {
 	r.health.start(host)
+	r.logStartSummary()
 	for _, w := range r.cfg.weakSettings() {
 		r.set.Logger.Warn("insecure setting: " + w)
 	}
@@ -190,7 +192,7 @@ func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, 
 		base:     base,
 		pageSize: r.cfg.effectivePageSize(),
 		http:     r.http,
-		tokens: newTokenProvider(&loginSource{
+		tokens: newTokenProvider(&firstTokenLog{source: &loginSource{
 			ctx:      loginCtx,
 			tokenURL: r.cfg.tokenURL(),
 			clientID: r.cfg.ClientID,
@@ -198,7 +200,7 @@ func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, 
 			cert:     cert,
 			scope:    r.cfg.scope(),
 			now:      r.now,
-		}, r.now).withLogger(r.set.Logger),
+		}, logger: r.set.Logger, tenant: r.cfg.TenantID}, r.now).withLogger(r.set.Logger),
 		budget: newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
 		memory: &pageHold{m: r.memory},
 		start:  r.start,

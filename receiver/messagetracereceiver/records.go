@@ -36,6 +36,7 @@ type recordBuilder struct {
 	legacyNames    bool
 	includeSubject bool
 	version        string
+	local          *localDomains // nil: no direction
 }
 
 // build returns the records as plog.Logs. observed is the start of the poll that fetched them.
@@ -140,6 +141,15 @@ func (b *recordBuilder) fill(lr plog.LogRecord, rec *traceRecord, observed pcomm
 		b.legacyBody(body, row, status, received)
 	} else {
 		b.graphBody(body, row, status, received)
+	}
+	if b.local != nil {
+		d := b.local.direction(row.Sender, row.Recipient)
+		attrs.PutStr(directionAttribute, d)
+		if b.legacyNames {
+			body.PutStr(directionLegacyKey, d)
+		} else {
+			body.PutStr(directionBodyKey, d)
+		}
 	}
 	// Syslog destinations such as Devo only see the body: say it there too.
 	if previous != "" && b.legacyNames {
