@@ -339,6 +339,10 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 		return err
 	}
 	c.federatedKeySet = conf.IsSet("federated_token_file")
+	if c.ManagedIdentity == nil && conf.IsSet("managed_identity") {
+		// `managed_identity:` with nothing under it is the system-assigned identity, as {} is.
+		c.ManagedIdentity = &ManagedIdentityConfig{}
+	}
 	if c.ClientConfig.ProxyURL != "" {
 		c.ProxyURL = ProxyURL(c.ClientConfig.ProxyURL)
 		c.ClientConfig.ProxyURL = ""

@@ -213,7 +213,8 @@ func TestFederatedTokenNeverLoggedAtDebug(t *testing.T) {
 	require.NotZero(t, h.logs.Len())
 	for _, e := range h.logs.All() {
 		line := fmt.Sprint(e.Message, e.ContextMap())
-		assert.NotContains(t, line, string(tok))
+		// A prefix too: quoting cuts long texts, and a cut token is still a leak.
+		assert.NotContains(t, line, string(tok[:64]))
 		assert.NotContains(t, line, access.AccessToken)
 	}
 }
