@@ -35,14 +35,25 @@ type FederatedCredential struct {
 }
 
 // isFederated says whether a client assertion is a federated token rather than the app's own
-// private_key_jwt: the app signs its assertions with iss = its client id.
+// private_key_jwt: the app's assertions name its certificate (x5t, x5t#S256), an outside
+// issuer's do not, and their iss is not the client id.
 func isFederated(assertion, clientID string) bool {
 	claims, err := jwtClaims(assertion)
 	if err != nil {
 		return false
 	}
 	iss, _ := claims["iss"].(string)
-	return iss != "" && !strings.EqualFold(iss, clientID)
+	if iss == "" || strings.EqualFold(iss, clientID) {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.SplitN(assertion, ".", 2)[0])
+	var hdr map[string]any
+	if err != nil || json.Unmarshal(raw, &hdr) != nil {
+		return false
+	}
+	_, x5t := hdr["x5t"]
+	_, x5tS256 := hdr["x5t#S256"]
+	return !x5t && !x5tS256
 }
 
 func jwtClaims(token string) (map[string]any, error) {

@@ -100,7 +100,9 @@ func TestFederatedRefusalsSayWhatToFix(t *testing.T) {
 		trusted func(*msgtracetest.FederatedIssuer) []msgtracetest.FederatedCredential
 		want    string
 	}{
-		{"no federated credential", func(*msgtracetest.FederatedIssuer) []msgtracetest.FederatedCredential { return []msgtracetest.FederatedCredential{} }, "AADSTS70021"},
+		{"no federated credential", func(*msgtracetest.FederatedIssuer) []msgtracetest.FederatedCredential {
+			return []msgtracetest.FederatedCredential{}
+		}, "AADSTS70021"},
 		{"other issuer", func(*msgtracetest.FederatedIssuer) []msgtracetest.FederatedCredential {
 			return []msgtracetest.FederatedCredential{other.Credential(testSubject)}
 		}, "AADSTS700211"},

@@ -304,7 +304,7 @@ func TestManagedIdentityAppService(t *testing.T) {
 	}))
 	defer srv.Close()
 	src := &metadataSource{ctx: context.Background(), http: srv.Client(), now: time.Now,
-		target: metadataTarget{kind: metadataAppService, url: srv.URL + "/msi/token", secret: "identity-header-secret"},
+		target:   metadataTarget{kind: metadataAppService, url: srv.URL + "/msi/token", secret: "identity-header-secret"},
 		resource: "https://graph.microsoft.com", resourceID: testIdentityResourceID}
 	tok, err := src.Token()
 	require.NoError(t, err)
