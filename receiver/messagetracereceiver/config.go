@@ -416,6 +416,9 @@ func (c *Config) weakSettings() []string {
 	if c.AllowInsecureHTTP && (isHTTP(c.LoginEndpoint) || isHTTP(c.Endpoint)) {
 		out = append(out, "allow_insecure_http: true with an http:// endpoint or login_endpoint: the client secret and bearer tokens travel in clear text")
 	}
+	if mi := c.ManagedIdentity; mi != nil && mi.Endpoint != "" && mi.Endpoint != imdsTokenURL {
+		out = append(out, "managed_identity.endpoint is set: tokens come from that test stand-in, not from this machine's Instance Metadata Service")
+	}
 	if c.TLS.InsecureSkipVerify {
 		out = append(out, "tls.insecure_skip_verify: true: the server certificate is not checked, so anyone on the path can read the client secret and bearer tokens")
 	}

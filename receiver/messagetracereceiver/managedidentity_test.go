@@ -428,3 +428,14 @@ func TestManagedIdentityNoProxyNoRedirect(t *testing.T) {
 	assert.True(t, isSetupProblem(err))
 	assert.Zero(t, elsewhere.Load())
 }
+
+func TestManagedIdentityStandInEndpointIsWarnedAbout(t *testing.T) {
+	cfg := validConfig()
+	cfg.ClientSecret, cfg.ClientID = "", ""
+	cfg.ManagedIdentity = &ManagedIdentityConfig{}
+	assert.Empty(t, cfg.weakSettings(), "the Instance Metadata Service is not weak")
+	cfg.ManagedIdentity.Endpoint = imdsTokenURL
+	assert.Empty(t, cfg.weakSettings())
+	cfg.ManagedIdentity.Endpoint = "https://127.0.0.1:8443/metadata/identity/oauth2/token"
+	assert.Contains(t, strings.Join(cfg.weakSettings(), "\n"), "managed_identity.endpoint is set")
+}
