@@ -21,28 +21,50 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// manifests holds every object of kubernetes/, decoded strictly into its API type.
+// manifests holds every object of one manifest directory, decoded strictly into its API type.
 type manifests struct {
-	statefulSets map[string]*appsv1.StatefulSet
-	configMaps   map[string]*corev1.ConfigMap
-	secrets      map[string]*corev1.Secret
-	services     map[string]*corev1.Service
+	dir             string
+	statefulSets    map[string]*appsv1.StatefulSet
+	configMaps      map[string]*corev1.ConfigMap
+	secrets         map[string]*corev1.Secret
+	services        map[string]*corev1.Service
+	serviceAccounts map[string]*corev1.ServiceAccount
 }
 
-// loadManifests decodes each document of kubernetes/*.yaml into the type its apiVersion and
+// manifestSets are the Kubernetes variants and the configuration file each one's ConfigMap
+// holds verbatim as otelcol-msgtrace-0.yaml: with a client secret, and with workload identity
+// federation (no Microsoft secret).
+var manifestSets = []struct{ dir, config string }{
+	{"kubernetes", "config.yaml"},
+	{"kubernetes-workload-identity", "config-workload-identity.yaml"},
+}
+
+// forEachManifestSet runs test once per manifest directory.
+func forEachManifestSet(t *testing.T, test func(t *testing.T, m manifests, config string)) {
+	for _, set := range manifestSets {
+		t.Run(set.dir, func(t *testing.T) { test(t, loadManifestsFrom(t, set.dir), set.config) })
+	}
+}
+
+// loadManifests decodes kubernetes/.
+func loadManifests(t *testing.T) manifests { return loadManifestsFrom(t, "kubernetes") }
+
+// loadManifestsFrom decodes each document of dir/*.yaml into the type its apiVersion and
 // kind name; an unknown field, a wrong type or an unknown kind fails the test, as it would fail
 // `kubectl apply --validate=strict`.
-func loadManifests(t *testing.T) manifests {
+func loadManifestsFrom(t *testing.T, dir string) manifests {
 	t.Helper()
 	m := manifests{
-		statefulSets: map[string]*appsv1.StatefulSet{},
-		configMaps:   map[string]*corev1.ConfigMap{},
-		secrets:      map[string]*corev1.Secret{},
-		services:     map[string]*corev1.Service{},
+		dir:             dir,
+		statefulSets:    map[string]*appsv1.StatefulSet{},
+		configMaps:      map[string]*corev1.ConfigMap{},
+		secrets:         map[string]*corev1.Secret{},
+		services:        map[string]*corev1.Service{},
+		serviceAccounts: map[string]*corev1.ServiceAccount{},
 	}
-	files, err := filepath.Glob(filepath.Join("kubernetes", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests in kubernetes/ (%v)", err)
+		t.Fatalf("no manifests in %s/ (%v)", dir, err)
 	}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -72,6 +94,10 @@ func loadManifests(t *testing.T) manifests {
 				var o corev1.Service
 				strict(t, f, doc, &o)
 				name, m.services[o.Name] = o.Name, &o
+			case "v1 ServiceAccount":
+				var o corev1.ServiceAccount
+				strict(t, f, doc, &o)
+				name, m.serviceAccounts[o.Name] = o.Name, &o
 			default:
 				t.Fatalf("%s document %d: unexpected %q %q; add its type to this test", f, i, tm.APIVersion, tm.Kind)
 			}
@@ -141,11 +167,12 @@ func theStatefulSet(t *testing.T, m manifests) (*appsv1.StatefulSet, *corev1.Con
 }
 
 func TestManifestsDecodeStrictly(t *testing.T) {
-	m := loadManifests(t)
-	if len(m.statefulSets) != 1 || len(m.configMaps) != 1 || len(m.services) != 1 || len(m.secrets) == 0 {
-		t.Fatalf("want one StatefulSet, ConfigMap and Service and the Secrets; have %d, %d, %d, %d",
-			len(m.statefulSets), len(m.configMaps), len(m.services), len(m.secrets))
-	}
+	forEachManifestSet(t, func(t *testing.T, m manifests, _ string) {
+		if len(m.statefulSets) != 1 || len(m.configMaps) != 1 || len(m.services) != 1 || len(m.secrets) == 0 {
+			t.Fatalf("want one StatefulSet, ConfigMap and Service and the Secrets; have %d, %d, %d, %d",
+				len(m.statefulSets), len(m.configMaps), len(m.services), len(m.secrets))
+		}
+	})
 }
 
 // The decoder is strict: a misspelled field fails (this is what keeps the test above honest).
@@ -173,7 +200,10 @@ func TestStrictDecodingRejectsUnknownFields(t *testing.T) {
 
 // The StatefulSet, its Service, its pod template and the objects it refers to fit together.
 func TestStatefulSetWiring(t *testing.T) {
-	m := loadManifests(t)
+	forEachManifestSet(t, func(t *testing.T, m manifests, _ string) { statefulSetWiring(t, m) })
+}
+
+func statefulSetWiring(t *testing.T, m manifests) {
 	s, c := theStatefulSet(t, m)
 	spec := s.Spec.Template.Spec
 
@@ -242,7 +272,10 @@ const healthGate = "--feature-gates=+extension.healthcheck.useComponentStatus"
 // and GOMEMLIMIT is not set, because the figure was measured without it and memory is bounded by
 // the exporter's defaults, not by the garbage collector's soft limit.
 func TestResourcesMatchMeasuredMemory(t *testing.T) {
-	m := loadManifests(t)
+	forEachManifestSet(t, func(t *testing.T, m manifests, _ string) { resourcesMatchMeasuredMemory(t, m) })
+}
+
+func resourcesMatchMeasuredMemory(t *testing.T, m manifests) {
 	_, c := theStatefulSet(t, m)
 	peakMB := measuredPeak(t)
 	req, lim := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
@@ -282,12 +315,13 @@ func measuredPeak(t *testing.T) int64 {
 // Each replica N reads the ConfigMap key <statefulset>-N.yaml, its state directory is the
 // volume claim, every ${env:X} it uses is set, and every file it names is mounted.
 func TestEveryReplicaHasItsConfiguration(t *testing.T) {
-	m := loadManifests(t)
-	s, c := theStatefulSet(t, m)
-	configs := replicaConfigs(t, m, s, c)
-	for key, cfg := range configs {
-		checkConfigAgainstPod(t, m, s, c, key, cfg)
-	}
+	forEachManifestSet(t, func(t *testing.T, m manifests, _ string) {
+		s, c := theStatefulSet(t, m)
+		configs := replicaConfigs(t, m, s, c)
+		for key, cfg := range configs {
+			checkConfigAgainstPod(t, m, s, c, key, cfg)
+		}
+	})
 }
 
 // replicaConfigs returns, for each replica, the ConfigMap key it reads and its text.
@@ -353,7 +387,7 @@ func checkConfigAgainstPod(t *testing.T, m manifests, s *appsv1.StatefulSet, c *
 		if sk := secretKey(e); sk != nil {
 			sec, ok := m.secrets[sk.Name]
 			if !ok || !hasKey(sec, sk.Key) {
-				t.Errorf("%s: %s comes from Secret %s key %s, which kubernetes/ does not define", key, e.Name, sk.Name, sk.Key)
+				t.Errorf("%s: %s comes from Secret %s key %s, which %s/ does not define", key, e.Name, sk.Name, sk.Key, m.dir)
 			}
 		}
 	}
@@ -381,9 +415,12 @@ func checkConfigAgainstPod(t *testing.T, m manifests, s *appsv1.StatefulSet, c *
 // The first replica's configuration is deploy/config.yaml verbatim, the file the image and the
 // systemd unit use and that TestConfigurationsValidate checks with the built binary.
 func TestConfigMapHoldsDeployConfig(t *testing.T) {
-	m := loadManifests(t)
+	forEachManifestSet(t, configMapHoldsDeployConfig)
+}
+
+func configMapHoldsDeployConfig(t *testing.T, m manifests, config string) {
 	s, _ := theStatefulSet(t, m)
-	want, err := os.ReadFile("config.yaml")
+	want, err := os.ReadFile(config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +428,7 @@ func TestConfigMapHoldsDeployConfig(t *testing.T) {
 	for _, cm := range m.configMaps {
 		if got, ok := cm.Data[key]; ok {
 			if got != string(want) {
-				t.Fatalf("ConfigMap %s key %s differs from deploy/config.yaml; regenerate it (see configmap.yaml)", cm.Name, key)
+				t.Fatalf("ConfigMap %s key %s differs from deploy/%s; regenerate it (see configmap.yaml)", cm.Name, key, config)
 			}
 			return
 		}
@@ -403,7 +440,10 @@ func TestConfigMapHoldsDeployConfig(t *testing.T) {
 // environment the pod gives it (secret values replaced by placeholders).
 func TestConfigurationsValidate(t *testing.T) {
 	bin := distribution(t)
-	m := loadManifests(t)
+	forEachManifestSet(t, func(t *testing.T, m manifests, config string) { configurationsValidate(t, bin, m, config) })
+}
+
+func configurationsValidate(t *testing.T, bin string, m manifests, config string) {
 	s, c := theStatefulSet(t, m)
 	environ := []string{}
 	for _, e := range c.Env {
@@ -411,14 +451,19 @@ func TestConfigurationsValidate(t *testing.T) {
 		if e.ValueFrom != nil {
 			v = "from-" + e.Name
 		}
+		if vol, _ := volumeFor(s, c, v); vol != nil && vol.Projected != nil {
+			// A file the kubelet projects (the service-account token): validate reads it, so
+			// it gets a token-shaped placeholder here.
+			v = placeholderToken(t)
+		}
 		environ = append(environ, e.Name+"="+v)
 	}
 	configs := replicaConfigs(t, m, s, c)
-	own, err := os.ReadFile("config.yaml")
+	own, err := os.ReadFile(config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	configs["deploy/config.yaml"] = string(own)
+	configs["deploy/"+config] = string(own)
 	for name, cfg := range configs {
 		t.Run(name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "config.yaml")
@@ -555,7 +600,8 @@ func imageUID(t *testing.T) int64 {
 // Figure 6 was measured without GOMEMLIMIT; none of the packagings sets it, and the systemd
 // unit's MemoryMax stays above the measured peak like the StatefulSet's limit.
 func TestNoPackagingSetsGOMEMLIMIT(t *testing.T) {
-	for _, f := range []string{"Dockerfile", filepath.Join("systemd", "otelcol-msgtrace.service"), filepath.Join("kubernetes", "statefulset.yaml")} {
+	for _, f := range []string{"Dockerfile", filepath.Join("systemd", "otelcol-msgtrace.service"), filepath.Join("kubernetes", "statefulset.yaml"),
+		filepath.Join("kubernetes-workload-identity", "statefulset.yaml")} {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,11 @@
 //	tls.go      CA and server certificate, client certificates for private_key_jwt
 //	token.go    POST /{tenant}/oauth2/v2.0/token (and v1 /oauth2/token): secrets,
 //	            HTTP Basic, JWT client assertions, AADSTS error bodies
+//	federated.go federated identity credentials (workload identity): trusted issuer,
+//	            subject, audience, expiry and signature of a federated client assertion;
+//	            FederatedIssuer signs such tokens
+//	metadata.go MetadataServer, a fake Azure Instance Metadata Service token endpoint on
+//	            loopback handing out the tenant's tokens per managed identity, with faults
 //	quota.go    rolling per-tenant request quota, 429 + Retry-After, violations
 //	faults.go   queued and random (seeded) faults
 //	hostile.go  hostile faults (redirects, oversized pages, rows beyond $top, bad rows,

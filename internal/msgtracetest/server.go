@@ -91,6 +91,10 @@ type Options struct {
 	// DetailsFailEvery makes every n-th details request (that passed the quota) fail with a
 	// 500; 0 never (details.go).
 	DetailsFailEvery int
+	// FederatedCredentials are the app's federated identity credentials (federated.go): a
+	// client assertion whose iss is not the client id is accepted only when one of them has
+	// its issuer, subject and audience, and only before its exp.
+	FederatedCredentials []FederatedCredential
 }
 
 // Request is one request as seen by the server.
@@ -112,6 +116,9 @@ type Request struct {
 	Fault string
 	// Rows is the number of rows returned.
 	Rows int
+	// Federated is the jti (else the subject) of the federated token a successful login
+	// presented, so tests can tell which version of a token file was sent.
+	Federated string
 }
 
 // Server is the fake login + Graph + legacy reporting endpoint.
@@ -121,6 +128,7 @@ type Server struct {
 	srv    *httptest.Server
 	caPEM  []byte
 	caPool *x509.CertPool
+	ca     *certAuthority
 	macKey []byte
 
 	done      chan struct{}
@@ -218,6 +226,7 @@ func newUnstarted(opts Options, ca *certAuthority) (*Server, error) {
 	s := &Server{
 		opts:     opts,
 		caPEM:    ca.pem,
+		ca:       ca,
 		caPool:   x509.NewCertPool(),
 		macKey:   macKey,
 		done:     make(chan struct{}),

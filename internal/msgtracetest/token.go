@@ -61,6 +61,12 @@ var knownAADSTS = map[int]aadErr{
 	7000218: {http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."},
 	70003:   {http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '{field}'."},
 	900561:  {http.StatusBadRequest, "invalid_request", 900561, "The endpoint only accepts POST, OPTIONS requests. Received a {field} request."},
+	70021:   {http.StatusBadRequest, "invalid_request", 70021, "No matching federated identity record found for presented assertion. Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{audience}'."},
+	700211:  {http.StatusBadRequest, "invalid_request", 700211, "No matching federated identity record found for presented assertion issuer '{issuer}'."},
+	700212:  {http.StatusBadRequest, "invalid_request", 700212, "No matching federated identity record found for presented assertion audience '{audience}'."},
+	700213:  {http.StatusBadRequest, "invalid_request", 700213, "No matching federated identity record found for presented assertion subject '{subject}'."},
+	50013:   {http.StatusUnauthorized, "invalid_client", 50013, "Assertion failed signature validation."},
+	50027:   {http.StatusBadRequest, "invalid_request", 50027, "JWT token is invalid or malformed."},
 	50011:   {http.StatusServiceUnavailable, "temporarily_unavailable", 50011, "The service is temporarily unavailable."},
 }
 
@@ -212,6 +218,16 @@ func (s *Server) serveToken(r *http.Request, rec *Request) *response {
 		if form.Get("client_assertion_type") != JWTBearerAssertionType {
 			return s.aadError(now, 90014, map[string]string{"field": "client_assertion_type"})
 		}
+		if isFederated(assertion, clientID) {
+			code, why, id := s.verifyFederated(assertion, now)
+			if code != 0 {
+				e := s.aadError(now, code, federatedVars(assertion))
+				e.header.Set("X-Msgtracetest-Reason", why)
+				return e
+			}
+			rec.Federated = id
+			break
+		}
 		audience := s.url + r.URL.Path
 		if code, why := s.verifyAssertion(assertion, clientID, audience, now); code != 0 {
 			e := s.aadError(now, code, nil)
@@ -222,21 +238,7 @@ func (s *Server) serveToken(r *http.Request, rec *Request) *response {
 		return s.aadError(now, 7000218, nil)
 	}
 
-	tok := randomToken()
-	ttl := s.opts.TokenTTL
-	s.mu.Lock()
-	for k, ti := range s.tokens { // prune long-expired tokens; keeps the map bounded
-		if now.Sub(ti.expires) > time.Hour {
-			delete(s.tokens, k)
-		}
-	}
-	s.tokens[tok] = &tokenInfo{aud: aud, expires: now.Add(ttl)}
-	s.tokensIssued++
-	s.mu.Unlock()
-	if s.onToken != nil {
-		s.onToken(tok)
-	}
-
+	tok, ttl := s.issue(aud, now)
 	secs := int64(ttl / time.Second)
 	if s.opts.TokenExpiresIn != nil {
 		secs = *s.opts.TokenExpiresIn
@@ -263,6 +265,42 @@ func (s *Server) serveToken(r *http.Request, rec *Request) *response {
 	resp.header.Set("Cache-Control", "no-store, no-cache")
 	resp.header.Set("Pragma", "no-cache")
 	return resp
+}
+
+// issue records a new access token for aud (audGraph or audLegacy) and returns it.
+func (s *Server) issue(aud string, now time.Time) (string, time.Duration) {
+	tok := randomToken()
+	ttl := s.opts.TokenTTL
+	s.mu.Lock()
+	for k, ti := range s.tokens { // prune long-expired tokens; keeps the map bounded
+		if now.Sub(ti.expires) > time.Hour {
+			delete(s.tokens, k)
+		}
+	}
+	s.tokens[tok] = &tokenInfo{aud: aud, expires: now.Add(ttl)}
+	s.tokensIssued++
+	s.mu.Unlock()
+	if s.onToken != nil {
+		s.onToken(tok)
+	}
+	return tok, ttl
+}
+
+// IssueToken hands out an access token for resource (the Graph root, URL(), or
+// LegacyResource) as a managed identity endpoint would: the API accepts it like one from the
+// login endpoint. It returns the token and its lifetime.
+func (s *Server) IssueToken(resource string) (string, time.Duration, error) {
+	var aud string
+	switch res := strings.TrimSuffix(resource, "/"); {
+	case res == s.url:
+		aud = audGraph
+	case strings.EqualFold(res, LegacyResource):
+		aud = audLegacy
+	default:
+		return "", 0, fmt.Errorf("msgtracetest: no resource %q in this tenant", resource)
+	}
+	tok, ttl := s.issue(aud, s.now())
+	return tok, ttl, nil
 }
 
 func randomToken() string {

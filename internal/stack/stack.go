@@ -27,6 +27,13 @@ type Options struct {
 	Tenant msgtracetest.Options
 	// Sink configures the Devo stand-in; certificates are generated when nil.
 	Sink devotest.Options
+	// FederatedSubject, when set, gives the tenant's app a federated credential trusting a
+	// stand-in workload issuer's tokens for this subject, and writes one such token to
+	// Stack.TokenFile (AZURE_FEDERATED_TOKEN_FILE), as AKS workload identity would.
+	FederatedSubject string
+	// Metadata, when set, starts a fake Azure metadata service handing out the tenant's
+	// tokens (MSGTRACE_IMDS is its token URL).
+	Metadata *msgtracetest.MetadataOptions
 }
 
 // Stack is a running fake tenant and Devo sink.
@@ -37,6 +44,12 @@ type Stack struct {
 	SinkFiles devotest.CertFiles
 	TenantCA  string
 	Secret    string
+	// Issuer and TokenFile are the workload issuer and its token file (Options.FederatedSubject).
+	Issuer    *msgtracetest.FederatedIssuer
+	TokenFile string
+	subject   string
+	// Metadata is the fake metadata service (Options.Metadata).
+	Metadata *msgtracetest.MetadataServer
 }
 
 // Start starts both stand-ins and writes the files a collector needs to reach them.
@@ -47,12 +60,31 @@ func Start(opts Options) (*Stack, error) {
 	}
 	s.Secret = opts.Tenant.ClientSecret
 	var err error
+	if opts.FederatedSubject != "" {
+		if s.Issuer, err = msgtracetest.NewFederatedIssuer("https://oidc.stand-in.example/" + randomSecret() + "/"); err != nil {
+			return nil, err
+		}
+		s.subject, s.TokenFile = opts.FederatedSubject, filepath.Join(opts.Dir, "azure-identity-token")
+		opts.Tenant.FederatedCredentials = append(opts.Tenant.FederatedCredentials, s.Issuer.Credential(opts.FederatedSubject))
+	}
 	if s.Tenant, err = msgtracetest.NewServer(opts.Tenant); err != nil {
 		return nil, err
 	}
 	if s.TenantCA, err = s.Tenant.CAFile(opts.Dir); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if s.Issuer != nil {
+		if _, err = s.WriteFederatedToken(time.Hour); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if opts.Metadata != nil {
+		if s.Metadata, err = msgtracetest.NewMetadataServer(s.Tenant, *opts.Metadata); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if opts.Sink.Certificates == nil {
 		if opts.Sink.Certificates, err = devotest.NewCertificates(devotest.CertOptions{ClientCN: "demo.devo.example"}); err != nil {
@@ -87,8 +119,27 @@ func (s *Stack) Env() []string {
 	)
 }
 
-// Close stops both stand-ins.
+// WriteFederatedToken replaces TokenFile's content with a new token valid for lifetime, the
+// way the kubelet rotates a projected token (a new file renamed over the old one), and
+// returns its jti.
+func (s *Stack) WriteFederatedToken(lifetime time.Duration) (string, error) {
+	if s.Issuer == nil {
+		return "", errors.New("stack: no FederatedSubject configured")
+	}
+	now := s.Tenant.Options().Now()
+	tok, jti := s.Issuer.Token(s.subject, "", now, now.Add(lifetime))
+	tmp := s.TokenFile + ".new"
+	if err := os.WriteFile(tmp, []byte(tok), 0o600); err != nil {
+		return "", err
+	}
+	return jti, os.Rename(tmp, s.TokenFile)
+}
+
+// Close stops the stand-ins.
 func (s *Stack) Close() {
+	if s.Metadata != nil {
+		s.Metadata.Close()
+	}
 	if s.Sink != nil {
 		_ = s.Sink.Close()
 	}
@@ -165,16 +216,25 @@ func StartTenant(dir string, opts msgtracetest.Options) (*Stack, error) {
 	return s, nil
 }
 
-// TenantEnv is the part of Env that describes the tenant.
+// TenantEnv is the part of Env that describes the tenant, with what AKS workload identity
+// injects (AZURE_*) when the stack has a federated credential, and the metadata service's URL
+// when it has one.
 func (s *Stack) TenantEnv() []string {
 	o := s.Tenant.Options()
-	return []string{
+	env := []string{
 		"MSGTRACE_URL=" + s.Tenant.URL(),
 		"MSGTRACE_CA=" + s.TenantCA,
 		"MSGTRACE_TENANT=" + o.TenantID,
 		"MSGTRACE_CLIENT_ID=" + o.ClientID,
 		"O365_CLIENT_SECRET=" + s.Secret,
 	}
+	if s.TokenFile != "" {
+		env = append(env, "AZURE_FEDERATED_TOKEN_FILE="+s.TokenFile, "AZURE_CLIENT_ID="+o.ClientID, "AZURE_TENANT_ID="+o.TenantID)
+	}
+	if s.Metadata != nil {
+		env = append(env, "MSGTRACE_IMDS="+s.Metadata.TokenURL())
+	}
+	return env
 }
 
 // FaultMix is the Microsoft fault mix of the end-to-end tests, each kind at rate: 5xx, an HTML

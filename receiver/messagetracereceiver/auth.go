@@ -152,15 +152,17 @@ func formatUUID(b [16]byte) string {
 }
 
 // loginSource fetches one token per call with x/oauth2's client-credentials flow. A certificate
-// needs a new assertion per request, so the clientcredentials.Config is rebuilt each time.
+// needs a new assertion per request and a federated token file is read again for each, so the
+// clientcredentials.Config is rebuilt each time.
 type loginSource struct {
-	ctx      context.Context // long-lived: carries the HTTP client under oauth2.HTTPClient
-	tokenURL string
-	clientID string
-	secret   string
-	cert     *certCredential
-	scope    string
-	now      func() time.Time
+	ctx       context.Context // long-lived: carries the HTTP client under oauth2.HTTPClient
+	tokenURL  string
+	clientID  string
+	secret    string
+	cert      *certCredential
+	tokenFile string // federated_token_file: its content is the client assertion
+	scope     string
+	now       func() time.Time
 }
 
 func (s *loginSource) Token() (*oauth2.Token, error) {
@@ -171,14 +173,23 @@ func (s *loginSource) Token() (*oauth2.Token, error) {
 		AuthStyle: oauth2.AuthStyleInParams,
 	}
 	credential := s.secret
-	if s.cert != nil {
+	switch {
+	case s.cert != nil:
 		a, err := s.cert.assertion(s.clientID, s.tokenURL, s.now())
 		if err != nil {
 			return nil, fmt.Errorf("signing client assertion: %w", err)
 		}
 		cc.EndpointParams = url.Values{"client_assertion_type": {assertionType}, "client_assertion": {a}}
 		credential = a
-	} else {
+	case s.tokenFile != "":
+		a, err := readFederatedToken(s.tokenFile, s.now())
+		if err != nil {
+			// Only a change on this machine (the token volume, the path) can fix it.
+			return nil, &setupError{msg: err.Error()}
+		}
+		cc.EndpointParams = url.Values{"client_assertion_type": {assertionType}, "client_assertion": {a}}
+		credential = a
+	default:
 		cc.ClientSecret = s.secret
 	}
 	tok, err := cc.Token(s.ctx)
@@ -292,7 +303,12 @@ var aadstsFixes = map[string]string{
 	"AADSTS7000215": "the client secret is wrong; set client_secret to the secret's Value (not its Secret ID)",
 	"AADSTS7000222": "the client secret has expired; create a new secret on the app registration and update client_secret",
 	"AADSTS700027":  "the client assertion was rejected; upload the certificate in client_certificate.cert_file to the app registration (Certificates & secrets)",
-	"AADSTS700024":  "the client assertion is outside its validity window; check this machine's clock",
+	"AADSTS700024":  "the client assertion is outside its validity window; check this machine's clock (with federated_token_file: that its issuer renews the token)",
+	"AADSTS70021":   "no federated credential of the app matches the token in federated_token_file; add one on the app registration (Certificates & secrets, Federated credentials) with the token's issuer, subject and audience",
+	"AADSTS700211":  "no federated credential of the app has the issuer of the token in federated_token_file; set the federated credential's issuer to the cluster's OIDC issuer URL (az aks show --query oidcIssuerProfile.issuerUrl)",
+	"AADSTS700212":  "no federated credential of the app has the audience of the token in federated_token_file; use audience api://AzureADTokenExchange on both sides",
+	"AADSTS700213":  "no federated credential of the app has the subject of the token in federated_token_file; set the federated credential's subject to system:serviceaccount:NAMESPACE:SERVICEACCOUNT of the collector's pod",
+	"AADSTS50013":   "the token in federated_token_file failed signature validation; check that the federated credential's issuer publishes the keys that signed it (OIDC discovery)",
 	"AADSTS700016":  "the application was not found in the tenant; check client_id and tenant_id, and that admin consent was granted",
 	"AADSTS90002":   "the tenant was not found; check tenant_id (Directory (tenant) ID or a verified domain)",
 	"AADSTS70011":   "the scope is invalid; check api and endpoint",

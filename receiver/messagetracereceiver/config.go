@@ -33,6 +33,13 @@ type Config struct {
 	ClientSecret configopaque.String `mapstructure:"client_secret"`
 	// ClientCertificate authenticates the app with a signed JWT assertion (private_key_jwt).
 	ClientCertificate *ClientCertificateConfig `mapstructure:"client_certificate"`
+	// FederatedTokenFile authenticates the app with a token another issuer wrote into this file
+	// (workload identity federation: AKS sets AZURE_FEDERATED_TOKEN_FILE); it is read again
+	// for every login because the issuer rotates it (federated.go).
+	FederatedTokenFile string `mapstructure:"federated_token_file"`
+	// ManagedIdentity takes tokens from the Azure managed identity endpoint of this machine
+	// instead of logging in as an app (managedidentity.go).
+	ManagedIdentity *ManagedIdentityConfig `mapstructure:"managed_identity"`
 	// API selects Microsoft Graph (graph) or the legacy Reporting Web Service.
 	API string `mapstructure:"api"`
 	// LoginEndpoint is the Entra ID authority host.
@@ -80,6 +87,10 @@ type Config struct {
 	// LocalDomains, when set, gives each row its direction (direction.go).
 	LocalDomains []string `mapstructure:"local_domains"`
 
+	// federatedKeySet says that federated_token_file was written, even if it came out empty
+	// (an unset ${env:AZURE_FEDERATED_TOKEN_FILE}), so that the error names that key.
+	federatedKeySet bool
+
 	_ struct{}
 }
 
@@ -102,8 +113,7 @@ type RequestBudgetConfig struct {
 var (
 	errMissingTenantID = errors.New("`tenant_id` is required: set it to the Directory (tenant) ID GUID or a verified domain such as contoso.onmicrosoft.com")
 	errMissingClientID = errors.New("`client_id` is required: set it to the Application (client) ID of the app registration")
-	errNoCredential    = errors.New("one of `client_secret` or `client_certificate` is required: set client_secret (e.g. ${env:O365_CLIENT_SECRET}) or client_certificate.cert_file and key_file")
-	errTwoCredentials  = errors.New("`client_secret` and `client_certificate` are both set: keep exactly one of them")
+	errNoCredential    = errors.New("one of `client_secret` or `client_certificate` (or `federated_token_file`, `managed_identity`) is required: set client_secret (e.g. ${env:O365_CLIENT_SECRET}), client_certificate.cert_file and key_file, federated_token_file (e.g. ${env:AZURE_FEDERATED_TOKEN_FILE}) or managed_identity: {}")
 
 	guidPattern   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	domainPattern = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$`)
@@ -133,23 +143,57 @@ func (c *Config) validateIdentity() []error {
 	case !guidPattern.MatchString(c.TenantID) && !domainPattern.MatchString(c.TenantID):
 		add("`tenant_id` %q is neither a GUID nor a domain name: use the Directory (tenant) ID from the app's Overview page", c.TenantID)
 	}
+	mi := c.ManagedIdentity != nil
 	switch {
+	case mi && c.ClientID != "":
+		// A managed identity is not an app registration: its client id belongs under managed_identity.
+		add("`client_id` is set together with `managed_identity`: a managed identity needs no app registration; remove client_id, or move it to `managed_identity.client_id` if it is the client id of a user-assigned identity")
+	case mi:
 	case c.ClientID == "":
 		errs = append(errs, errMissingClientID)
 	case !guidPattern.MatchString(c.ClientID):
 		add("`client_id` %q is not a GUID: use the Application (client) ID from the app's Overview page, not its name or the secret ID", c.ClientID)
 	}
+	kinds := c.credentialKeys()
 	switch {
-	case c.ClientSecret == "" && c.ClientCertificate == nil:
+	case len(kinds) == 0:
 		errs = append(errs, errNoCredential)
-	case c.ClientSecret != "" && c.ClientCertificate != nil:
-		errs = append(errs, errTwoCredentials)
+	case len(kinds) > 1:
+		both := "are both set"
+		if len(kinds) > 2 {
+			both = "are all set"
+		}
+		add("%s %s: keep exactly one credential per receiver", "`"+strings.Join(kinds, "` and `")+"`", both)
 	case c.ClientCertificate != nil:
 		if err := c.ClientCertificate.validate(); err != nil {
 			errs = append(errs, err)
 		}
+	case c.federatedKeySet || c.FederatedTokenFile != "":
+		if err := validateFederatedTokenFile(c.FederatedTokenFile, time.Now()); err != nil {
+			errs = append(errs, err)
+		}
+	case mi:
+		errs = append(errs, c.ManagedIdentity.validate()...)
 	}
 	return errs
+}
+
+// credentialKeys are the keys of the credentials that are set; exactly one must be.
+func (c *Config) credentialKeys() []string {
+	var keys []string
+	if c.ClientSecret != "" {
+		keys = append(keys, "client_secret")
+	}
+	if c.ClientCertificate != nil {
+		keys = append(keys, "client_certificate")
+	}
+	if c.federatedKeySet || c.FederatedTokenFile != "" {
+		keys = append(keys, "federated_token_file")
+	}
+	if c.ManagedIdentity != nil {
+		keys = append(keys, "managed_identity")
+	}
+	return keys
 }
 
 // validateTransport checks where credentials go and how: endpoints, proxy, TLS, timeout.
@@ -300,6 +344,11 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	if err := conf.Unmarshal(c); err != nil {
 		return err
 	}
+	c.federatedKeySet = conf.IsSet("federated_token_file")
+	if c.ManagedIdentity == nil && conf.IsSet("managed_identity") {
+		// `managed_identity:` with nothing under it is the system-assigned identity, as {} is.
+		c.ManagedIdentity = &ManagedIdentityConfig{}
+	}
 	if c.ClientConfig.ProxyURL != "" {
 		c.ProxyURL = ProxyURL(c.ClientConfig.ProxyURL)
 		c.ClientConfig.ProxyURL = ""
@@ -372,6 +421,9 @@ func (c *Config) weakSettings() []string {
 	var out []string
 	if c.AllowInsecureHTTP && (isHTTP(c.LoginEndpoint) || isHTTP(c.Endpoint)) {
 		out = append(out, "allow_insecure_http: true with an http:// endpoint or login_endpoint: the client secret and bearer tokens travel in clear text")
+	}
+	if mi := c.ManagedIdentity; mi != nil && mi.Endpoint != "" && mi.Endpoint != imdsTokenURL {
+		out = append(out, "managed_identity.endpoint is set: tokens come from that test stand-in, not from this machine's Instance Metadata Service")
 	}
 	if c.TLS.InsecureSkipVerify {
 		out = append(out, "tls.insecure_skip_verify: true: the server certificate is not checked, so anyone on the path can read the client secret and bearer tokens")

@@ -14,8 +14,11 @@
 //   - planner.go: which range to read next and the progress inside it (rangeProgress).
 //   - api.go: everything that differs between Graph and the Reporting Web Service (traceAPI),
 //     chosen once from `api`; client.go sends one page request within the budget (budget.go)
-//     and page memory (memory.go), with retries; auth.go logs in; httpclient.go builds the
-//     HTTP client and refuses redirects.
+//     and page memory (memory.go), with retries; credentials.go picks the one token source the
+//     configuration names: auth.go logs in as the app (secret, certificate, or the federated
+//     token file of federated.go), managedidentity.go asks this machine's managed identity
+//     endpoint; auth.go's tokenProvider caches either; httpclient.go builds the HTTP client and
+//     refuses redirects.
 //   - internal/tracepage: response bodies to rows (a hand-written decoder; its README says why).
 //   - seen.go: rows remembered between the early and the settled pass; status.go: the one table
 //     of delivery statuses; records.go: rows to log records (the whole record shape).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -43,9 +44,10 @@ type messageTraceReceiver struct {
 	passes    []*pass
 
 	// Seams for tests.
-	now   func() time.Time
-	sleep func(context.Context, time.Duration) error
-	retry retryPolicy
+	now    func() time.Time
+	sleep  func(context.Context, time.Duration) error
+	retry  retryPolicy
+	getenv func(string) string // the managed identity platform's variables (credentials.go)
 
 	// Set by Start.
 	cancel   context.CancelFunc
@@ -118,6 +120,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 		planner: newRangePlanner(cfg, cfg.Delay),
 		now:     time.Now,
 		sleep:   sleepCtx,
+		getenv:  os.Getenv,
 		retry:   retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
 	r.settled = &pass{name: "settled", planner: r.planner, cp: func() *passCheckpoint { return &r.cp.passCheckpoint }}
@@ -162,13 +165,6 @@ func (r *messageTraceReceiver) prepareClients(ctx context.Context, host componen
 		return nil, err
 	}
 
-	var cert *certCredential
-	if r.cfg.ClientCertificate != nil {
-		if cert, err = loadCertificate(r.cfg.ClientCertificate.CertFile, r.cfg.ClientCertificate.KeyFile); err != nil {
-			return nil, fmt.Errorf("`client_certificate`: %w", err)
-		}
-	}
-
 	base, err := url.Parse(r.cfg.effectiveEndpoint())
 	if err != nil {
 		return nil, fmt.Errorf("`endpoint`: %w", err)
@@ -178,36 +174,32 @@ func (r *messageTraceReceiver) prepareClients(ctx context.Context, host componen
 	}
 	// The poll loop and the token source outlive Start's context by design.
 	runCtx, cancel := context.WithCancel(context.Background())
-	r.client = r.newAPIClient(runCtx, base, cert)
+	login, err := r.tokenSource(runCtx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	r.client = r.newAPIClient(runCtx, base, login)
 	r.cancel = cancel
 	return runCtx, nil
 }
 
 // newAPIClient builds the client of list and details requests, with its token source, request
-// budget, share of page memory and self-metrics; ctx bounds the logins and the metrics.
-func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, cert *certCredential) *apiClient {
-	loginCtx := context.WithValue(ctx, oauth2.HTTPClient, r.http)
+// budget, share of page memory and self-metrics; ctx bounds the metrics.
+func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, login oauth2.TokenSource) *apiClient {
 	return &apiClient{
 		api:      r.cfg.api(),
 		base:     base,
 		pageSize: r.cfg.effectivePageSize(),
 		http:     r.http,
-		tokens: newTokenProvider(&firstTokenLog{source: &loginSource{
-			ctx:      loginCtx,
-			tokenURL: r.cfg.tokenURL(),
-			clientID: r.cfg.ClientID,
-			secret:   string(r.cfg.ClientSecret),
-			cert:     cert,
-			scope:    r.cfg.scope(),
-			now:      r.now,
-		}, logger: r.set.Logger, tenant: r.cfg.TenantID}, r.now).withLogger(r.set.Logger),
-		budget: newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
-		memory: &pageHold{m: r.memory},
-		start:  r.start,
-		retry:  r.retry,
-		now:    r.now,
-		sleep:  r.sleep,
-		logger: r.set.Logger,
+		tokens:   newTokenProvider(&firstTokenLog{source: login, logger: r.set.Logger, tenant: r.cfg.TenantID}, r.now).withLogger(r.set.Logger),
+		budget:   newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
+		memory:   &pageHold{m: r.memory},
+		start:    r.start,
+		retry:    r.retry,
+		now:      r.now,
+		sleep:    r.sleep,
+		logger:   r.set.Logger,
 		observe: func(status string, throttled bool) {
 			r.requests.Add(1)
 			r.telemetry.ReceiverMessageTraceRequests.Add(ctx, 1, metric.WithAttributes(attribute.String("status", status)))
