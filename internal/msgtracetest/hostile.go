@@ -2,6 +2,7 @@ package msgtracetest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"log"
@@ -35,10 +36,18 @@ const (
 	// error_description starts with the request body it received, credential included.
 	// Token queue.
 	FaultTokenEcho FaultKind = "token_echo"
+	// FaultChunkedBody sends the normal 200 answer after Fault.Size bytes (default 300 MiB) of
+	// leading spaces, still valid JSON, chunked: no Content-Length. The spaces are streamed, never
+	// held by the server.
+	FaultChunkedBody FaultKind = "chunked_body"
+	// FaultGzipBody sends the same body as FaultChunkedBody gzip-compressed (Content-Encoding:
+	// gzip): 300 MiB of spaces is about 300 KB on the wire.
+	FaultGzipBody FaultKind = "gzip_body"
 )
 
 // HostileFaultKinds lists the hostile faults.
-var HostileFaultKinds = []FaultKind{FaultRedirect, FaultOversized, FaultExtraRows, FaultBadRow, FaultTokenRedirect, FaultTokenEcho}
+var HostileFaultKinds = []FaultKind{FaultRedirect, FaultOversized, FaultExtraRows, FaultBadRow, FaultTokenRedirect, FaultTokenEcho,
+	FaultChunkedBody, FaultGzipBody}
 
 func isTokenFault(k FaultKind) bool {
 	return k == FaultTokenError || k == FaultTokenRedirect || k == FaultTokenEcho
@@ -57,6 +66,10 @@ func (f Fault) withHostileDefaults() Fault {
 	case FaultOversized:
 		if f.Size <= 0 {
 			f.Size = 65 << 20
+		}
+	case FaultChunkedBody, FaultGzipBody:
+		if f.Size <= 0 {
+			f.Size = 300 << 20
 		}
 	case FaultExtraRows:
 		if f.Rows <= 0 {
@@ -83,6 +96,12 @@ func spoil(resp *response, f Fault, legacy bool) {
 		return
 	}
 	switch f.Kind {
+	case FaultChunkedBody:
+		body, pad := resp.body, f.Size
+		resp.body, resp.stream = nil, func(w io.Writer) error { return writeSpaced(w, pad, body) }
+	case FaultGzipBody:
+		resp.body = gzipSpaced(f.Size, resp.body)
+		resp.header.Set("Content-Encoding", "gzip")
 	case FaultOversized:
 		pad := f.Size - len(resp.body) - len(`"padding":"",`)
 		if pad < 0 {
@@ -127,6 +146,41 @@ func spoil(resp *response, f Fault, legacy bool) {
 		b = append(b, f.Value...)
 		resp.body = append(b, resp.body[end:]...)
 	}
+}
+
+// writeSpaced writes pad spaces, then body, in 64 KiB writes.
+func writeSpaced(w io.Writer, pad int, body []byte) error {
+	spaces := bytes.Repeat([]byte{' '}, 64<<10)
+	for pad > 0 {
+		n, err := w.Write(spaces[:min(pad, len(spaces))])
+		if err != nil {
+			return err
+		}
+		pad -= n
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+// gzipped caches the compressed spaces by their count: compressing 300 MiB takes a second.
+var gzipped sync.Map // int -> []byte, a complete gzip member of that many spaces
+
+// gzipSpaced is body after pad spaces, gzip-compressed: the spaces' member (cached) followed
+// by the body's (a gzip stream may hold several members; readers join them).
+func gzipSpaced(pad int, body []byte) []byte {
+	spaces, ok := gzipped.Load(pad)
+	if !ok {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		_ = writeSpaced(zw, pad, nil)
+		_ = zw.Close()
+		spaces, _ = gzipped.LoadOrStore(pad, b.Bytes())
+	}
+	out := bytes.NewBuffer(append([]byte(nil), spaces.([]byte)...))
+	zw := gzip.NewWriter(out)
+	_, _ = zw.Write(body)
+	_ = zw.Close()
+	return out.Bytes()
 }
 
 // tokenEcho is a refused login whose description echoes the request, as a broken proxy or

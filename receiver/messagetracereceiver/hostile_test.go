@@ -314,7 +314,7 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 	} {
 		resp := &http.Response{Body: http.NoBody, ContentLength: tt.length}
 		resp.Body = readCloser{strings.NewReader(strings.Repeat("x", tt.size))}
-		body, err := readBody(resp, limit)
+		body, err := readBody(context.Background(), resp, limit, nil, 0)
 		if tt.refused {
 			require.ErrorIs(t, err, errPageRefused, tt.name)
 			assert.Nil(t, body, tt.name)
