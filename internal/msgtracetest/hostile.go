@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -81,6 +82,23 @@ func (f Fault) withHostileDefaults() Fault {
 		}
 	}
 	return f
+}
+
+// RepeatNextLinks turns on (or off) a next-link that repeats itself: every request that
+// follows a next-link ($skiptoken, Graph or legacy) is answered with the page it names and, if
+// a page follows, a next-link to itself, so a client that follows links blindly gets the same
+// page forever. First pages of a query are answered as usual.
+func (s *Server) RepeatNextLinks(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repeatNext = on
+}
+
+// repeatingNextLinks reports whether RepeatNextLinks is on.
+func (s *Server) repeatingNextLinks() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.repeatNext
 }
 
 // redirect is a 3xx answer pointing at location.
@@ -218,6 +236,19 @@ func appendCorruptGraphRow(b []byte, r *Row, includeUnknown bool) []byte {
 		}
 		b = appendKey(b, k, first)
 		b = append(b, v...)
+		first = false
+	}
+	// Members Graph does not send come last, in name order.
+	extra := make([]string, 0, len(r.Corrupt))
+	for k := range r.Corrupt {
+		if _, known := members[k]; !known && r.Corrupt[k] != "" {
+			extra = append(extra, k)
+		}
+	}
+	slices.Sort(extra)
+	for _, k := range extra {
+		b = appendKey(b, k, first)
+		b = append(b, r.Corrupt[k]...)
 		first = false
 	}
 	return append(b, '}')

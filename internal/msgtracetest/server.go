@@ -136,6 +136,7 @@ type Server struct {
 	tokenFaults  []Fault
 	mix          *faultMix
 	poisoned     map[string]bool
+	repeatNext   bool // RepeatNextLinks
 	legacyCount  int
 	transports   []*http.Transport
 
