@@ -246,6 +246,9 @@ func (s *Server) serveGraph(r *http.Request, poison bool) *response {
 			winEnd:   gq.end,
 		})
 		next = s.url + r.URL.EscapedPath() + "?" + withSkiptoken(r.URL.RawQuery, tok)
+		if q.Get("$skiptoken") != "" && s.repeatingNextLinks() {
+			next = s.url + r.URL.EscapedPath() + "?" + r.URL.RawQuery
+		}
 		if poison {
 			s.mu.Lock()
 			s.poisoned[tok] = true

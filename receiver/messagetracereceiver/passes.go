@@ -15,9 +15,21 @@ import (
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
-// maxRequeries bounds how often one range is queried afresh after refused next-links without
-// any row being delivered in between.
+// maxRequeries bounds how often one range is queried afresh after refused or repeating
+// next-links without any row being delivered in between.
 const maxRequeries = 3
+
+// maxLoopRequeries bounds how often one walk queries its range afresh because the API repeated
+// a page or a next-link, even when each fresh query delivers rows: an API that also breaks its
+// order (progress "none") re-reads the whole range each time. The next poll goes on from the
+// checkpoint.
+const maxLoopRequeries = 50
+
+// maxFollowedLinks bounds the next-links a walk remembers to notice a cycle (A, B, A ...).
+const maxFollowedLinks = 1000
+
+// errRepeatingPages ends a walk whose API keeps repeating pages after fresh queries too.
+var errRepeatingPages = errors.New("the API keeps repeating pages")
 
 // pass is one reading of time: the settled pass at `delay` (complete data) or the early pass
 // at `early_delay` (fresh data). Both share the request budget and take turns range by range.
@@ -147,7 +159,36 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	resumed := prog.Rows > 0
 	pageURL := r.client.firstPageURL(prog.queryBounds())
 	isNext := false
-	requeries := 0
+	requeries, loops := 0, 0
+	stale, staleRun := 0, 0       // next-link pages in a row whose rows of the range were all delivered
+	followed := map[string]bool{} // next-links followed since the last fresh query
+	// requery reads the rest of the range with a fresh query narrowed by the progress (after
+	// the newest or oldest row delivered), within maxRequeries without progress and
+	// maxLoopRequeries in all.
+	requery := func() {
+		resumed, isNext = true, false
+		pageURL = r.client.firstPageURL(prog.queryBounds())
+		clear(followed)
+		staleRun = 0
+	}
+	// A repeating API is warned about once per walk: each fresh query may meet the loop again.
+	looped := func(what string) error {
+		loops++
+		if requeries >= maxRequeries || loops > maxLoopRequeries {
+			return fmt.Errorf("%w (%s) after %d fresh queries of the range %v to %v; the next poll goes on from the checkpoint",
+				errRepeatingPages, what, loops-1, prog.Start, prog.End)
+		}
+		requeries++
+		fields := []zap.Field{zap.String("pass", p.name), zap.String("seen", what), zap.Time("from", prog.Start), zap.Time("to", prog.End),
+			zap.Int("rows_delivered", prog.Rows), zap.Int("pages", pages), zap.Int("fresh_queries", loops)}
+		if loops == 1 {
+			r.set.Logger.Warn("the API repeated a page or a next-link; querying the rest of the range afresh", fields...)
+		} else {
+			r.set.Logger.Debug("the API repeated a page or a next-link again; querying the rest of the range afresh", fields...)
+		}
+		requery()
+		return nil
+	}
 	// A fetched page holds its share of the collector's page memory until it is delivered.
 	defer r.client.memory.release()
 	for {
@@ -162,8 +203,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			requeries++
 			r.set.Logger.Warn("Microsoft refused a next-link it issued; querying the rest of the range afresh",
 				zap.Error(err), zap.Time("from", prog.Start), zap.Time("to", prog.End), zap.Int("rows_delivered", prog.Rows))
-			resumed, isNext = true, false
-			pageURL = r.client.firstPageURL(prog.queryBounds())
+			requery()
 			continue
 		}
 		if err != nil {
@@ -172,16 +212,33 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		pages++
 		r.health.pageRead()
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
-		handled := page.Rows[:0]
+		handled, inRange := page.Rows[:0], 0
 		for i := range page.Rows {
 			if page.Rows[i].TimeUnknown && page.Rows[i].Received.IsZero() {
 				// An unparsed row on a page without any parsed row: it lies somewhere in what
 				// was queried, so it is placed at the end of the range.
 				page.Rows[i].Received = prog.End
 			}
-			if (resumed && prog.wants(&page.Rows[i])) || (!resumed && prog.contains(&page.Rows[i])) {
+			if !prog.contains(&page.Rows[i]) {
+				continue
+			}
+			inRange++
+			if !resumed || prog.wants(&page.Rows[i]) {
 				handled = append(handled, page.Rows[i])
 			}
+		}
+		if stale = 0; isNext && inRange > 0 && !anyNew(prog, handled) {
+			stale = staleRun + 1
+		}
+		if staleRun = stale; stale > r.staleAllowed(prog, resumed) {
+			// Rows of the range on a next-link's page, all delivered already: the API is
+			// repeating itself. Delivering them would send them again, following its link
+			// would loop.
+			if err := looped("a page without new rows"); err != nil {
+				return pages, emitted, false, err
+			}
+			staleRun = 0
+			continue
 		}
 		if len(handled) > 0 {
 			n, err := r.deliver(ctx, p, handled, observed)
@@ -201,11 +258,44 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			// Progress is stored exactly, so the rest is queried afresh on the next turn.
 			return pages, emitted, false, nil
 		}
-		if pageURL, err = r.client.resolveNextLink(pageURL, page.Next); err != nil {
+		next, err := r.client.resolveNextLink(pageURL, page.Next)
+		if err != nil {
 			return pages, emitted, false, err
 		}
-		isNext = true
+		if next == pageURL || followed[next] {
+			// Caught before it is requested: the loop costs no request.
+			if err := looped("a next-link followed before"); err != nil {
+				return pages, emitted, false, err
+			}
+			continue
+		}
+		if len(followed) < maxFollowedLinks {
+			followed[next] = true
+		}
+		pageURL, isNext = next, true
 	}
+}
+
+// staleAllowed is how many next-link pages in a row may bring only rows delivered already. In
+// an uninterrupted walk none may: the API sends each row once. A resumed walk (a fresh query
+// after a restart or a refused link) first meets again the rows delivered in the second of its
+// progress bound, which can fill pages when many rows share an instant.
+func (r *messageTraceReceiver) staleAllowed(prog *rangeProgress, resumed bool) int {
+	if !resumed {
+		return 0
+	}
+	return len(prog.Keys)/max(r.client.pageSize, 1) + 10
+}
+
+// anyNew reports whether a page holds a row the range's progress does not count as delivered.
+// A row whose time could not be read is counted as new: its place is not known.
+func anyNew(prog *rangeProgress, rows []tracepage.Row) bool {
+	for i := range rows {
+		if rows[i].TimeUnknown || prog.wants(&rows[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // deliver hands the rows that are new or changed to the pipeline and remembers them. A
