@@ -84,18 +84,32 @@ func (f Fault) withHostileDefaults() Fault {
 	return f
 }
 
-// RepeatNextLinks turns on (or off) a next-link that repeats itself: every request that
-// follows a next-link ($skiptoken, Graph or legacy) is answered with the page it names and, if
-// a page follows, a next-link to itself, so a client that follows links blindly gets the same
-// page forever. First pages of a query are answered as usual.
-func (s *Server) RepeatNextLinks(on bool) {
+// NextLinkRepeat is how a hostile server repeats pages (RepeatNextLinks).
+type NextLinkRepeat int
+
+const (
+	// RepeatNone pages as the API does.
+	RepeatNone NextLinkRepeat = iota
+	// RepeatSameLink answers every request that follows a next-link ($skiptoken, Graph or
+	// legacy) with the page it names and, if a page follows, a next-link to itself: a client
+	// that follows links blindly gets the same page forever.
+	RepeatSameLink
+	// RepeatFreshLink answers the same way but with a new next-link to the same page each time
+	// (Graph: another skiptoken for the same position; legacy: as RepeatSameLink), so only the
+	// rows show that the page repeats.
+	RepeatFreshLink
+)
+
+// RepeatNextLinks makes next-links repeat their page (RepeatNone turns it off). First pages
+// of a query are answered as usual.
+func (s *Server) RepeatNextLinks(mode NextLinkRepeat) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.repeatNext = on
+	s.repeatNext = mode
 }
 
-// repeatingNextLinks reports whether RepeatNextLinks is on.
-func (s *Server) repeatingNextLinks() bool {
+// repeatingNextLinks reports the RepeatNextLinks mode.
+func (s *Server) repeatingNextLinks() NextLinkRepeat {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.repeatNext

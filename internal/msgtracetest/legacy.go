@@ -220,7 +220,7 @@ func (s *Server) serveLegacy(r *http.Request, poison bool) *response {
 	nextSkip := -1
 	if last < total {
 		nextSkip = last - 1
-		if skip, err := strconv.Atoi(q.Get("$skiptoken")); err == nil && s.repeatingNextLinks() {
+		if skip, err := strconv.Atoi(q.Get("$skiptoken")); err == nil && s.repeatingNextLinks() != RepeatNone {
 			nextSkip = skip // RepeatNextLinks: the link to this very page
 		}
 		if poison {

@@ -136,7 +136,7 @@ type Server struct {
 	tokenFaults  []Fault
 	mix          *faultMix
 	poisoned     map[string]bool
-	repeatNext   bool // RepeatNextLinks
+	repeatNext   NextLinkRepeat
 	legacyCount  int
 	transports   []*http.Transport
 

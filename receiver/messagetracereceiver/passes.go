@@ -161,6 +161,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	isNext := false
 	requeries, loops := 0, 0
 	stale, staleRun := 0, 0       // next-link pages in a row whose rows of the range were all delivered
+	fresh := false                // a row was delivered since the last fresh query
 	followed := map[string]bool{} // next-links followed since the last fresh query
 	// requery reads the rest of the range with a fresh query narrowed by the progress (after
 	// the newest or oldest row delivered), within maxRequeries without progress and
@@ -169,7 +170,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		resumed, isNext = true, false
 		pageURL = r.client.firstPageURL(prog.queryBounds())
 		clear(followed)
-		staleRun = 0
+		staleRun, fresh = 0, false
 	}
 	// A repeating API is warned about once per walk: each fresh query may meet the loop again.
 	looped := func(what string) error {
@@ -230,7 +231,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		if stale = 0; isNext && inRange > 0 && !anyNew(prog, handled) {
 			stale = staleRun + 1
 		}
-		if staleRun = stale; stale > r.staleAllowed(prog, resumed) {
+		if staleRun = stale; stale > r.staleAllowed(prog, resumed && !fresh) {
 			// Rows of the range on a next-link's page, all delivered already: the API is
 			// repeating itself. Delivering them would send them again, following its link
 			// would loop.
@@ -246,7 +247,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 				return pages, emitted, false, err
 			}
 			emitted += n
-			requeries = 0
+			requeries, fresh = 0, true
 			prog.delivered(handled)
 			*p.cp() = passCheckpoint{Done: p.cp().Done, Open: prog}
 			r.save(ctx)
@@ -277,11 +278,12 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 }
 
 // staleAllowed is how many next-link pages in a row may bring only rows delivered already. In
-// an uninterrupted walk none may: the API sends each row once. A resumed walk (a fresh query
-// after a restart or a refused link) first meets again the rows delivered in the second of its
-// progress bound, which can fill pages when many rows share an instant.
-func (r *messageTraceReceiver) staleAllowed(prog *rangeProgress, resumed bool) int {
-	if !resumed {
+// an uninterrupted walk none may: the API sends each row once. A fresh query (after a restart,
+// a refused or a repeating link) first meets again the rows delivered in the second of its
+// progress bound, which can fill pages when many rows share an instant; once it delivered a
+// row, it is past them.
+func (r *messageTraceReceiver) staleAllowed(prog *rangeProgress, rereading bool) int {
+	if !rereading {
 		return 0
 	}
 	return len(prog.Keys)/max(r.client.pageSize, 1) + 10
