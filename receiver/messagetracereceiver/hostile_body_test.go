@@ -1,6 +1,9 @@
 package messagetracereceiver
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -91,5 +94,70 @@ func TestBodiesWithoutLengthStayWithinThePageBudget(t *testing.T) {
 			assert.Zero(t, sink.LogRecordCount())
 			assert.Equal(t, before, r.cp.Done)
 		})
+	}
+}
+
+// budgetCheckingBody is a body of n spaces without a length that checks, at every read, that
+// the buffer it is read into was taken from the page memory before: what was read plus the
+// buffer offered never exceeds what hold holds (13 bytes per body byte, or the whole budget).
+type budgetCheckingBody struct {
+	t    *testing.T
+	hold *pageHold
+	n    int
+	read int
+}
+
+func (b *budgetCheckingBody) Read(p []byte) (int, error) {
+	if b.read >= b.n {
+		return 0, io.EOF
+	}
+	covered := b.hold.n / inFlightBytesPerBodyByte
+	if b.hold.n == b.hold.m.size {
+		covered = b.hold.m.size
+	}
+	if len(p) > 1 { // one byte is the probe past the limit, on the stack
+		assert.LessOrEqual(b.t, int64(b.read+len(p)), covered, "a buffer beyond what the page memory granted (%d held)", b.hold.n)
+	}
+	k := min(len(p), b.n-b.read, 100<<10)
+	for i := range p[:k] {
+		p[i] = ' '
+	}
+	b.read += k
+	return k, nil
+}
+
+func (*budgetCheckingBody) Close() error { return nil }
+
+// The body limit is lowered to the page budget, and every buffer is taken from the budget
+// before it is allocated.
+func TestBodyBuffersAreTakenFromThePageMemoryFirst(t *testing.T) {
+	const budget = 2 << 20
+	for _, tt := range []struct {
+		name    string
+		size    int
+		refused bool
+	}{
+		{"small", 10 << 10, false},
+		{"several chunks", 1 << 20, false},
+		{"at the budget", budget, false},
+		{"over the budget", budget + 1, true},
+		{"far over", 50 << 20, true},
+	} {
+		hold := &pageHold{m: newPageMemory(budget)}
+		body := &budgetCheckingBody{t: t, hold: hold, n: tt.size}
+		resp := &http.Response{Body: body, ContentLength: -1}
+		got, err := readBody(context.Background(), resp, maxBodyBytes, hold, 1)
+		if tt.refused {
+			require.ErrorIs(t, err, errPageRefused, tt.name)
+			assert.Contains(t, err.Error(), "over the limit of 2097152 bytes (more than 2097152 bytes read, decompressed)", tt.name)
+			assert.Nil(t, got)
+		} else {
+			require.NoError(t, err, tt.name)
+			assert.Len(t, got, tt.size, tt.name)
+		}
+		assert.LessOrEqual(t, body.read, budget+1, "%s: read no further than the limit and one byte", tt.name)
+		hold.release()
+		used, _ := hold.m.stats()
+		assert.Zero(t, used)
 	}
 }
