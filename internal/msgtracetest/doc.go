@@ -20,7 +20,8 @@
 //	quota.go    rolling per-tenant request quota, 429 + Retry-After, violations
 //	faults.go   queued and random (seeded) faults
 //	hostile.go  hostile faults (redirects, oversized pages, rows beyond $top, bad rows,
-//	            token echoes), Row.Corrupt, and Trap, a listener that records credentials
+//	            token echoes, bodies without a length), next-links that repeat their page
+//	            (RepeatNextLinks), Row.Corrupt, and Trap, a listener that records credentials
 //	rows.go     the row store: ordering, visibility (VisibleAt), status settling
 //	filter.go   OData $filter parsing shared by Graph and legacy
 //	graph.go    GET /{v1.0|beta}/admin/exchange/tracing/messageTraces
@@ -80,8 +81,10 @@
 //   - Status settling: a Row may carry SettlesAt/FinalStatus; once Now() >= SettlesAt
 //     the row reports FinalStatus (lazily, at query time). SetStatus overrides and
 //     cancels any pending settlement.
-//   - Hostile mode: FaultRedirect, FaultOversized, FaultExtraRows and FaultBadRow go to the
-//     API queue, FaultTokenRedirect and FaultTokenEcho to the token queue; none is in
+//   - Hostile mode: FaultRedirect, FaultOversized, FaultExtraRows, FaultBadRow,
+//     FaultChunkedBody and FaultGzipBody go to the API queue, FaultTokenRedirect and FaultTokenEcho to the token queue; none is in
 //     AllFaultKinds or the random mix. FaultExtraRows is Graph only. Fault.RawRetryAfter sends
 //     any Retry-After with FaultThrottle. Row.Corrupt keeps a bad row in the tenant (Graph).
+//     RepeatNextLinks, a mode rather than a queued fault, makes every next-link answer its
+//     page again with a link to itself (or a fresh link to the same page).
 package msgtracetest

@@ -246,6 +246,13 @@ func (s *Server) serveGraph(r *http.Request, poison bool) *response {
 			winEnd:   gq.end,
 		})
 		next = s.url + r.URL.EscapedPath() + "?" + withSkiptoken(r.URL.RawQuery, tok)
+		switch mode := s.repeatingNextLinks(); {
+		case gq.cur == nil || mode == RepeatNone:
+		case mode == RepeatSameLink:
+			next = s.url + r.URL.EscapedPath() + "?" + r.URL.RawQuery
+		case mode == RepeatFreshLink:
+			next = s.url + r.URL.EscapedPath() + "?" + withSkiptoken(r.URL.RawQuery, s.encodeSkiptoken(*gq.cur))
+		}
 		if poison {
 			s.mu.Lock()
 			s.poisoned[tok] = true

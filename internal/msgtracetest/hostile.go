@@ -2,6 +2,7 @@ package msgtracetest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"log"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -35,10 +37,18 @@ const (
 	// error_description starts with the request body it received, credential included.
 	// Token queue.
 	FaultTokenEcho FaultKind = "token_echo"
+	// FaultChunkedBody sends the normal 200 answer after Fault.Size bytes (default 300 MiB) of
+	// leading spaces, still valid JSON, chunked: no Content-Length. The spaces are streamed, never
+	// held by the server.
+	FaultChunkedBody FaultKind = "chunked_body"
+	// FaultGzipBody sends the same body as FaultChunkedBody gzip-compressed (Content-Encoding:
+	// gzip): 300 MiB of spaces is about 300 KB on the wire.
+	FaultGzipBody FaultKind = "gzip_body"
 )
 
 // HostileFaultKinds lists the hostile faults.
-var HostileFaultKinds = []FaultKind{FaultRedirect, FaultOversized, FaultExtraRows, FaultBadRow, FaultTokenRedirect, FaultTokenEcho}
+var HostileFaultKinds = []FaultKind{FaultRedirect, FaultOversized, FaultExtraRows, FaultBadRow, FaultTokenRedirect, FaultTokenEcho,
+	FaultChunkedBody, FaultGzipBody}
 
 func isTokenFault(k FaultKind) bool {
 	return k == FaultTokenError || k == FaultTokenRedirect || k == FaultTokenEcho
@@ -58,6 +68,10 @@ func (f Fault) withHostileDefaults() Fault {
 		if f.Size <= 0 {
 			f.Size = 65 << 20
 		}
+	case FaultChunkedBody, FaultGzipBody:
+		if f.Size <= 0 {
+			f.Size = 300 << 20
+		}
 	case FaultExtraRows:
 		if f.Rows <= 0 {
 			f.Rows = 1
@@ -68,6 +82,37 @@ func (f Fault) withHostileDefaults() Fault {
 		}
 	}
 	return f
+}
+
+// NextLinkRepeat is how a hostile server repeats pages (RepeatNextLinks).
+type NextLinkRepeat int
+
+const (
+	// RepeatNone pages as the API does.
+	RepeatNone NextLinkRepeat = iota
+	// RepeatSameLink answers every request that follows a next-link ($skiptoken, Graph or
+	// legacy) with the page it names and, if a page follows, a next-link to itself: a client
+	// that follows links blindly gets the same page forever.
+	RepeatSameLink
+	// RepeatFreshLink answers the same way but with a new next-link to the same page each time
+	// (Graph: another skiptoken for the same position; legacy: as RepeatSameLink), so only the
+	// rows show that the page repeats.
+	RepeatFreshLink
+)
+
+// RepeatNextLinks makes next-links repeat their page (RepeatNone turns it off). First pages
+// of a query are answered as usual.
+func (s *Server) RepeatNextLinks(mode NextLinkRepeat) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repeatNext = mode
+}
+
+// repeatingNextLinks reports the RepeatNextLinks mode.
+func (s *Server) repeatingNextLinks() NextLinkRepeat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.repeatNext
 }
 
 // redirect is a 3xx answer pointing at location.
@@ -83,6 +128,12 @@ func spoil(resp *response, f Fault, legacy bool) {
 		return
 	}
 	switch f.Kind {
+	case FaultChunkedBody:
+		body, pad := resp.body, f.Size
+		resp.body, resp.stream = nil, func(w io.Writer) error { return writeSpaced(w, pad, body) }
+	case FaultGzipBody:
+		resp.body = gzipSpaced(f.Size, resp.body)
+		resp.header.Set("Content-Encoding", "gzip")
 	case FaultOversized:
 		pad := f.Size - len(resp.body) - len(`"padding":"",`)
 		if pad < 0 {
@@ -129,6 +180,41 @@ func spoil(resp *response, f Fault, legacy bool) {
 	}
 }
 
+// writeSpaced writes pad spaces, then body, in 64 KiB writes.
+func writeSpaced(w io.Writer, pad int, body []byte) error {
+	spaces := bytes.Repeat([]byte{' '}, 64<<10)
+	for pad > 0 {
+		n, err := w.Write(spaces[:min(pad, len(spaces))])
+		if err != nil {
+			return err
+		}
+		pad -= n
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+// gzipped caches the compressed spaces by their count: compressing 300 MiB takes a second.
+var gzipped sync.Map // int -> []byte, a complete gzip member of that many spaces
+
+// gzipSpaced is body after pad spaces, gzip-compressed: the spaces' member (cached) followed
+// by the body's (a gzip stream may hold several members; readers join them).
+func gzipSpaced(pad int, body []byte) []byte {
+	spaces, ok := gzipped.Load(pad)
+	if !ok {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		_ = writeSpaced(zw, pad, nil)
+		_ = zw.Close()
+		spaces, _ = gzipped.LoadOrStore(pad, b.Bytes())
+	}
+	out := bytes.NewBuffer(append([]byte(nil), spaces.([]byte)...))
+	zw := gzip.NewWriter(out)
+	_, _ = zw.Write(body)
+	_ = zw.Close()
+	return out.Bytes()
+}
+
 // tokenEcho is a refused login whose description echoes the request, as a broken proxy or
 // endpoint might.
 func (s *Server) tokenEcho(r *http.Request, now time.Time) *response {
@@ -164,6 +250,19 @@ func appendCorruptGraphRow(b []byte, r *Row, includeUnknown bool) []byte {
 		}
 		b = appendKey(b, k, first)
 		b = append(b, v...)
+		first = false
+	}
+	// Members Graph does not send come last, in name order.
+	extra := make([]string, 0, len(r.Corrupt))
+	for k := range r.Corrupt {
+		if _, known := members[k]; !known && r.Corrupt[k] != "" {
+			extra = append(extra, k)
+		}
+	}
+	slices.Sort(extra)
+	for _, k := range extra {
+		b = appendKey(b, k, first)
+		b = append(b, r.Corrupt[k]...)
 		first = false
 	}
 	return append(b, '}')

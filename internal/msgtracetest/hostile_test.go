@@ -107,3 +107,51 @@ func TestTrapRecordsCredentials(t *testing.T) {
 		t.Fatalf("connections %d, requests %+v", trap.Connections(), reqs)
 	}
 }
+
+// Issue 20: bodies without a length, and next-links that repeat their page.
+func TestHostileBodiesWithoutLength(t *testing.T) {
+	f := newFixture(t, Options{QuotaRequests: -1})
+	f.s.AddRows(Generate(3, 5, t0.Add(-time.Hour), t0, GenerateOptions{})...)
+	tok := f.graphToken(t)
+	plain := f.get(t, f.graphURL("", 0), tok).body
+
+	f.s.InjectFaults(Fault{Kind: FaultChunkedBody, Size: 1 << 20})
+	res := f.get(t, f.graphURL("", 0), tok)
+	if res.header.Get("Content-Length") != "" || len(res.body) != 1<<20+len(plain) || strings.TrimLeft(string(res.body), " ")[0] != '{' || !json.Valid(res.body) {
+		t.Fatalf("chunked: Content-Length %q, %d bytes", res.header.Get("Content-Length"), len(res.body))
+	}
+
+	// The client decompresses transparently (it asked for gzip itself).
+	f.s.InjectFaults(Fault{Kind: FaultGzipBody, Size: 1 << 20})
+	res = f.get(t, f.graphURL("", 0), tok)
+	if len(res.body) != 1<<20+len(plain) || !json.Valid(res.body) {
+		t.Fatalf("gzip: %d bytes decompressed", len(res.body))
+	}
+	if wire := len(gzipSpaced(30<<20, plain)); wire > 40<<10 {
+		t.Fatalf("30 MiB of spaces is %d bytes on the wire", wire)
+	}
+}
+
+func TestRepeatingNextLinks(t *testing.T) {
+	for _, mode := range []NextLinkRepeat{RepeatSameLink, RepeatFreshLink} {
+		f := newFixture(t, Options{QuotaRequests: -1})
+		f.s.AddRows(Generate(4, 30, t0.Add(-time.Hour), t0, GenerateOptions{MaxRecipients: 1})...)
+		f.s.RepeatNextLinks(mode)
+		tok := f.graphToken(t)
+		first := decodeGraphPage(t, f.get(t, f.graphURL("", 10), tok).body)
+		second := decodeGraphPage(t, f.get(t, first.NextLink, tok).body)
+		third := decodeGraphPage(t, f.get(t, second.NextLink, tok).body)
+		if first.Value[0].ID == second.Value[0].ID || second.Value[0].ID != third.Value[0].ID || len(third.Value) != 10 {
+			t.Fatalf("mode %d: the next-link does not repeat its page", mode)
+		}
+		if same := second.NextLink == first.NextLink && third.NextLink == first.NextLink; same != (mode == RepeatSameLink) {
+			t.Fatalf("mode %d: links %q %q %q", mode, first.NextLink, second.NextLink, third.NextLink)
+		}
+		// Off again: the link still names the same page, whose own next-link now leads on.
+		f.s.RepeatNextLinks(RepeatNone)
+		fourth := decodeGraphPage(t, f.get(t, third.NextLink, tok).body)
+		if fifth := decodeGraphPage(t, f.get(t, fourth.NextLink, tok).body); fourth.Value[0].ID != third.Value[0].ID || fifth.Value[0].ID == third.Value[0].ID {
+			t.Fatal("RepeatNone does not page on")
+		}
+	}
+}

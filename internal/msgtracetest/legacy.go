@@ -220,6 +220,9 @@ func (s *Server) serveLegacy(r *http.Request, poison bool) *response {
 	nextSkip := -1
 	if last < total {
 		nextSkip = last - 1
+		if skip, err := strconv.Atoi(q.Get("$skiptoken")); err == nil && s.repeatingNextLinks() != RepeatNone {
+			nextSkip = skip // RepeatNextLinks: the link to this very page
+		}
 		if poison {
 			s.mu.Lock()
 			s.poisoned[q.Get("$filter")+"\x00"+strconv.Itoa(nextSkip)] = true

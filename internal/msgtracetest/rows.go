@@ -45,9 +45,10 @@ type Row struct {
 	SettlesAt   time.Time
 	FinalStatus string
 	// Corrupt makes a bad row that stays in the tenant: Graph answers send these members as
-	// the raw JSON given ("" drops the member), e.g. {"receivedDateTime": `"2026-13-45"`};
-	// legacy JSON answers only "Received", e.g. {"Received": `"\/Date(-99999999999999)\/"`}.
-	// Queries still select the row by Received.
+	// the raw JSON given ("" drops the member), e.g. {"receivedDateTime": `"2026-13-45"`}; a
+	// name Graph does not send adds that member after the others; legacy JSON answers only
+	// "Received", e.g. {"Received": `"\/Date(-99999999999999)\/"`}. Queries still select the
+	// row by Received.
 	Corrupt map[string]string
 }
 

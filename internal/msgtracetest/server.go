@@ -150,6 +150,7 @@ type Server struct {
 	tokenFaults []Fault
 	mix         *faultMix
 	poisoned    map[string]bool
+	repeatNext  NextLinkRepeat
 	legacyCount int
 	transports  []*http.Transport
 
@@ -388,6 +389,8 @@ type response struct {
 	header http.Header
 	body   []byte
 	rows   int
+	// stream, when set, writes the body instead, chunked (no Content-Length).
+	stream func(io.Writer) error
 }
 
 func newResponse(status int, contentType string, body []byte) *response {
@@ -448,6 +451,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	for k, v := range resp.header {
 		w.Header()[k] = v
+	}
+	if resp.stream != nil {
+		w.WriteHeader(resp.status)
+		_ = resp.stream(w)
+		return
 	}
 	w.Header().Set("Content-Length", fmt.Sprint(len(resp.body)))
 	w.WriteHeader(resp.status)

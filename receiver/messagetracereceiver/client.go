@@ -1,7 +1,6 @@
 package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -15,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/config/configretry"
@@ -273,12 +273,9 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 	}
 	defer resp.Body.Close()
 	// Memory is taken once the answer starts, not before the request: Microsoft's seconds of
-	// thinking then cost no budget, so many tenants can wait on the API at once.
-	if err := c.memory.take(ctx, max(int64(c.pageSize)*inFlightBytesPerRow, resp.ContentLength*inFlightBytesPerBodyByte)); err != nil {
-		c.observe(strconv.Itoa(resp.StatusCode), resp.StatusCode == http.StatusTooManyRequests)
-		return nil, 0, err
-	}
-	body, err := readBody(resp, cmp.Or(c.maxBody, maxBodyBytes))
+	// thinking then cost no budget, so many tenants can wait on the API at once. readBody
+	// takes more as the body grows, before each buffer is allocated.
+	body, err := readBody(ctx, resp, cmp.Or(c.maxBody, maxBodyBytes), c.memory, int64(c.pageSize)*inFlightBytesPerRow)
 	if err == nil {
 		err = c.memory.take(ctx, int64(len(body))*inFlightBytesPerBodyByte)
 	}
@@ -318,22 +315,126 @@ func (c *apiClient) once(ctx context.Context, pageURL string, isNext bool) (*tra
 // the next one tries again from the unchanged checkpoint.
 var errPageRefused = errors.New("response refused")
 
-// readBody reads a response of at most maxBodyBytes, sized from Content-Length when the server
-// sends one: a 2 MB page read by doubling copies it about five times. One byte more than the
-// cap is read so that a longer body is detected and refused rather than cut and parsed.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
+// Body buffers: a body of unknown length (chunked, or gzip the transport decompresses) is read
+// into chunks that start small and grow to bodyChunkMax, then joined once it has ended. Unlike
+// a doubling buffer, nothing is copied while reading, a refused body never costs more than its
+// limit, and each chunk's memory is taken from the page budget before it is allocated.
+const (
+	bodyChunkMin = 32 << 10
+	bodyChunkMax = 4 << 20
+)
+
+// readBody reads a response of at most limit bytes (decompressed), sized from Content-Length
+// when the server sends one. hold is taken for what is read before each buffer is allocated, at
+// least atLeast (the page size's estimate), so that the page memory of the whole collector holds
+// whatever the server sends; the body never outgrows the budget either (limit is lowered to
+// it). One byte more than the limit is read so that a longer body is detected and refused
+// rather than cut and parsed. The caller gives hold back on every path.
+func readBody(ctx context.Context, resp *http.Response, limit int64, hold *pageHold, atLeast int64) ([]byte, error) {
+	if hold != nil {
+		limit = min(limit, hold.m.size)
+	}
 	if resp.ContentLength > limit {
 		return nil, fmt.Errorf("%w: the body is %d bytes (Content-Length), over the limit of %d bytes; if this persists, lower page_size or check what sits between the receiver and Microsoft", errPageRefused, resp.ContentLength, limit)
 	}
-	var buf bytes.Buffer
-	if n := resp.ContentLength; n > 0 {
-		buf.Grow(int(n) + 1)
+	reserve := func(n int64) error {
+		return hold.take(ctx, max(atLeast, n*inFlightBytesPerBodyByte))
 	}
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-	if err == nil && int64(buf.Len()) > limit {
-		return nil, fmt.Errorf("%w: the body is over the limit of %d bytes; if this persists, lower page_size or check what sits between the receiver and Microsoft", errPageRefused, limit)
+	if n := resp.ContentLength; n >= 0 {
+		// The length is known and within the limit: one buffer of that size, and a probe that
+		// the body really ends there.
+		if err := reserve(n); err != nil {
+			return nil, err
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return buf, bodyEnds(resp.Body, limit, n)
 	}
-	return buf.Bytes(), err
+	var (
+		chunks [][]byte
+		total  int64
+		size   = int64(bodyChunkMin)
+	)
+	for total < limit {
+		n := min(size, limit-total)
+		if err := reserve(total + n); err != nil {
+			recycleChunks(chunks)
+			return nil, err
+		}
+		chunk := newChunk(n)
+		got, err := io.ReadFull(resp.Body, chunk)
+		total += int64(got)
+		chunks = append(chunks, chunk[:got])
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return joinChunks(chunks, total), nil
+		}
+		if err != nil {
+			recycleChunks(chunks)
+			return nil, err
+		}
+		size = min(2*size, bodyChunkMax)
+	}
+	if err := bodyEnds(resp.Body, limit, total); err != nil {
+		recycleChunks(chunks)
+		return nil, err
+	}
+	return joinChunks(chunks, total), nil
+}
+
+// fullChunks keeps chunks of bodyChunkMax bytes that no body holds any more, so that a server
+// sending huge bodies poll after poll reuses the same memory instead of leaving the garbage
+// collector a limit's worth of garbage each time (with the default GOGC the heap would grow to
+// twice the limit). The pool empties itself over two garbage collections.
+var fullChunks sync.Pool // *[]byte of bodyChunkMax bytes
+
+func newChunk(n int64) []byte {
+	if n == bodyChunkMax {
+		if p, ok := fullChunks.Get().(*[]byte); ok {
+			return *p
+		}
+	}
+	return make([]byte, n)
+}
+
+// recycleChunks gives the full-sized chunks back; none may be used afterwards.
+func recycleChunks(chunks [][]byte) {
+	for _, c := range chunks {
+		if cap(c) == bodyChunkMax {
+			c = c[:bodyChunkMax]
+			fullChunks.Put(&c)
+		}
+	}
+}
+
+// bodyEnds reads one byte past the read bytes: a body that goes on is over the limit.
+func bodyEnds(body io.Reader, limit, read int64) error {
+	var probe [1]byte
+	n, err := io.ReadFull(body, probe[:])
+	switch {
+	case n > 0:
+		return fmt.Errorf("%w: the body is over the limit of %d bytes (more than %d bytes read, decompressed); if this persists, lower page_size or check what sits between the receiver and Microsoft", errPageRefused, limit, read)
+	case errors.Is(err, io.EOF):
+		return nil
+	}
+	return err
+}
+
+// joinChunks returns the body as one slice, copying only when it took more than one chunk.
+func joinChunks(chunks [][]byte, total int64) []byte {
+	if len(chunks) == 1 {
+		return chunks[0]
+	}
+	body := make([]byte, 0, total)
+	for _, c := range chunks {
+		body = append(body, c...)
+	}
+	recycleChunks(chunks) // copied: the body holds none of them
+	return body
 }
 
 // retryAfter reads a Retry-After header and remembers it when it had to be capped.

@@ -42,7 +42,7 @@ func (c *apiClient) fetchDetails(ctx context.Context, p *pendingDetail) ([]detai
 		return nil, fmt.Errorf("details request failed: %w", stripURLError(err))
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp, maxDetailBodyBytes)
+	body, err := readBody(ctx, resp, maxDetailBodyBytes, nil, 0)
 	c.observe(strconv.Itoa(resp.StatusCode), resp.StatusCode == http.StatusTooManyRequests)
 	if err != nil {
 		return nil, fmt.Errorf("reading details: %w", err)

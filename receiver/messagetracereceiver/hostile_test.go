@@ -316,7 +316,7 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 	} {
 		resp := &http.Response{Body: http.NoBody, ContentLength: tt.length}
 		resp.Body = readCloser{strings.NewReader(strings.Repeat("x", tt.size))}
-		body, err := readBody(resp, limit)
+		body, err := readBody(context.Background(), resp, limit, nil, 0)
 		if tt.refused {
 			require.ErrorIs(t, err, errPageRefused, tt.name)
 			assert.Nil(t, body, tt.name)
@@ -621,4 +621,30 @@ func TestUnparsedRowNextToOutOfRangeRowsIsDeliveredRaw(t *testing.T) {
 	require.Len(t, unparsedRecords(sink), 1)
 	assert.Equal(t, int64(2), metricSum(t, tel, "otelcol_receiver_message_trace_out_of_range_rows"))
 	assert.Equal(t, int64(1), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
+}
+
+// Issue 20 item 3: one row nested deeper than the decoder allows (10,001 levels in a member
+// Graph does not send) no longer fails its page on every poll: on the first poll the other 299
+// rows are delivered decoded and the deep one raw, counted, and the checkpoint moves past it.
+func TestRowNestedTooDeepIsDeliveredRawWithItsPage(t *testing.T) {
+	rows := rowsIn(121, 300, msgtracetest.GenerateOptions{MaxRecipients: 1})
+	require.Len(t, rows, 300)
+	rows[150].Corrupt = map[string]string{"x": strings.Repeat("[", 10_001) + strings.Repeat("]", 10_001)}
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	r, ctx, sink, tel := receiverWithTelemetry(t, h)
+
+	require.NoError(t, r.poll(ctx))
+	good := append(append([]msgtracetest.Row{}, rows[:150]...), rows[151:]...)
+	requireExactlyOnce(t, good, goodKeys(delivered(sink)))
+	bad := unparsedRecords(sink)
+	require.Len(t, bad, 1)
+	for _, lr := range bad {
+		reason, _ := lr.Attributes().Get(parseErrorAttribute)
+		assert.Equal(t, "nested deeper than 10000 levels", reason.Str())
+		assert.LessOrEqual(t, len(lr.Body().Str()), tracepage.MaxRawRowBytes+32, "bounded")
+		assert.True(t, strings.HasPrefix(lr.Body().Str(), `{"id":"`+rows[150].ID+`"`), "the raw row")
+	}
+	assert.Equal(t, 300, sink.LogRecordCount())
+	assert.Equal(t, int64(1), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
+	assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the page")
 }

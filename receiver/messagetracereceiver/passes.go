@@ -16,9 +16,21 @@ import (
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
-// maxRequeries bounds how often one range is queried afresh after refused next-links without
-// any row being delivered in between.
+// maxRequeries bounds how often one range is queried afresh after refused or repeating
+// next-links without any row being delivered in between.
 const maxRequeries = 3
+
+// maxLoopRequeries bounds how often one walk queries its range afresh because the API repeated
+// a page or a next-link, even when each fresh query delivers rows: an API that also breaks its
+// order (progress "none") re-reads the whole range each time. The next poll goes on from the
+// checkpoint.
+const maxLoopRequeries = 50
+
+// maxFollowedLinks bounds the next-links a walk remembers to notice a cycle (A, B, A ...).
+const maxFollowedLinks = 1000
+
+// errRepeatingPages ends a walk whose API keeps repeating pages after fresh queries too.
+var errRepeatingPages = errors.New("the API keeps repeating pages")
 
 // pass is one reading of time: the settled pass at `delay` (complete data) or the early pass
 // at `early_delay` (fresh data). Both share the request budget and take turns range by range.
@@ -148,10 +160,40 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	resumed := prog.Rows > 0
 	pageURL := r.client.firstPageURL(prog.queryBounds())
 	isNext := false
-	requeries := 0
+	requeries, loops := 0, 0
 	repeats := map[uint64]int{} // one page's rows by identity (dropRepeats)
 	var outside outOfRange
 	defer func() { r.reportOutOfRange(ctx, p, prog, &outside) }()
+	stale, staleRun := 0, 0       // next-link pages in a row whose rows of the range were all delivered
+	fresh := false                // a row was delivered since the last fresh query
+	followed := map[string]bool{} // next-links followed since the last fresh query
+	// requery reads the rest of the range with a fresh query narrowed by the progress (after
+	// the newest or oldest row delivered), within maxRequeries without progress and
+	// maxLoopRequeries in all.
+	requery := func() {
+		resumed, isNext = true, false
+		pageURL = r.client.firstPageURL(prog.queryBounds())
+		clear(followed)
+		staleRun, fresh = 0, false
+	}
+	// A repeating API is warned about once per walk: each fresh query may meet the loop again.
+	looped := func(what string) error {
+		loops++
+		if requeries >= maxRequeries || loops > maxLoopRequeries {
+			return fmt.Errorf("%w (%s) after %d fresh queries of the range %v to %v; the next poll goes on from the checkpoint",
+				errRepeatingPages, what, loops-1, prog.Start, prog.End)
+		}
+		requeries++
+		fields := []zap.Field{zap.String("pass", p.name), zap.String("seen", what), zap.Time("from", prog.Start), zap.Time("to", prog.End),
+			zap.Int("rows_delivered", prog.Rows), zap.Int("pages", pages), zap.Int("fresh_queries", loops)}
+		if loops == 1 {
+			r.set.Logger.Warn("the API repeated a page or a next-link; querying the rest of the range afresh", fields...)
+		} else {
+			r.set.Logger.Debug("the API repeated a page or a next-link again; querying the rest of the range afresh", fields...)
+		}
+		requery()
+		return nil
+	}
 	// A fetched page holds its share of the collector's page memory until it is delivered.
 	defer r.client.memory.release()
 	for {
@@ -166,8 +208,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			requeries++
 			r.set.Logger.Warn("Microsoft refused a next-link it issued; querying the rest of the range afresh",
 				zap.Error(err), zap.Time("from", prog.Start), zap.Time("to", prog.End), zap.Int("rows_delivered", prog.Rows))
-			resumed, isNext = true, false
-			pageURL = r.client.firstPageURL(prog.queryBounds())
+			requery()
 			continue
 		}
 		if err != nil {
@@ -176,7 +217,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		pages++
 		r.health.pageRead()
 		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
-		handled := page.Rows[:0]
+		handled, inRange := page.Rows[:0], 0
 		for i := range page.Rows {
 			row := &page.Rows[i]
 			if row.TimeUnknown && (row.Received.IsZero() || r.unreachable(row.Received, observed)) {
@@ -185,16 +226,33 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 				// the end of the range.
 				row.Received = prog.End
 			}
-			switch {
-			case (resumed && prog.wants(row)) || (!resumed && prog.contains(row)):
+			if !prog.contains(row) {
+				if !prog.near(row) && r.unreachable(row.Received, observed) {
+					outside.add(row)
+				}
+				continue
+			}
+			inRange++
+			if !resumed || prog.wants(row) {
 				handled = append(handled, *row)
-			case !prog.near(row) && r.unreachable(row.Received, observed):
-				outside.add(row)
 			}
 		}
 		handled, dropped := dropRepeats(handled, repeats)
 		if dropped > 0 {
 			r.set.Logger.Debug("rows repeated on one page are emitted once", zap.String("pass", p.name), zap.Int("repeats", dropped))
+		}
+		if stale = 0; isNext && inRange > 0 && !anyNew(prog, handled) {
+			stale = staleRun + 1
+		}
+		if staleRun = stale; stale > r.staleAllowed(prog, resumed && !fresh) {
+			// Rows of the range on a next-link's page, all delivered already: the API is
+			// repeating itself. Delivering them would send them again, following its link
+			// would loop.
+			if err := looped("a page without new rows"); err != nil {
+				return pages, emitted, false, err
+			}
+			staleRun = 0
+			continue
 		}
 		if len(handled) > 0 {
 			n, err := r.deliver(ctx, p, handled, observed)
@@ -202,7 +260,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 				return pages, emitted, false, err
 			}
 			emitted += n
-			requeries = 0
+			requeries, fresh = 0, true
 			prog.delivered(handled)
 			*p.cp() = passCheckpoint{Done: p.cp().Done, Open: prog}
 			r.save(ctx)
@@ -214,10 +272,21 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			// Progress is stored exactly, so the rest is queried afresh on the next turn.
 			return pages, emitted, false, nil
 		}
-		if pageURL, err = r.client.resolveNextLink(pageURL, page.Next); err != nil {
+		next, err := r.client.resolveNextLink(pageURL, page.Next)
+		if err != nil {
 			return pages, emitted, false, err
 		}
-		isNext = true
+		if next == pageURL || followed[next] {
+			// Caught before it is requested: the loop costs no request.
+			if err := looped("a next-link followed before"); err != nil {
+				return pages, emitted, false, err
+			}
+			continue
+		}
+		if len(followed) < maxFollowedLinks {
+			followed[next] = true
+		}
+		pageURL, isNext = next, true
 	}
 }
 
@@ -277,6 +346,29 @@ func dropRepeats(rows []tracepage.Row, byHash map[uint64]int) ([]tracepage.Row, 
 		kept = append(kept, rows[i])
 	}
 	return kept, len(rows) - len(kept)
+}
+
+// staleAllowed is how many next-link pages in a row may bring only rows delivered already. In
+// an uninterrupted walk none may: the API sends each row once. A fresh query (after a restart,
+// a refused or a repeating link) first meets again the rows delivered in the second of its
+// progress bound, which can fill pages when many rows share an instant; once it delivered a
+// row, it is past them.
+func (r *messageTraceReceiver) staleAllowed(prog *rangeProgress, rereading bool) int {
+	if !rereading {
+		return 0
+	}
+	return prog.AtBound.len()/max(r.client.pageSize, 1) + 10
+}
+
+// anyNew reports whether a page holds a row the range's progress does not count as delivered.
+// A row whose time could not be read is counted as new: its place is not known.
+func anyNew(prog *rangeProgress, rows []tracepage.Row) bool {
+	for i := range rows {
+		if rows[i].TimeUnknown || prog.wants(&rows[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // deliver hands the rows that are new or changed to the pipeline and remembers them. A

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -137,5 +138,77 @@ func TestPageLibrariesOnEdgeBodies(t *testing.T) {
 			}
 		}
 		assert.Equal(t, want[lib.Name], diverging, "%s: seeds decoded differently from today's decoder", lib.Name)
+	}
+}
+
+// deepPage is a Graph or light legacy page of n rows whose row number deep holds an unknown
+// member nested levels deep, and the same page without that row.
+func deepPage(n, deep, levels int, legacy bool) (body, without []byte) {
+	row := func(i int) string {
+		if legacy {
+			return fmt.Sprintf(`{"MessageTraceId":"id-%d","RecipientAddress":"r%d@example.com","Received":"/Date(%d)/","Status":"Delivered","Size":%d}`,
+				i, i, 1772359262117+int64(i)*1000, i)
+		}
+		return fmt.Sprintf(`{"id":"id-%d","recipientAddress":"r%d@example.com","receivedDateTime":"2026-11-21T08:%02d:%02dZ","status":"delivered","size":%d}`,
+			i, i, i/60%60, i%60, i)
+	}
+	var all, rest []string
+	for i := range n {
+		r := row(i)
+		if i == deep {
+			r = r[:len(r)-1] + `,"x":` + strings.Repeat("[", levels) + strings.Repeat("]", levels) + `}`
+			all = append(all, r)
+			continue
+		}
+		all, rest = append(all, r), append(rest, r)
+	}
+	wrap := func(rows []string) []byte {
+		return []byte(`{"@odata.nextLink":"https://example.com/next","value":[` + strings.Join(rows, ",") + `]}`)
+	}
+	return wrap(all), wrap(rest)
+}
+
+// Issue 20 item 3: a row nested deeper than the limit (10,001 levels in an unknown member) is
+// delivered raw and every other row of its page decoded exactly as encoding/json decodes the
+// page without it; encoding/json itself refuses the whole page.
+func TestRowNestedTooDeepIsDeliveredRaw(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		decode, reference := tracepage.DecodeGraphAll, tracepagetest.ReferenceGraph
+		if legacy {
+			decode, reference = tracepage.DecodeLegacyAll, tracepagetest.ReferenceLegacy
+		}
+		body, without := deepPage(300, 123, 10_001, legacy)
+		_, refErr := reference(body)
+		require.ErrorContains(t, refErr, "exceeded max depth", "the reference refuses the page")
+		got, err := decode(body)
+		require.NoError(t, err, "legacy %v", legacy)
+		want, err := reference(without)
+		require.NoError(t, err)
+		require.Len(t, got.Rows, 300)
+		assert.Equal(t, want.Next, got.Next)
+		bad := got.Rows[123]
+		assert.Equal(t, tracepagetest.TooDeepReason, bad.ParseError)
+		assert.True(t, strings.HasPrefix(bad.ID, tracepage.UnparsedIDPrefix))
+		assert.LessOrEqual(t, len(bad.Raw), tracepage.MaxRawRowBytes+32, "the raw row is cut")
+		assert.True(t, strings.HasPrefix(bad.Raw, `{"`), bad.Raw[:20])
+		assert.Equal(t, want.Rows[122].Received.Add(time.Second), bad.Received, "its own time, read before the deep member")
+		assert.False(t, bad.TimeUnknown)
+		rest := append(append([]tracepage.Row{}, got.Rows[:123]...), got.Rows[124:]...)
+		assert.Equal(t, want.Rows, rest, "legacy %v: the other 299 rows", legacy)
+		assert.Equal(t, "", tracepagetest.Diff(body, decode, reference))
+	}
+	// At the limit the row is an ordinary row, as for encoding/json; far past it (a million
+	// levels) the scan stays flat.
+	body, _ := deepPage(3, 1, tracepage.MaxNestingDepth-3, false)
+	sameDecoding(t, "at the limit", body, tracepage.DecodeGraphAll, tracepagetest.ReferenceGraph)
+	body, _ = deepPage(3, 1, 1_000_000, false)
+	p, err := tracepage.DecodeGraphAll(body)
+	require.NoError(t, err)
+	assert.Equal(t, tracepagetest.TooDeepReason, p.Rows[1].ParseError)
+	// Not valid JSON past the limit: the page still fails, as encoding/json's does.
+	for _, broken := range []string{"[}", "[1,]", `{"a"}`, `[{"a":1,}]`} {
+		b := []byte(`{"value":[{"id":"a","x":` + strings.Repeat("[", 10_001) + broken + strings.Repeat("]", 10_001) + `}]}`)
+		_, err := tracepage.DecodeGraphAll(b)
+		assert.Error(t, err, broken)
 	}
 }

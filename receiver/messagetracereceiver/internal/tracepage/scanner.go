@@ -204,6 +204,10 @@ func foldRune(r rune) rune {
 // maxNestingDepth is encoding/json's limit.
 const maxNestingDepth = 10000
 
+// MaxNestingDepth is the nesting limit: a row nested deeper is delivered raw, with ParseError
+// "nested deeper than 10000 levels"; anything else nested deeper fails its page.
+const MaxNestingDepth = maxNestingDepth
+
 // rowArray is a decoded JSON array of rows with encoding/json's slice semantics: set says the
 // field is a non-nil slice, n is its length, and backing keeps rows a longer earlier array of
 // the same member left, which a repeated member decodes into.
@@ -224,6 +228,8 @@ type pageDecoder struct {
 	prev  [nStrFields][]byte
 	prevR [nStrFields]strRef
 	err   error
+	// tooDeep says err is the nesting limit, which a row can be skipped past (skipDeep).
+	tooDeep bool
 	// maxRows refuses a rows array longer than $top (0 = no limit): a page with more rows than
 	// asked for is a server bug, and decoding it anyway lets one response cost any memory.
 	maxRows int
@@ -276,6 +282,7 @@ func (d *pageDecoder) enter() error {
 	d.i++
 	d.depth++
 	if d.depth > maxNestingDepth {
+		d.tooDeep = d.err == nil
 		return d.fail("exceeded max depth")
 	}
 	return nil
@@ -651,8 +658,10 @@ func (d *pageDecoder) rows(a *rowArray) error {
 		// Every row is decoded afresh: a repeated rows member replaces the rows, it does not
 		// merge into them (the reference decodes each row on its own).
 		a.backing[n] = rawRow{}
-		if err := d.row(&a.backing[n]); err != nil {
-			return err
+		if depth := d.depth; d.row(&a.backing[n]) != nil {
+			if err := d.skipTooDeep(&a.backing[n], depth); err != nil {
+				return err
+			}
 		}
 		var err error
 		if ok, err = d.more(']'); err != nil {
@@ -745,6 +754,109 @@ func (d *pageDecoder) row(r *rawRow) error {
 		}
 	}
 	return nil
+}
+
+// tooDeepReason is what an unparsed row nested deeper than the limit says.
+var tooDeepReason = fmt.Sprintf("nested deeper than %d levels", maxNestingDepth)
+
+// skipTooDeep turns a row that failed at the nesting limit into a bad row and moves past it,
+// so that one such row never fails its page: the row is scanned again from its start without
+// recursion (skipFlat). Any other error, or a row that is not valid JSON, still fails the page.
+func (d *pageDecoder) skipTooDeep(r *rawRow, depth int) error {
+	if !d.tooDeep {
+		return d.err // every error of row is d.err (fail, typeError)
+	}
+	d.err, d.tooDeep = nil, false
+	d.i, d.depth = r.rawStart, depth
+	if err := d.skipFlat(); err != nil {
+		return err
+	}
+	r.rawEnd = d.i
+	r.bad = tooDeepReason
+	return nil
+}
+
+// skipFlat validates and skips any value at any depth without recursion: the open containers
+// are one bit each (object or array), so a body of n bytes needs at most n/8 bytes of them.
+func (d *pageDecoder) skipFlat() error {
+	var objects []uint64 // bit k set: the k-th open container is an object
+	open := 0
+	isObject := func() bool { return objects[(open-1)/64]>>((open-1)%64)&1 == 1 }
+	for {
+		// A value.
+		switch c := d.peek(); c {
+		case '{', '[':
+			d.i++
+			if open/64 == len(objects) {
+				objects = append(objects, 0)
+			}
+			bit := uint64(1) << (open % 64)
+			objects[open/64] &^= bit
+			if c == '{' {
+				objects[open/64] |= bit
+			}
+			open++
+			closing := byte(']')
+			if c == '{' {
+				closing = '}'
+			}
+			if d.peek() != closing {
+				if c == '{' {
+					if _, err := d.member(); err != nil {
+						return err
+					}
+				}
+				continue // its first element
+			}
+			d.i++
+			open--
+		case '"':
+			if _, _, err := d.str(); err != nil {
+				return err
+			}
+		case 't':
+			if err := d.literal("true"); err != nil {
+				return err
+			}
+		case 'f':
+			if err := d.literal("false"); err != nil {
+				return err
+			}
+		case 'n':
+			if err := d.literal("null"); err != nil {
+				return err
+			}
+		default:
+			if _, err := d.number(); err != nil {
+				return err
+			}
+		}
+		// After a value: close what ends here, or go on with the next element.
+		for next := false; !next; {
+			if open == 0 {
+				return nil
+			}
+			closing := byte(']')
+			if isObject() {
+				closing = '}'
+			}
+			switch d.peek() {
+			case ',':
+				d.i++
+				if isObject() {
+					if _, err := d.member(); err != nil {
+						return err
+					}
+				}
+				next = true
+			case closing:
+				d.i++
+				open--
+			default:
+				return d.fail("invalid character after element")
+			}
+		}
+	}
 }
 
 // badf records the first reason a row is bad.

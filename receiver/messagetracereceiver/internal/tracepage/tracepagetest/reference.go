@@ -183,10 +183,24 @@ func refDerefInt(i *int64) int64 {
 	return *i
 }
 
+// TooDeepReason is the ParseError of a row nested deeper than the decoder's limit.
+var TooDeepReason = fmt.Sprintf("nested deeper than %d levels", tracepage.MaxNestingDepth)
+
 // Diff says how decode and reference disagree on body ("" = they agree).
 func Diff(body []byte, decode, reference func([]byte) (*tracepage.Page, error)) string {
 	got, gotErr := decode(body)
 	want, wantErr := reference(body)
+	if gotErr == nil && wantErr != nil && strings.Contains(wantErr.Error(), "exceeded max depth") {
+		// Where the two part on purpose: encoding/json refuses a whole body nested deeper than
+		// its limit, the decoder delivers a row nested that deep raw and the rest of its page
+		// (issue 20). Such a page must hold a row unparsed for that reason.
+		for _, r := range got.Rows {
+			if r.ParseError == TooDeepReason {
+				return ""
+			}
+		}
+		return fmt.Sprintf("decoded a body the reference refuses for its nesting (%v) without a row nested too deep, body %q", wantErr, body)
+	}
 	if (gotErr == nil) != (wantErr == nil) || errors.Is(gotErr, tracepage.ErrNotJSON) != errors.Is(wantErr, tracepage.ErrNotJSON) {
 		return fmt.Sprintf("error %v, reference error %v, body %q", gotErr, wantErr, body)
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package messagetracereceiver
+
+const raceEnabled = false
