@@ -187,6 +187,13 @@ func (s *seenState) saveOps() []*storage.Operation {
 	return ops
 }
 
+// markAllUnsaved makes the next saveOps write every bucket (to a new storage file).
+func (s *seenState) markAllUnsaved() {
+	for _, b := range s.buckets {
+		b.dirty = true
+	}
+}
+
 // saved marks everything as stored.
 func (s *seenState) saved() {
 	for _, b := range s.buckets {

@@ -1,0 +1,252 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/boltcheck"
+)
+
+// A damaged file_storage file must cost its own tenant at most. bbolt trusts its file: opening a
+// damaged one panics in a goroutine of bbolt's own (the freelist walk of NoFreelistSync, which
+// file_storage sets), and reading a page past a truncated file's end faults in the mapping; no
+// recover reaches the first, and the second kills the process unless the goroutine asked for
+// a panic instead (debug.SetPanicOnFault). So:
+//
+//   - before the client opens the file, boltcheck verifies it without bbolt; a damaged file is
+//     moved aside (<file>.damaged-<UTC time>), the tenant reports a setup problem and starts on a
+//     new file, restored from the copy of its state kept beside it (stateCopy);
+//   - every storage call runs guarded (guardedClient): a fault or a bbolt panic becomes an error,
+//     bbolt rolls the transaction back, and the receiver replaces the file (recoverStorage) and
+//     writes its whole state, which it holds in memory, to the new one: nothing is lost.
+//
+// The file's path is only known for contrib's file_storage; with another storage extension the
+// calls are still guarded, but there is no pre-check and no copy.
+
+// fileStoragePkg and fileStorageType name contrib's file_storage extension, whose directory
+// (unexported) tells where this receiver's file is. TestStorageFilePathOfFileStorage pins it
+// to the real extension; any other shape means no pre-check, never a wrong path.
+const (
+	fileStoragePkg  = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	fileStorageType = "localFileStorage"
+	// maxFileName is NAME_MAX; file_storage uses a hash of longer names.
+	maxFileName = 255
+)
+
+// storageFilePath returns the file contrib's file_storage (v0.165) keeps the client of this
+// receiver in, as its GetClient names it, or false for any other extension.
+func storageFilePath(ext storage.Extension, id component.ID) (string, bool) {
+	v := reflect.ValueOf(ext)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return "", false
+	}
+	if t := v.Elem().Type(); t.PkgPath() != fileStoragePkg || t.Name() != fileStorageType {
+		return "", false
+	}
+	cfg := v.Elem().FieldByName("cfg")
+	if cfg.Kind() != reflect.Pointer || cfg.IsNil() || cfg.Elem().Kind() != reflect.Struct {
+		return "", false
+	}
+	dir := cfg.Elem().FieldByName("Directory")
+	if dir.Kind() != reflect.String || dir.String() == "" {
+		return "", false
+	}
+	name := sanitizeFileName(fmt.Sprintf("%s_%s_%s", "receiver", id.Type(), id.Name()))
+	if len(name) > maxFileName {
+		sum := sha256.Sum256([]byte(name))
+		name = hex.EncodeToString(sum[:])
+	}
+	return filepath.Join(dir.String(), name), true
+}
+
+// sanitizeFileName is file_storage's sanitize: every character but [A-Za-z0-9._-] becomes ~XXXX.
+func sanitizeFileName(name string) string {
+	var b strings.Builder
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+			b.WriteRune(c)
+		default:
+			fmt.Fprintf(&b, "~%04X", c)
+		}
+	}
+	return b.String()
+}
+
+// errStorageFault is what a guarded storage call returns when the storage panicked or faulted.
+var errStorageFault = errors.New("the storage file is damaged: its client panicked or faulted")
+
+// guardedClient runs every call of the client with faults turned into panics and panics into
+// errors, in the calling goroutine (file_storage runs bbolt's transactions in it).
+type guardedClient struct {
+	storage.Client
+	fault atomic.Bool // a call faulted or panicked
+}
+
+func (g *guardedClient) faulted() bool { return g.fault.Load() }
+
+func (g *guardedClient) guard(call func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if p := recover(); p != nil {
+			g.fault.Store(true)
+			err = fmt.Errorf("%w (%v)", errStorageFault, p)
+		}
+	}()
+	return call()
+}
+
+func (g *guardedClient) Get(ctx context.Context, key string) (v []byte, err error) {
+	err = g.guard(func() error { v, err = g.Client.Get(ctx, key); return err })
+	return v, err
+}
+
+func (g *guardedClient) Set(ctx context.Context, key string, value []byte) error {
+	return g.guard(func() error { return g.Client.Set(ctx, key, value) })
+}
+
+func (g *guardedClient) Delete(ctx context.Context, key string) error {
+	return g.guard(func() error { return g.Client.Delete(ctx, key) })
+}
+
+func (g *guardedClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	return g.guard(func() error { return g.Client.Batch(ctx, ops...) })
+}
+
+// storageCloseTimeout bounds the wait for closing a client whose file faulted: bbolt's Close
+// waits for its locks, which a panicking transaction may have left taken.
+const storageCloseTimeout = 5 * time.Second
+
+// Close closes the client within storageCloseTimeout; past it the client is left behind (one
+// goroutine and one open file, for a client that is replaced anyway).
+func (g *guardedClient) Close(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- g.guard(func() error { return g.Client.Close(ctx) }) }()
+	timer := time.NewTimer(storageCloseTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("closing the storage client took longer than %v; left behind", storageCloseTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// quarantineIfDamaged verifies the storage file before a client opens it. A damaged file is
+// moved aside and reported; it says whether it was. A damaged file that cannot be moved is an
+// error: opening it would crash the collector.
+func (r *messageTraceReceiver) quarantineIfDamaged(path string) (bool, error) {
+	err := boltcheck.Verify(path)
+	switch {
+	case err == nil, errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case !errors.Is(err, boltcheck.ErrDamaged):
+		// Unreadable (permissions, I/O): opening it fails too, and says why as a setup problem.
+		r.set.Logger.Debug("could not verify the storage file before opening it", zap.String("file", path), zap.Error(err))
+		return false, nil
+	}
+	if r.moveAside(path, err) == "" {
+		return false, &setupError{msg: fmt.Sprintf("`storage`: the file %s is damaged (%v) and cannot be moved aside: remove it", path, err)}
+	}
+	return true, nil
+}
+
+// moveAside renames a damaged storage file and reports the setup problem; "" if it could not.
+func (r *messageTraceReceiver) moveAside(path string, why error) string {
+	aside := path + ".damaged-" + r.now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, aside); err != nil {
+		r.set.Logger.Error("the storage file is damaged and cannot be moved aside: remove or repair it, the tenant's state cannot be stored meanwhile",
+			zap.String("file", path), zap.NamedError("damage", why), zap.Error(err))
+		return ""
+	}
+	r.set.Logger.Error("the storage file is damaged: moved aside, the tenant goes on with a new file restored from its state copy; "+
+		"check the disk, keep or delete the damaged file",
+		zap.String("file", path), zap.String("moved_to", aside), zap.NamedError("damage", why))
+	r.health.failed(&setupError{msg: fmt.Sprintf("`storage`: the file %s was damaged (%v) and was moved to %s; check the disk", path, why, aside)})
+	return aside
+}
+
+// openStorage opens this receiver's client of ext, verifying its file first when the file is
+// known; a damaged one is replaced by a new file restored from the state copy.
+func (r *messageTraceReceiver) openStorage(ctx context.Context, ext storage.Extension) error {
+	if r.storageFile == "" {
+		path, ok := storageFilePath(ext, r.set.ID)
+		if !ok {
+			r.set.Logger.Debug("the storage extension is not file_storage: its file is not verified before opening, and no state copy is kept",
+				zap.String("storage", r.cfg.StorageID.String()))
+		}
+		r.storageFile = path
+	}
+	var damaged bool
+	if r.storageFile != "" {
+		var err error
+		if damaged, err = r.quarantineIfDamaged(r.storageFile); err != nil {
+			return err
+		}
+	}
+	client, err := ext.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+	if err != nil {
+		return fmt.Errorf("`storage`: cannot open a client of %q: %w", r.cfg.StorageID, err)
+	}
+	r.storage = &guardedClient{Client: client}
+	r.storageExt = ext
+	if damaged {
+		r.restoreStateCopy(ctx)
+	}
+	return nil
+}
+
+// recoverStorage replaces a client whose file faulted: it closes the client, moves the file
+// aside and opens a new one. The receiver's whole state is in memory, so it is marked unsaved
+// and the next save writes all of it: nothing is lost. It reports whether a new client is open.
+func (r *messageTraceReceiver) recoverStorage(ctx context.Context, cause error) bool {
+	if r.storageExt == nil || r.storageFile == "" {
+		return false
+	}
+	if r.storage != nil {
+		_ = r.storage.Close(ctx)
+		r.storage = nil
+	}
+	if _, err := os.Stat(r.storageFile); err == nil {
+		if r.moveAside(r.storageFile, cause) == "" {
+			return false
+		}
+	}
+	client, err := r.storageExt.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+	if err != nil {
+		r.set.Logger.Error("could not open a new storage file after the damaged one was moved aside; retrying at the next save",
+			zap.String("file", r.storageFile), zap.Error(err))
+		return false
+	}
+	r.storage = &guardedClient{Client: client}
+	r.store.client = r.storage
+	r.markAllUnsaved()
+	return true
+}
+
+// markAllUnsaved makes the next save write the whole state, not only what changed.
+func (r *messageTraceReceiver) markAllUnsaved() {
+	if r.seen != nil {
+		r.seen.markAllUnsaved()
+	}
+	if r.details != nil {
+		r.details.pending.dirty = true
+	}
+}
