@@ -1,0 +1,201 @@
+package messagetracereceiver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/boltcheck"
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
+)
+
+// newFileStorage is contrib's real file_storage extension, started, keeping files in dir.
+func newFileStorage(t *testing.T, dir string) storage.Extension {
+	t.Helper()
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = dir
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+	return ext.(storage.Extension)
+}
+
+// TestStorageFilePathOfFileStorage pins the path the receiver verifies to the file the real
+// file_storage opens, including its sanitizing and the hash of long names, and no path for
+// any other extension.
+func TestStorageFilePathOfFileStorage(t *testing.T) {
+	dir := t.TempDir()
+	ext := newFileStorage(t, dir)
+	for _, name := range []string{"tenant_a", "contoso/eu west", "", strings.Repeat("x", 300)} {
+		id := component.NewIDWithName(metadata.Type, name)
+		path, ok := storageFilePath(ext, id)
+		require.True(t, ok)
+		client, err := ext.GetClient(context.Background(), component.KindReceiver, id, "")
+		require.NoError(t, err)
+		require.NoError(t, client.Set(context.Background(), "k", []byte("v")))
+		require.NoError(t, client.Close(context.Background()))
+		require.FileExists(t, path, "name %q", name)
+		require.NoError(t, boltcheck.Verify(path))
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 4, "one file per client, each found")
+
+	_, ok := storageFilePath(storagetest.NewFileBackedStorageExtension("x", t.TempDir()), component.NewID(metadata.Type))
+	require.False(t, ok)
+	_, ok = storageFilePath(nil, component.NewID(metadata.Type))
+	require.False(t, ok)
+}
+
+// fileDamages are the four kinds of damage of issue 20.
+var fileDamages = []struct {
+	name  string
+	apply func(t *testing.T, path string)
+}{
+	{"truncated", func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, 10000)) }},
+	{"overwritten from 8192", func(t *testing.T, path string) {
+		raw, err := os.ReadFile(path)
+		require.NoError(t, err)
+		junk := make([]byte, len(raw)-8192)
+		_, _ = rand.Read(junk)
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.WriteAt(junk, 8192)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}},
+	{"bad flags in the checkpoint's page", func(t *testing.T, path string) { pokeCheckpointPage(t, path, 8, 0x20) }},
+	{"bad count in the checkpoint's page", func(t *testing.T, path string) { pokeCheckpointPage(t, path, 10, 0xFFF0) }},
+}
+
+// pokeCheckpointPage writes v at offset off of every leaf page holding the checkpoint key (the
+// page in use among them; older copies may sit in freed pages), in place.
+func pokeCheckpointPage(t *testing.T, path string, off int, v uint16) {
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	ps := os.Getpagesize()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	poked := 0
+	for id := 2; (id+1)*ps <= len(raw); id++ {
+		p := raw[id*ps : (id+1)*ps]
+		if binary.LittleEndian.Uint64(p) == uint64(id) && binary.LittleEndian.Uint16(p[8:]) == 0x02 && strings.Contains(string(p), checkpointKey) {
+			var b [2]byte
+			binary.LittleEndian.PutUint16(b[:], v)
+			_, err := f.WriteAt(b[:], int64(id*ps+off))
+			require.NoError(t, err)
+			t.Logf("poked offset %d", id*ps+off)
+			poked++
+		}
+	}
+	require.NotZero(t, poked)
+}
+
+// tenantOnFileStorage is a harness whose receiver keeps its state in the real file_storage
+// extension ext (shared by the tenants of one test, as in a collector).
+func tenantOnFileStorage(t *testing.T, ext storage.Extension, rows []msgtracetest.Row) *harness {
+	h := newHarness(t, msgtracetest.Options{}, rows)
+	id := component.MustNewID("file_storage")
+	h.cfg.StorageID = &id
+	h.host = storagetest.NewStorageHost().WithExtension(id, ext)
+	return h
+}
+
+func (h *harness) tenantReceiver(name string, sink *consumertest.LogsSink) (*messageTraceReceiver, context.Context) {
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewIDWithName(metadata.Type, name)
+	return h.receiverWith(set, sink)
+}
+
+// requireNoLossFewDuplicates checks every row arrived and at most maxDup arrived twice.
+func requireNoLossFewDuplicates(t *testing.T, want []msgtracetest.Row, got []string, maxDup int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, k := range got {
+		seen[k]++
+	}
+	dups := 0
+	for _, k := range keysOf(want) {
+		require.GreaterOrEqual(t, seen[k], 1, "row %s lost", k)
+		dups += seen[k] - 1
+		delete(seen, k)
+	}
+	require.Empty(t, seen, "rows delivered that the tenant does not hold")
+	require.LessOrEqual(t, dups, maxDup, "duplicates")
+	t.Logf("%d rows, %d duplicates", len(want), dups)
+}
+
+func errorLogs(h *harness, msg string) []string {
+	var out []string
+	for _, e := range h.logs.FilterLevelExact(zapcore.ErrorLevel).FilterMessageSnippet(msg).All() {
+		out = append(out, e.ContextMap()["file"].(string)+" -> "+e.ContextMap()["moved_to"].(string))
+	}
+	return out
+}
+
+// TestDamagedStorageAtStart damages a tenant's file between two runs, the four ways of issue
+// 20: the second start moves it aside, reports it, restores the state copy and delivers every
+// row; the healthy tenant beside it on the same file_storage is untouched.
+func TestDamagedStorageAtStart(t *testing.T) {
+	for _, d := range fileDamages {
+		t.Run(d.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ext := newFileStorage(t, dir)
+			rowsA := rowsIn(1, 300, msgtracetest.GenerateOptions{})
+			rowsB := rowsIn(2, 300, msgtracetest.GenerateOptions{})
+			a := tenantOnFileStorage(t, ext, rowsA)
+			b := tenantOnFileStorage(t, ext, rowsB)
+			a.cfg.PageSize = 100
+			sinkA, sinkB := new(consumertest.LogsSink), new(consumertest.LogsSink)
+
+			r, ctx := a.tenantReceiver("a", sinkA)
+			require.NoError(t, r.poll(ctx))
+			r.writeStateCopy(true) // as the poll loop does when it ends
+			require.NoError(t, r.Shutdown(context.Background()))
+			rb, ctxB := b.tenantReceiver("b", sinkB)
+			require.NoError(t, rb.poll(ctxB))
+			require.NoError(t, rb.Shutdown(context.Background()))
+
+			path := filepath.Join(dir, "receiver_office365_message_trace_a")
+			require.FileExists(t, path+stateCopySuffix)
+			d.apply(t, path)
+			require.ErrorIs(t, boltcheck.Verify(path), boltcheck.ErrDamaged)
+
+			// Both tenants start again.
+			r, ctx = a.tenantReceiver("a", sinkA)
+			moved := errorLogs(a, "the storage file is damaged: moved aside")
+			require.Len(t, moved, 1)
+			require.Contains(t, moved[0], path+" -> "+path+".damaged-")
+			require.NoError(t, r.poll(ctx))
+			rb, ctxB = b.tenantReceiver("b", sinkB)
+			require.NoError(t, rb.poll(ctxB))
+
+			matches, _ := filepath.Glob(path + ".damaged-*")
+			require.Len(t, matches, 1)
+			require.NoError(t, boltcheck.Verify(path), "the new file")
+			// The copy written when the receiver stopped is its last state: nothing is read again.
+			require.Equal(t, 1, a.logs.FilterMessageSnippet("restored the state copy").Len())
+			requireExactlyOnce(t, rowsA, delivered(sinkA))
+			requireExactlyOnce(t, rowsB, delivered(sinkB))
+		})
+	}
+}
