@@ -163,6 +163,7 @@ func futureCheckpoint(cp *checkpoint, limit time.Time) string {
 // or panics is replaced and the whole state, held in memory, written to the new one
 // (storagefile.go); the state copy beside it follows (statecopy.go).
 func (r *messageTraceReceiver) save(ctx context.Context) {
+	r.checkBeforeSave(ctx)
 	if r.store.client == nil && !r.recoverStorage(ctx, errStorageFault) {
 		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(errStorageFault))
 		return
@@ -179,6 +180,7 @@ func (r *messageTraceReceiver) save(ctx context.Context) {
 		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
 		return
 	}
+	r.stampStorageFile()
 	r.savedAt, r.unsaved = r.now(), false
 	r.markSaved()
 	if r.seen != nil {

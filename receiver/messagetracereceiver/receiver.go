@@ -58,14 +58,16 @@ type messageTraceReceiver struct {
 	// file_storage ("" for other extensions), verified before opening (storagefile.go).
 	storageExt  storage.Extension
 	storageFile string
-	copiedAt    time.Time // last state copy written (statecopy.go)
-	cp          *checkpoint
-	seen        *seenState   // what was emitted per row; nil without an early pass
-	requests    atomic.Int64 // API requests sent, for range summaries
-	setupErr    time.Duration
-	savedAt     time.Time // last stored checkpoint (checkpoint.go saveEmpty)
-	unsaved     bool      // progress over empty ranges not stored yet
-	health      pollHealth
+	// storageStamp is the storage file's stamp after this receiver's last write.
+	storageStamp fileStamp
+	copiedAt     time.Time // last state copy written (statecopy.go)
+	cp           *checkpoint
+	seen         *seenState   // what was emitted per row; nil without an early pass
+	requests     atomic.Int64 // API requests sent, for range summaries
+	setupErr     time.Duration
+	savedAt      time.Time // last stored checkpoint (checkpoint.go saveEmpty)
+	unsaved      bool      // progress over empty ranges not stored yet
+	health       pollHealth
 
 	// details is nil unless details.enabled (details.go).
 	details *detailsRunner

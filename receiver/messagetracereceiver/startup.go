@@ -94,6 +94,7 @@ func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extens
 		r.restoreStateCopy(ctx)
 		r.loadStored(ctx)
 	}
+	r.stampStorageFile()
 	return nil
 }
 

@@ -241,6 +241,57 @@ func (r *messageTraceReceiver) recoverStorage(ctx context.Context, cause error) 
 	return true
 }
 
+// fileStamp is what changes when anything writes to a file: size and modification time.
+type fileStamp struct {
+	size int64
+	mod  time.Time
+}
+
+func stampOf(path string) (fileStamp, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{size: info.Size(), mod: info.ModTime()}, nil
+}
+
+// stampStorageFile records the file's stamp after this receiver wrote it.
+func (r *messageTraceReceiver) stampStorageFile() {
+	if r.storageFile == "" {
+		return
+	}
+	if st, err := stampOf(r.storageFile); err == nil {
+		r.storageStamp = st
+	}
+}
+
+// checkBeforeSave verifies the storage file before a write when something else changed it
+// since this receiver's last write (a truncation, an overwrite, a restored backup), and
+// replaces a damaged file before bbolt touches it. It must come first: a panic inside bbolt's
+// write transaction makes its rollback walk the damaged file again in a goroutine of its own
+// (the freelist rebuilt for NoFreelistSync), whose panic or fault no recover reaches. A file
+// unchanged since the last write is not read again, so the check costs one stat per save.
+func (r *messageTraceReceiver) checkBeforeSave(ctx context.Context) {
+	if r.storageFile == "" || r.store == nil || r.store.client == nil {
+		return
+	}
+	st, err := stampOf(r.storageFile)
+	if err == nil && st == r.storageStamp {
+		return
+	}
+	if err == nil {
+		err = boltcheck.Verify(r.storageFile)
+		if err == nil || !errors.Is(err, boltcheck.ErrDamaged) {
+			r.storageStamp = st
+			return
+		}
+	}
+	// Damaged, or gone (its writes would go to an unlinked file): a new file, the whole state.
+	if !r.recoverStorage(ctx, err) {
+		r.store.client = nil
+	}
+}
+
 // markAllUnsaved makes the next save write the whole state, not only what changed.
 func (r *messageTraceReceiver) markAllUnsaved() {
 	if r.seen != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/zap/zapcore"
 
@@ -196,6 +198,58 @@ func TestDamagedStorageAtStart(t *testing.T) {
 			require.Equal(t, 1, a.logs.FilterMessageSnippet("restored the state copy").Len())
 			requireExactlyOnce(t, rowsA, delivered(sinkA))
 			requireExactlyOnce(t, rowsB, delivered(sinkB))
+		})
+	}
+}
+
+// TestDamagedStorageWhileRunning damages a tenant's open file between two pages, the four ways
+// of issue 20: the next save faults or panics inside bbolt, the receiver moves the file aside,
+// writes its whole state to a new one and goes on; every row arrives exactly once, the healthy
+// tenant beside it is untouched, and a restart resumes from the new file.
+func TestDamagedStorageWhileRunning(t *testing.T) {
+	for _, d := range fileDamages {
+		t.Run(d.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ext := newFileStorage(t, dir)
+			rowsA := rowsIn(1, 300, msgtracetest.GenerateOptions{})
+			rowsB := rowsIn(2, 300, msgtracetest.GenerateOptions{})
+			a := tenantOnFileStorage(t, ext, rowsA)
+			b := tenantOnFileStorage(t, ext, rowsB)
+			a.cfg.PageSize = 50
+			a.cfg.EarlyDelay = 10 * time.Minute // remembered rows too, written again in full
+			a.cfg.Delay = time.Hour
+			path := filepath.Join(dir, "receiver_office365_message_trace_a")
+
+			sinkA, sinkB := new(consumertest.LogsSink), new(consumertest.LogsSink)
+			pages := 0
+			damaging := consumerFunc(func(ctx context.Context, ld plog.Logs) error {
+				if pages++; pages == 3 {
+					d.apply(t, path)
+				}
+				return sinkA.ConsumeLogs(ctx, ld)
+			})
+			set := receivertest.NewNopSettings(metadata.Type)
+			set.ID = component.NewIDWithName(metadata.Type, "a")
+			r, ctx := a.receiverWith(set, damaging)
+			rb, ctxB := b.tenantReceiver("b", sinkB)
+			require.NoError(t, r.poll(ctx))
+			require.NoError(t, rb.poll(ctxB))
+			require.Greater(t, pages, 3)
+
+			require.Len(t, errorLogs(a, "the storage file is damaged: moved aside"), 1)
+			matches, _ := filepath.Glob(path + ".damaged-*")
+			require.Len(t, matches, 1)
+			require.NoError(t, boltcheck.Verify(path), "the new file")
+			requireExactlyOnce(t, rowsA, delivered(sinkA))
+			requireExactlyOnce(t, rowsB, delivered(sinkB))
+
+			// A restart reads the new file: nothing is emitted again.
+			require.NoError(t, r.Shutdown(context.Background()))
+			again := new(consumertest.LogsSink)
+			r2, ctx2 := a.tenantReceiver("a", again)
+			require.NoError(t, r2.poll(ctx2))
+			require.Empty(t, delivered(again))
+			require.Zero(t, a.logs.FilterMessageSnippet("damaged").Len())
 		})
 	}
 }
