@@ -14,6 +14,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
@@ -183,6 +184,8 @@ func TestDamagedStorageAtStart(t *testing.T) {
 			require.ErrorIs(t, boltcheck.Verify(path), boltcheck.ErrDamaged)
 
 			// Both tenants start again.
+			status := &errorHost{Host: a.host}
+			a.host = status
 			r, ctx = a.tenantReceiver("a", sinkA)
 			moved := errorLogs(a, "the storage file is damaged: moved aside")
 			require.Len(t, moved, 1)
@@ -194,6 +197,9 @@ func TestDamagedStorageAtStart(t *testing.T) {
 			matches, _ := filepath.Glob(path + ".damaged-*")
 			require.Len(t, matches, 1)
 			require.NoError(t, boltcheck.Verify(path), "the new file")
+			require.Len(t, status.errs, 1, "one setup problem on the component status")
+			require.Contains(t, status.errs[0], path)
+			require.Contains(t, status.errs[0], matches[0])
 			// The copy written when the receiver stopped is its last state: nothing is read again.
 			require.Equal(t, 1, a.logs.FilterMessageSnippet("restored the state copy").Len())
 			requireExactlyOnce(t, rowsA, delivered(sinkA))
@@ -252,4 +258,103 @@ func TestDamagedStorageWhileRunning(t *testing.T) {
 			require.Zero(t, a.logs.FilterMessageSnippet("damaged").Len())
 		})
 	}
+}
+
+// errorHost records the errors of the status events a component reports.
+type errorHost struct {
+	component.Host
+	errs []string
+}
+
+func (h *errorHost) Report(e *componentstatus.Event) {
+	if e.Status() == componentstatus.StatusPermanentError {
+		h.errs = append(h.errs, e.Err().Error())
+	}
+}
+
+// TestDamagedStorageWithoutCopy: a damaged file and no usable copy: the tenant starts from
+// initial_lookback (every row again, none lost) and an error says so.
+func TestDamagedStorageWithoutCopy(t *testing.T) {
+	dir := t.TempDir()
+	ext := newFileStorage(t, dir)
+	rowsA := rowsIn(1, 100, msgtracetest.GenerateOptions{})
+	a := tenantOnFileStorage(t, ext, rowsA)
+	sink := new(consumertest.LogsSink)
+	r, ctx := a.tenantReceiver("a", sink)
+	require.NoError(t, r.poll(ctx))
+	require.NoError(t, r.Shutdown(context.Background()))
+	path := filepath.Join(dir, "receiver_office365_message_trace_a")
+	require.NoError(t, os.Truncate(path, 10000))
+	require.NoError(t, os.WriteFile(path+stateCopySuffix, []byte(`{"v":1,"receiver":"office365_message_trace/a","saved":"2999-01-01T00:00:00Z"}`), 0o600))
+
+	r, ctx = a.tenantReceiver("a", sink)
+	require.Equal(t, 1, a.logs.FilterLevelExact(zapcore.ErrorLevel).FilterMessageSnippet("no usable state copy").Len())
+	require.NoError(t, r.poll(ctx))
+	got := map[string]int{}
+	for _, k := range delivered(sink) {
+		got[k]++
+	}
+	for _, k := range keysOf(rowsA) {
+		require.Equal(t, 2, got[k], "row %s: once before the damage, once from initial_lookback", k)
+	}
+}
+
+func TestStateCopyChecks(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	const recv = "office365_message_trace/a"
+	for name, tc := range map[string]struct {
+		body string
+		want string
+	}{
+		"sound":            {`{"v":1,"receiver":"` + recv + `","saved":"2026-12-07T11:59:00Z","entries":[{"k":"message_trace_checkpoint","v":"e30="}]}`, ""},
+		"not json":         {`{"v":1,`, "not a state copy"},
+		"other version":    {`{"v":2,"receiver":"` + recv + `","saved":"2026-12-07T11:59:00Z"}`, "version 2"},
+		"other receiver":   {`{"v":1,"receiver":"office365_message_trace/b","saved":"2026-12-07T11:59:00Z"}`, "receiver"},
+		"in the future":    {`{"v":1,"receiver":"` + recv + `","saved":"2026-12-08T12:00:00Z"}`, "future"},
+		"a key not ours":   {`{"v":1,"receiver":"` + recv + `","saved":"2026-12-07T11:59:00Z","entries":[{"k":"other","v":"e30="}]}`, "unknown key"},
+		"larger than 64MB": {`{"v":1,"receiver":"` + recv + `","entries":[{"k":"message_trace_checkpoint","v":"` + strings.Repeat("A", maxStateCopyBytes) + `"}]}`, "larger than"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+			require.NoError(t, os.WriteFile(p, []byte(tc.body), 0o600))
+			c, err := readStateCopy(p, recv, now)
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.Len(t, c.Entries, 1)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	_, err := readStateCopy(filepath.Join(dir, "absent"), recv, now)
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestStateCopyAtMostEveryMinute: the copy follows saves at most once a minute, and a stop
+// writes it whatever its age.
+func TestStateCopyAtMostEveryMinute(t *testing.T) {
+	dir := t.TempDir()
+	ext := newFileStorage(t, dir)
+	a := tenantOnFileStorage(t, ext, rowsIn(1, 20, msgtracetest.GenerateOptions{}))
+	r, ctx := a.tenantReceiver("a", new(consumertest.LogsSink))
+	require.NoError(t, r.poll(ctx))
+	path := r.stateCopyPath()
+	savedAt := func() time.Time {
+		c, err := readStateCopy(path, r.set.ID.String(), time.Now().Add(time.Hour))
+		require.NoError(t, err)
+		return c.Saved
+	}
+	first := savedAt()
+	clock := time.Now()
+	r.now = func() time.Time { return clock }
+	clock = first.Add(30 * time.Second)
+	r.save(ctx)
+	require.Equal(t, first, savedAt(), "30 s later: not written again")
+	clock = first.Add(61 * time.Second)
+	r.save(ctx)
+	require.Equal(t, clock.UTC().Truncate(time.Nanosecond), savedAt().UTC(), "61 s later: written")
+	clock = clock.Add(time.Second)
+	r.writeStateCopy(true)
+	require.Equal(t, clock.UTC(), savedAt().UTC(), "at a stop: written")
 }
