@@ -2,15 +2,10 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"reflect"
 	"runtime/debug"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/boltcheck"
+	"github.com/msgtrace/otelcol-msgtrace/internal/storagefile"
 )
 
 // A damaged file_storage file must cost its own tenant at most. bbolt trusts its file: opening a
@@ -34,58 +30,8 @@ import (
 //     bbolt rolls the transaction back, and the receiver replaces the file (recoverStorage) and
 //     writes its whole state, which it holds in memory, to the new one: nothing is lost.
 //
-// The file's path is only known for contrib's file_storage; with another storage extension the
-// calls are still guarded, but there is no pre-check and no copy.
-
-// fileStoragePkg and fileStorageType name contrib's file_storage extension, whose directory
-// (unexported) tells where this receiver's file is. TestStorageFilePathOfFileStorage pins it
-// to the real extension; any other shape means no pre-check, never a wrong path.
-const (
-	fileStoragePkg  = "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
-	fileStorageType = "localFileStorage"
-	// maxFileName is NAME_MAX; file_storage uses a hash of longer names.
-	maxFileName = 255
-)
-
-// storageFilePath returns the file contrib's file_storage (v0.165) keeps the client of this
-// receiver in, as its GetClient names it, or false for any other extension.
-func storageFilePath(ext storage.Extension, id component.ID) (string, bool) {
-	v := reflect.ValueOf(ext)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return "", false
-	}
-	if t := v.Elem().Type(); t.PkgPath() != fileStoragePkg || t.Name() != fileStorageType {
-		return "", false
-	}
-	cfg := v.Elem().FieldByName("cfg")
-	if cfg.Kind() != reflect.Pointer || cfg.IsNil() || cfg.Elem().Kind() != reflect.Struct {
-		return "", false
-	}
-	dir := cfg.Elem().FieldByName("Directory")
-	if dir.Kind() != reflect.String || dir.String() == "" {
-		return "", false
-	}
-	name := sanitizeFileName(fmt.Sprintf("%s_%s_%s", "receiver", id.Type(), id.Name()))
-	if len(name) > maxFileName {
-		sum := sha256.Sum256([]byte(name))
-		name = hex.EncodeToString(sum[:])
-	}
-	return filepath.Join(dir.String(), name), true
-}
-
-// sanitizeFileName is file_storage's sanitize: every character but [A-Za-z0-9._-] becomes ~XXXX.
-func sanitizeFileName(name string) string {
-	var b strings.Builder
-	for _, c := range name {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
-			b.WriteRune(c)
-		default:
-			fmt.Fprintf(&b, "~%04X", c)
-		}
-	}
-	return b.String()
-}
+// The file's path is only known for contrib's file_storage (internal/storagefile); with another
+// storage extension the calls are still guarded, but there is no check and no copy.
 
 // errStorageFault is what a guarded storage call returns when the storage panicked or faulted.
 var errStorageFault = errors.New("the storage file is damaged: its client panicked or faulted")
@@ -153,41 +99,40 @@ func (g *guardedClient) Close(ctx context.Context) error {
 // moved aside and reported; it says whether it was. A damaged file that cannot be moved is an
 // error: opening it would crash the collector.
 func (r *messageTraceReceiver) quarantineIfDamaged(path string) (bool, error) {
-	err := boltcheck.Verify(path)
-	switch {
-	case err == nil, errors.Is(err, os.ErrNotExist):
-		return false, nil
-	case !errors.Is(err, boltcheck.ErrDamaged):
-		// Unreadable (permissions, I/O): opening it fails too, and says why as a setup problem.
-		r.set.Logger.Debug("could not verify the storage file before opening it", zap.String("file", path), zap.Error(err))
+	d := storagefile.MoveAsideIfDamaged(path, r.now())
+	if d == nil {
 		return false, nil
 	}
-	if r.moveAside(path, err) == "" {
-		return false, &setupError{msg: fmt.Sprintf("`storage`: the file %s is damaged (%v) and cannot be moved aside: remove it", path, err)}
+	if !r.reportDamage(d) {
+		return false, &setupError{msg: fmt.Sprintf("`storage`: the file %s is damaged (%v) and cannot be moved aside: remove it", path, d.Reason)}
 	}
 	return true, nil
 }
 
-// moveAside renames a damaged storage file and reports the setup problem; "" if it could not.
-func (r *messageTraceReceiver) moveAside(path string, why error) string {
-	aside := path + ".damaged-" + r.now().UTC().Format("20060102T150405Z")
-	if err := os.Rename(path, aside); err != nil {
+// moveAside renames a damaged storage file and reports it; it says whether the file moved.
+func (r *messageTraceReceiver) moveAside(path string, why error) bool {
+	return r.reportDamage(storagefile.MoveAside(path, why, r.now()))
+}
+
+// reportDamage logs a damaged storage file and reports the setup problem on the status.
+func (r *messageTraceReceiver) reportDamage(d *storagefile.Damage) bool {
+	if d.Aside == "" {
 		r.set.Logger.Error("the storage file is damaged and cannot be moved aside: remove or repair it, the tenant's state cannot be stored meanwhile",
-			zap.String("file", path), zap.NamedError("damage", why), zap.Error(err))
-		return ""
+			zap.String("file", d.Path), zap.NamedError("damage", d.Reason), zap.Error(d.Err))
+		return false
 	}
 	r.set.Logger.Error("the storage file is damaged: moved aside, the tenant goes on with a new file restored from its state copy; "+
 		"check the disk, keep or delete the damaged file",
-		zap.String("file", path), zap.String("moved_to", aside), zap.NamedError("damage", why))
-	r.health.failed(&setupError{msg: fmt.Sprintf("`storage`: the file %s was damaged (%v) and was moved to %s; check the disk", path, why, aside)})
-	return aside
+		zap.String("file", d.Path), zap.String("moved_to", d.Aside), zap.NamedError("damage", d.Reason))
+	r.health.failed(&setupError{msg: fmt.Sprintf("`storage`: the file %s was damaged (%v) and was moved to %s; check the disk", d.Path, d.Reason, d.Aside)})
+	return true
 }
 
 // openStorage opens this receiver's client of ext, verifying its file first when the file is
 // known; a damaged one is replaced by a new file restored from the state copy.
 func (r *messageTraceReceiver) openStorage(ctx context.Context, ext storage.Extension) error {
 	if r.storageFile == "" {
-		path, ok := storageFilePath(ext, r.set.ID)
+		path, ok := storagefile.Path(ext, component.KindReceiver, r.set.ID, "")
 		if !ok {
 			r.set.Logger.Debug("the storage extension is not file_storage: its file is not verified before opening, and no state copy is kept",
 				zap.String("storage", r.cfg.StorageID.String()))
@@ -225,7 +170,7 @@ func (r *messageTraceReceiver) recoverStorage(ctx context.Context, cause error) 
 		r.storage = nil
 	}
 	if _, err := os.Stat(r.storageFile); err == nil {
-		if r.moveAside(r.storageFile, cause) == "" {
+		if !r.moveAside(r.storageFile, cause) {
 			return false
 		}
 	}

@@ -41,31 +41,22 @@ func newFileStorage(t *testing.T, dir string) storage.Extension {
 	return ext.(storage.Extension)
 }
 
-// TestStorageFilePathOfFileStorage pins the path the receiver verifies to the file the real
-// file_storage opens, including its sanitizing and the hash of long names, and no path for
-// any other extension.
-func TestStorageFilePathOfFileStorage(t *testing.T) {
+// TestStorageFileOfTheReceiver: the file the receiver verifies is the one its client writes
+// (internal/storagefile pins the naming), and none is assumed for another extension.
+func TestStorageFileOfTheReceiver(t *testing.T) {
 	dir := t.TempDir()
 	ext := newFileStorage(t, dir)
-	for _, name := range []string{"tenant_a", "contoso/eu west", "", strings.Repeat("x", 300)} {
-		id := component.NewIDWithName(metadata.Type, name)
-		path, ok := storageFilePath(ext, id)
-		require.True(t, ok)
-		client, err := ext.GetClient(context.Background(), component.KindReceiver, id, "")
-		require.NoError(t, err)
-		require.NoError(t, client.Set(context.Background(), "k", []byte("v")))
-		require.NoError(t, client.Close(context.Background()))
-		require.FileExists(t, path, "name %q", name)
-		require.NoError(t, boltcheck.Verify(path))
-	}
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	require.Len(t, entries, 4, "one file per client, each found")
+	a := tenantOnFileStorage(t, ext, nil)
+	r, _ := a.tenantReceiver("a", new(consumertest.LogsSink))
+	require.Equal(t, filepath.Join(dir, "receiver_office365_message_trace_a"), r.storageFile)
+	r.save(context.Background())
+	require.NoError(t, boltcheck.Verify(r.storageFile))
+	require.FileExists(t, r.storageFile+stateCopySuffix)
 
-	_, ok := storageFilePath(storagetest.NewFileBackedStorageExtension("x", t.TempDir()), component.NewID(metadata.Type))
-	require.False(t, ok)
-	_, ok = storageFilePath(nil, component.NewID(metadata.Type))
-	require.False(t, ok)
+	other := newHarness(t, msgtracetest.Options{}, nil)
+	ro, _ := other.receiver(new(consumertest.LogsSink))
+	require.Empty(t, ro.storageFile)
+	require.Equal(t, 1, other.logs.FilterMessageSnippet("the storage extension is not file_storage").Len())
 }
 
 // fileDamages are the four kinds of damage of issue 20.
