@@ -63,11 +63,14 @@ func (r *messageTraceReceiver) writeStateCopy(force bool) {
 	if path == "" || (!force && r.now().Sub(r.copiedAt) < stateCopyEvery) {
 		return
 	}
-	// The whole state, not what changed: mark it all unsaved, take the operations, and mark it
-	// saved again (it was, a moment ago).
-	r.markAllUnsaved()
-	ops := r.stateOps()
-	r.markSaved()
+	// The whole state, not what changed since the last save.
+	var ops []*storage.Operation
+	if r.seen != nil {
+		ops = r.seen.allOps()
+	}
+	if r.details != nil {
+		ops = append(ops, r.details.pending.allOps()...)
+	}
 	cp, err := json.Marshal(r.cp)
 	if err != nil {
 		return

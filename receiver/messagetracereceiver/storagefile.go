@@ -169,10 +169,13 @@ func (r *messageTraceReceiver) recoverStorage(ctx context.Context, cause error) 
 		_ = r.storage.Close(ctx)
 		r.storage = nil
 	}
-	if _, err := os.Stat(r.storageFile); err == nil {
+	switch _, err := os.Stat(r.storageFile); {
+	case err == nil:
 		if !r.moveAside(r.storageFile, cause) {
 			return false
 		}
+	case errors.Is(err, os.ErrNotExist):
+		r.set.Logger.Warn("the storage file disappeared while the receiver ran; its state goes to a new file", zap.String("file", r.storageFile))
 	}
 	client, err := r.storageExt.GetClient(ctx, component.KindReceiver, r.set.ID, "")
 	if err != nil {

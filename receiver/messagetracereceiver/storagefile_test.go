@@ -370,3 +370,37 @@ func TestStateCopyAtMostEveryMinute(t *testing.T) {
 	r.writeStateCopy(true)
 	require.Equal(t, clock.UTC(), savedAt().UTC(), "at a stop: written")
 }
+
+// TestStorageFileDeletedWhileRunning: a file removed under a running receiver (bbolt would go
+// on writing into the deleted inode, lost at the next restart) is replaced at the next save by
+// a new file holding the whole state; a restart then emits nothing again.
+func TestStorageFileDeletedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	ext := newFileStorage(t, dir)
+	rows := rowsIn(1, 300, msgtracetest.GenerateOptions{})
+	a := tenantOnFileStorage(t, ext, rows)
+	a.cfg.PageSize = 50
+	a.cfg.EarlyDelay = 10 * time.Minute
+	path := filepath.Join(dir, "receiver_office365_message_trace_a")
+	sink := new(consumertest.LogsSink)
+	pages := 0
+	deleting := consumerFunc(func(ctx context.Context, ld plog.Logs) error {
+		if pages++; pages == 3 {
+			require.NoError(t, os.Remove(path))
+		}
+		return sink.ConsumeLogs(ctx, ld)
+	})
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewIDWithName(metadata.Type, "a")
+	r, ctx := a.receiverWith(set, deleting)
+	require.NoError(t, r.poll(ctx))
+	require.Equal(t, 1, a.logs.FilterMessageSnippet("the storage file disappeared").Len())
+	require.NoError(t, boltcheck.Verify(path))
+	requireExactlyOnce(t, rows, delivered(sink))
+	require.NoError(t, r.Shutdown(context.Background()))
+
+	again := new(consumertest.LogsSink)
+	r2, ctx2 := a.tenantReceiver("a", again)
+	require.NoError(t, r2.poll(ctx2))
+	require.Empty(t, delivered(again))
+}
