@@ -19,16 +19,19 @@ import (
 
 // A damaged file_storage file must cost its own tenant at most. bbolt trusts its file: opening a
 // damaged one panics in a goroutine of bbolt's own (the freelist walk of NoFreelistSync, which
-// file_storage sets), and reading a page past a truncated file's end faults in the mapping; no
-// recover reaches the first, and the second kills the process unless the goroutine asked for
-// a panic instead (debug.SetPanicOnFault). So:
+// file_storage sets), and reading a page in use past a truncated file's end faults in the
+// mapping; no recover reaches either. So bbolt must never see a damaged file:
 //
 //   - before the client opens the file, boltcheck verifies it without bbolt; a damaged file is
 //     moved aside (<file>.damaged-<UTC time>), the tenant reports a setup problem and starts on a
-//     new file, restored from the copy of its state kept beside it (stateCopy);
-//   - every storage call runs guarded (guardedClient): a fault or a bbolt panic becomes an error,
-//     bbolt rolls the transaction back, and the receiver replaces the file (recoverStorage) and
-//     writes its whole state, which it holds in memory, to the new one: nothing is lost.
+//     new file, restored from the copy of its state kept beside it (statecopy.go);
+//   - before each save, a file that something else changed since the receiver's last write
+//     (checkBeforeSave) is verified again; a damaged one is moved aside before bbolt touches it
+//     and the receiver writes its whole state, which it holds in memory, to a new file.
+//
+// Storage calls also run guarded (guardedClient: faults and panics become errors, and the file
+// is replaced), but for file_storage that is a last resort only: a panic inside bbolt's write
+// transaction makes its rollback walk the file again in a goroutine of its own, out of reach.
 //
 // The file's path is only known for contrib's file_storage (internal/storagefile); with another
 // storage extension the calls are still guarded, but there is no check and no copy.
