@@ -109,8 +109,10 @@ type checker struct {
 	size    int64
 	m       meta
 	ps      int64
+	pages   uint64 // page ids the bitmaps cover: those inside the file
 	reached []byte // bitmap of pages reached, by page id
 	freed   []byte // bitmap of pages in a persisted freelist
+	budget  int64  // elements left to visit
 }
 
 // readAt reads n bytes at off; reading past the file's end is damage (that is what faults).
@@ -164,8 +166,14 @@ func (c *checker) run() error {
 	if need := int64(c.m.hwm) * c.ps; need/c.ps != int64(c.m.hwm) {
 		return damaged("meta claims %d pages of %d bytes", c.m.hwm, c.ps)
 	}
-	c.reached = make([]byte, (c.m.hwm+7)/8)
-	c.freed = make([]byte, (c.m.hwm+7)/8)
+	// Pages in use lie inside the file, so the bitmaps need not reach past it, whatever the
+	// high-water mark claims; free pages past the end cannot collide with pages in use.
+	c.pages = min(c.m.hwm, uint64((c.size+c.ps-1)/c.ps))
+	c.reached = make([]byte, (c.pages+7)/8)
+	c.freed = make([]byte, (c.pages+7)/8)
+	// Every element of a sound file takes 16 bytes of it, inline buckets included; elements
+	// overlapping in a damaged one could otherwise be walked exponentially often.
+	c.budget = c.size / elementSize
 	mark(c.reached, 0)
 	mark(c.reached, 1)
 	if c.m.freelist != noFreelist {
@@ -280,6 +288,9 @@ func (c *checker) reach(id uint64, want uint16) (header, error) {
 	if !inRange(id, uint64(h.overflow), c.m.hwm) {
 		return header{}, damaged("page %d: overflow %d runs past the high-water mark %d", id, h.overflow, c.m.hwm)
 	}
+	if id+uint64(h.overflow) >= c.pages {
+		return header{}, damaged("page %d: its %d overflow pages run past the end of the file (%d bytes): the file is truncated", id, h.overflow, c.size)
+	}
 	for i := uint64(0); i <= uint64(h.overflow); i++ {
 		if marked(c.reached, id+i) {
 			return header{}, damaged("page %d: reached twice", id+i)
@@ -322,6 +333,9 @@ func (c *checker) checkFreelist(id uint64) error {
 			fid := binary.LittleEndian.Uint64(b[i*8:])
 			if fid < 2 || fid >= c.m.hwm {
 				return damaged("freelist page %d: free page %d out of bounds", id, fid)
+			}
+			if fid >= c.pages {
+				continue // past the file's end: written before it is read
 			}
 			if marked(c.freed, fid) {
 				return damaged("freelist page %d: page %d freed twice", id, fid)
@@ -417,6 +431,9 @@ func (c *checker) checkNode(src *source, h header, minKey, maxOpen []byte, depth
 			}
 		}
 		return key, flags, voff, vsize, child, nil
+	}
+	if c.budget -= int64(h.count); c.budget < 0 {
+		return nil, damaged("page %d: more elements than the file can hold (pages or buckets overlap)", id)
 	}
 	running := minKey
 	var maxInSubtree []byte

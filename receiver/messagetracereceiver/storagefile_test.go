@@ -29,7 +29,7 @@ import (
 )
 
 // newFileStorage is contrib's real file_storage extension, started, keeping files in dir.
-func newFileStorage(t *testing.T, dir string) storage.Extension {
+func newFileStorage(t testing.TB, dir string) storage.Extension {
 	t.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
