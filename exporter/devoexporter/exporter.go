@@ -19,10 +19,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadata"
+	"github.com/msgtrace/otelcol-msgtrace/internal/storagefile"
 )
 
 // devoExporter sends log records to one Devo endpoint: route -> frame -> write -> confirm.
 type devoExporter struct {
+	id     component.ID
 	cfg    *Config
 	logger *zap.Logger
 	router router
@@ -50,6 +52,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*devoExporter, error) {
 		return nil, fmt.Errorf("devo: telemetry: %w", err)
 	}
 	return &devoExporter{
+		id:         set.ID,
 		cfg:        cfg,
 		logger:     set.Logger,
 		router:     router{attr: cfg.TagAttribute, fallback: cfg.Tag},
@@ -86,6 +89,9 @@ func (e *devoExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	logRiskWarnings(e.logger, e.cfg)
+	if err := e.checkQueueFile(host); err != nil {
+		return err
+	}
 	e.health.start(host)
 	if err := e.tel.RegisterDevoExporterTimeSinceLastDeliveryCallback(func(_ context.Context, o metric.Float64Observer) error {
 		o.Observe(e.health.sinceLastDelivery().Seconds())
@@ -107,6 +113,38 @@ func (e *devoExporter) start(ctx context.Context, host component.Host) error {
 		tel:         e.tel,
 		logger:      e.logger,
 	}
+	return nil
+}
+
+// checkQueueFile verifies the persistent queue's file_storage file before exporterhelper's
+// queue opens it, which it does right after this start: bbolt crashes the whole collector on a
+// damaged file, at every restart (internal/boltcheck). A damaged file is moved aside, so the
+// collector starts with an empty queue; the rows it held cannot be read and are not delivered,
+// which the error says. Only at start: the queue reads and writes its file all the time, and
+// damage while running still stops the collector (the next start then moves the file aside).
+func (e *devoExporter) checkQueueFile(host component.Host) error {
+	q := e.cfg.Queue.Get()
+	if q == nil || q.StorageID == nil {
+		return nil
+	}
+	ext, ok := host.GetExtensions()[*q.StorageID]
+	if !ok {
+		return nil // exporterhelper reports the missing extension
+	}
+	// exporterhelper names the client after the exporter and the signal ("logs").
+	path, ok := storagefile.Path(ext, component.KindExporter, e.id, "logs")
+	if !ok {
+		return nil
+	}
+	d := storagefile.MoveAsideIfDamaged(path, e.now())
+	switch {
+	case d == nil:
+		return nil
+	case d.Aside == "":
+		return fmt.Errorf("devo: the persistent queue file %s is damaged (%v) and cannot be moved aside (%v): move or delete it; the rows it holds cannot be delivered", path, d.Reason, d.Err)
+	}
+	e.logger.Error("the persistent queue file is damaged: moved aside, the exporter starts with an empty queue; the rows it held are not delivered",
+		zap.String("file", path), zap.String("moved_to", d.Aside), zap.NamedError("damage", d.Reason))
 	return nil
 }
 

@@ -3,6 +3,7 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -158,24 +159,52 @@ func futureCheckpoint(cp *checkpoint, limit time.Time) string {
 	return ""
 }
 
-// save stores the checkpoint and the remembered rows in one batch.
+// save stores the checkpoint and the remembered rows in one batch. A storage file that faults
+// or panics is replaced and the whole state, held in memory, written to the new one
+// (storagefile.go); the state copy beside it follows (statecopy.go).
 func (r *messageTraceReceiver) save(ctx context.Context) {
+	r.checkBeforeSave(ctx)
+	if r.store.client == nil && !r.recoverStorage(ctx, errStorageFault) {
+		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(errStorageFault))
+		return
+	}
+	err := r.store.save(ctx, r.cp, r.stateOps()...)
+	if errors.Is(err, errStorageFault) {
+		if r.recoverStorage(ctx, err) {
+			err = r.store.save(ctx, r.cp, r.stateOps()...)
+		} else {
+			r.store.client = nil
+		}
+	}
+	if err != nil {
+		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
+		return
+	}
+	r.stampStorageFile()
+	r.savedAt, r.unsaved = r.now(), false
+	r.markSaved()
+	if r.seen != nil {
+		rows, bytes := r.seen.size()
+		r.telemetry.ReceiverMessageTraceRememberedRows.Record(ctx, int64(rows))
+		r.telemetry.ReceiverMessageTraceStateBytes.Record(ctx, int64(bytes))
+	}
+	r.writeStateCopy(false)
+}
+
+// stateOps are the operations that store what changed besides the checkpoint.
+func (r *messageTraceReceiver) stateOps() []*storage.Operation {
 	var ops []*storage.Operation
 	if r.seen != nil {
 		ops = r.seen.saveOps()
 	}
-	ops = append(ops, r.detailsSaveOps()...)
-	if err := r.store.save(ctx, r.cp, ops...); err != nil {
-		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
-		return
-	}
-	r.savedAt, r.unsaved = r.now(), false
+	return append(ops, r.detailsSaveOps()...)
+}
+
+// markSaved marks the state written by stateOps as stored.
+func (r *messageTraceReceiver) markSaved() {
 	r.detailsSaved()
 	if r.seen != nil {
 		r.seen.saved()
-		rows, bytes := r.seen.size()
-		r.telemetry.ReceiverMessageTraceRememberedRows.Record(ctx, int64(rows))
-		r.telemetry.ReceiverMessageTraceStateBytes.Record(ctx, int64(bytes))
 	}
 }
 

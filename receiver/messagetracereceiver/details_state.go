@@ -121,6 +121,12 @@ func (s *pendingDetails) saveOps() []*storage.Operation {
 
 func (s *pendingDetails) saved() { s.dirty = false }
 
+// allOps is the operation that stores the whole set (the state copy).
+func (s *pendingDetails) allOps() []*storage.Operation {
+	raw, _ := json.Marshal(pendingFile{Version: detailsPendingVersion, Entries: s.entries})
+	return []*storage.Operation{storage.SetOperation(detailsPendingKey, raw)}
+}
+
 // loadPendingDetails reads the set back; entries that fail the checks (a corrupt or edited
 // file) are returned apart so the caller can count them, and the bounds hold whatever was stored.
 func loadPendingDetails(ctx context.Context, client storage.Client, maxCount, maxBytes int) (*pendingDetails, []pendingDetail, error) {

@@ -22,7 +22,10 @@
 //   - internal/tracepage: response bodies to rows (a hand-written decoder; its README says why).
 //   - seen.go: rows remembered between the early and the settled pass; status.go: the one table
 //     of delivery statuses; records.go: rows to log records (the whole record shape).
-//   - checkpoint.go: what survives a restart, loaded and saved; health.go, logsummary.go:
+//   - checkpoint.go: what survives a restart, loaded and saved; storagefile.go: a damaged
+//     file_storage file costs its own tenant at most (checked before it is opened and before a
+//     save when something else changed it, moved aside, replaced); statecopy.go: the copy of
+//     the state beside the file that a replacement is restored from; health.go, logsummary.go:
 //     component status and the hourly summary line; bounds.go: limits on what a server or a
 //     stored file may make the receiver believe.
 //   - details*.go: the opt-in message trace details (state, client, decoding, records).

@@ -50,19 +50,26 @@ type messageTraceReceiver struct {
 	getenv func(string) string // the managed identity platform's variables (credentials.go)
 
 	// Set by Start.
-	cancel   context.CancelFunc
-	done     chan struct{}
-	http     *http.Client
-	client   *apiClient
-	storage  storage.Client
-	store    *checkpointStore
-	cp       *checkpoint
-	seen     *seenState   // what was emitted per row; nil without an early pass
-	requests atomic.Int64 // API requests sent, for range summaries
-	setupErr time.Duration
-	savedAt  time.Time // last stored checkpoint (checkpoint.go saveEmpty)
-	unsaved  bool      // progress over empty ranges not stored yet
-	health   pollHealth
+	cancel  context.CancelFunc
+	done    chan struct{}
+	http    *http.Client
+	client  *apiClient
+	storage storage.Client
+	store   *checkpointStore
+	// storageExt and storageFile are where storage comes from: the extension, and the file of
+	// file_storage ("" for other extensions), verified before opening (storagefile.go).
+	storageExt  storage.Extension
+	storageFile string
+	// storageStamp is the storage file's stamp after this receiver's last write.
+	storageStamp fileStamp
+	copiedAt     time.Time // last state copy written (statecopy.go)
+	cp           *checkpoint
+	seen         *seenState   // what was emitted per row; nil without an early pass
+	requests     atomic.Int64 // API requests sent, for range summaries
+	setupErr     time.Duration
+	savedAt      time.Time // last stored checkpoint (checkpoint.go saveEmpty)
+	unsaved      bool      // progress over empty ranges not stored yet
+	health       pollHealth
 
 	// details is nil unless details.enabled (details.go).
 	details *detailsRunner
@@ -242,6 +249,7 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 // run polls at once and then every poll_interval, or after a setup back-off.
 func (r *messageTraceReceiver) run(ctx context.Context) {
 	defer close(r.done)
+	defer r.writeStateCopy(true)
 	defer r.saveUnsaved()
 	for {
 		wait := r.cfg.PollInterval

@@ -156,11 +156,16 @@ func (s *seenState) size() (rows, bytes int) {
 }
 
 // saveOps are the storage operations that persist what changed since the last save.
-func (s *seenState) saveOps() []*storage.Operation {
+func (s *seenState) saveOps() []*storage.Operation { return s.ops(false) }
+
+// allOps are the operations that write every bucket (the state copy).
+func (s *seenState) allOps() []*storage.Operation { return s.ops(true) }
+
+func (s *seenState) ops(all bool) []*storage.Operation {
 	var ops []*storage.Operation
-	changed := len(s.removed) > 0
+	changed := all || len(s.removed) > 0
 	for k, b := range s.buckets {
-		if !b.dirty {
+		if !b.dirty && !all {
 			continue
 		}
 		changed = true
@@ -174,7 +179,9 @@ func (s *seenState) saveOps() []*storage.Operation {
 		ops = append(ops, storage.SetOperation(seenKeyPrefix+strconv.FormatInt(k, 10), buf))
 	}
 	for _, k := range s.removed {
-		ops = append(ops, storage.DeleteOperation(seenKeyPrefix+strconv.FormatInt(k, 10)))
+		if !all {
+			ops = append(ops, storage.DeleteOperation(seenKeyPrefix+strconv.FormatInt(k, 10)))
+		}
 	}
 	if changed {
 		keys := make([]int64, 0, len(s.buckets))
@@ -185,6 +192,13 @@ func (s *seenState) saveOps() []*storage.Operation {
 		ops = append(ops, storage.SetOperation(seenIndexKey, idx))
 	}
 	return ops
+}
+
+// markAllUnsaved makes the next saveOps write every bucket (to a new storage file).
+func (s *seenState) markAllUnsaved() {
+	for _, b := range s.buckets {
+		b.dirty = true
+	}
 }
 
 // saved marks everything as stored.

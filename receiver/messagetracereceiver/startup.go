@@ -84,13 +84,23 @@ func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extens
 	if ext == nil {
 		r.set.Logger.Warn("no `storage` configured: the checkpoint is kept in memory only, so a restart re-reads from initial_lookback and emits those rows again; set storage: file_storage to keep it")
 		r.storage = storage.NewNopClient()
-	} else {
-		client, err := ext.GetClient(ctx, component.KindReceiver, r.set.ID, "")
-		if err != nil {
-			return fmt.Errorf("`storage`: cannot open a client of %q: %w", r.cfg.StorageID, err)
-		}
-		r.storage = client
+	} else if err := r.openStorage(ctx, ext); err != nil {
+		return err
 	}
+	r.loadStored(ctx)
+	if g, ok := r.storage.(*guardedClient); ok && g.faulted() && r.recoverStorage(ctx, errStorageFault) {
+		// The file passed the check but faulted while being read: the new file holds the
+		// state copy (restored by recoverStorage's caller below), loaded like a stored one.
+		r.restoreStateCopy(ctx)
+		r.loadStored(ctx)
+	}
+	r.stampStorageFile()
+	return nil
+}
+
+// loadStored loads the checkpoint, the remembered rows and the rows waiting for details from
+// the storage client.
+func (r *messageTraceReceiver) loadStored(ctx context.Context) {
 	r.store = &checkpointStore{client: r.storage}
 	var fresh bool
 	r.cp, fresh = r.loadCheckpoint(ctx)
@@ -106,5 +116,4 @@ func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extens
 		}
 	}
 	r.prepareDetails(ctx, fresh)
-	return nil
 }

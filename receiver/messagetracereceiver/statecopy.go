@@ -1,0 +1,163 @@
+package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+)
+
+// The state copy is the receiver's whole stored state (checkpoint, remembered rows, rows
+// waiting for details: the same keys and values as in the storage file) in a plain file beside
+// the storage file, <file>.copy, replaced atomically (temporary file and rename). A storage file
+// found damaged at start is replaced by a new one holding the copy, and the normal load checks
+// it like any stored state. The copy is written after a save succeeded and at most every
+// stateCopyEvery (and at shutdown), so it lags the storage file by at most that much: restored,
+// the receiver reads again what it delivered in that time (duplicates of at most
+// stateCopyEvery of rows, no loss). It is only read after damage; the storage file is the truth.
+
+const (
+	stateCopySuffix  = ".copy"
+	stateCopyVersion = 1
+	// stateCopyEvery bounds how stale the copy may be, hence the duplicates after a restore.
+	stateCopyEvery = time.Minute
+	// maxStateCopyBytes bounds what a copy may hold (a checkpoint deep inside a range of many
+	// rows at one instant and the remembered rows of a busy tenant stay far below it).
+	maxStateCopyBytes = 64 << 20
+)
+
+type stateCopy struct {
+	Version  int            `json:"v"`
+	Receiver string         `json:"receiver"`
+	Saved    time.Time      `json:"saved"`
+	Entries  []stateCopyKey `json:"entries"`
+}
+
+type stateCopyKey struct {
+	Key   string `json:"k"`
+	Value []byte `json:"v"`
+}
+
+// stateCopyKeyOK says whether key is one of the receiver's own storage keys.
+func stateCopyKeyOK(key string) bool {
+	return key == checkpointKey || key == seenIndexKey || key == detailsPendingKey || strings.HasPrefix(key, seenKeyPrefix)
+}
+
+func (r *messageTraceReceiver) stateCopyPath() string {
+	if r.storageFile == "" {
+		return ""
+	}
+	return r.storageFile + stateCopySuffix
+}
+
+// writeStateCopy replaces the copy with the state just saved, if the last copy is older than
+// stateCopyEvery or force is set.
+func (r *messageTraceReceiver) writeStateCopy(force bool) {
+	path := r.stateCopyPath()
+	if path == "" || (!force && r.now().Sub(r.copiedAt) < stateCopyEvery) {
+		return
+	}
+	// The whole state, not what changed since the last save.
+	var ops []*storage.Operation
+	if r.seen != nil {
+		ops = r.seen.allOps()
+	}
+	if r.details != nil {
+		ops = append(ops, r.details.pending.allOps()...)
+	}
+	cp, err := json.Marshal(r.cp)
+	if err != nil {
+		return
+	}
+	c := stateCopy{Version: stateCopyVersion, Receiver: r.set.ID.String(), Saved: r.now().UTC(),
+		Entries: []stateCopyKey{{Key: checkpointKey, Value: cp}}}
+	for _, op := range ops {
+		if op.Type == storage.Set {
+			c.Entries = append(c.Entries, stateCopyKey{Key: op.Key, Value: op.Value})
+		}
+	}
+	if err := writeFileAtomic(path, c); err != nil {
+		r.set.Logger.Warn("could not write the state copy beside the storage file; a damaged storage file would cost more duplicates",
+			zap.String("file", path), zap.Error(err))
+		return
+	}
+	r.copiedAt = r.now()
+}
+
+func writeFileAtomic(path string, v any) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(f).Encode(v); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// readStateCopy reads and checks the copy at path.
+func readStateCopy(path string, receiver string, now time.Time) (*stateCopy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxStateCopyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxStateCopyBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxStateCopyBytes)
+	}
+	var c stateCopy
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("not a state copy: %w", err)
+	}
+	switch {
+	case c.Version != stateCopyVersion:
+		return nil, fmt.Errorf("version %d, this build reads %d", c.Version, stateCopyVersion)
+	case c.Receiver != receiver:
+		return nil, fmt.Errorf("the copy of receiver %q, not %q", c.Receiver, receiver)
+	case c.Saved.After(now.Add(maxClockSkew)):
+		return nil, fmt.Errorf("saved in the future (%s)", c.Saved.Format(time.RFC3339))
+	}
+	for _, e := range c.Entries {
+		if !stateCopyKeyOK(e.Key) {
+			return nil, fmt.Errorf("unknown key %q", e.Key)
+		}
+	}
+	return &c, nil
+}
+
+// restoreStateCopy writes the state copy into the new storage file that replaced a damaged one.
+// Without a usable copy the receiver starts from initial_lookback, and says what that costs.
+func (r *messageTraceReceiver) restoreStateCopy(ctx context.Context) {
+	path := r.stateCopyPath()
+	c, err := readStateCopy(path, r.set.ID.String(), r.now())
+	if err == nil {
+		ops := make([]*storage.Operation, 0, len(c.Entries))
+		for _, e := range c.Entries {
+			ops = append(ops, storage.SetOperation(e.Key, e.Value))
+		}
+		if err = r.storage.Batch(ctx, ops...); err == nil {
+			r.set.Logger.Warn("restored the state copy into the new storage file; rows delivered after the copy was saved are read and emitted again",
+				zap.String("copy", path), zap.Time("copy_saved", c.Saved), zap.Duration("copy_age", r.now().Sub(c.Saved)))
+			return
+		}
+	}
+	r.set.Logger.Error("no usable state copy for the damaged storage file: starting from initial_lookback; rows since then are emitted again, older rows not yet delivered are not read",
+		zap.String("copy", path), zap.Error(err), zap.Duration("initial_lookback", r.cfg.InitialLookback))
+}
