@@ -370,8 +370,9 @@ func TestManagedIdentityAnswersAreChecked(t *testing.T) {
 	}{
 		{"token for another resource", tokenAnswer("https://management.azure.com"), 200, "answered a token for \"https://management.azure.com\""},
 		{"no token", `{"token_type":"Bearer"}`, 200, "without a token"},
-		{"absurd lifetime", `{"access_token":"x","expires_in":"999999999"}`, 200, "token lifetime"},
 		{"no lifetime", `{"access_token":"x"}`, 200, "token lifetime of 0s"},
+		{"negative lifetime", `{"access_token":"x","expires_in":"-60"}`, 200, "token lifetime of -1m0s"},
+		{"expired", `{"access_token":"x","expires_on":"1000"}`, 200, "token lifetime of -"},
 		{"not a bearer token", `{"access_token":"x","expires_in":3599,"token_type":"PoP"}`, 200, "not Bearer"},
 		{"huge answer", `{"access_token":"` + strings.Repeat("a", maxMetadataBody) + `"}`, 200, "larger than 64 KiB"},
 		{"echoes the header", `{"error":"invalid_request","error_description":"bad header identity-header-secret"}`, 400, "[REDACTED]"},
@@ -390,6 +391,28 @@ func TestManagedIdentityAnswersAreChecked(t *testing.T) {
 			_, err := src.Token()
 			require.ErrorContains(t, err, tt.want)
 			assert.NotContains(t, err.Error(), "identity-header-secret")
+		})
+	}
+}
+
+// Managed identity tokens live "around 24 hours", some a few minutes more: a longer lifetime is
+// cut to 24 h (as tokenProvider does), not refused, and a huge number does not overflow into a
+// negative one.
+func TestManagedIdentityLongLifetimeIsClamped(t *testing.T) {
+	for _, lifetime := range []string{`"expires_in":"86700"`, `"expires_in":86399`, `"expires_in":"999999999"`,
+		`"expires_in":"9223372036854775807"`, `"expires_on":"99999999999"`} {
+		t.Run(lifetime, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write([]byte(`{"access_token":"x","token_type":"Bearer",` + lifetime + `}`))
+			}))
+			defer srv.Close()
+			src := &metadataSource{ctx: context.Background(), http: srv.Client(), now: time.Now,
+				target: metadataTarget{kind: metadataIMDS, url: srv.URL}, resource: "https://graph.microsoft.com"}
+			tok, err := src.Token()
+			require.NoError(t, err)
+			left := time.Until(tok.Expiry)
+			assert.Greater(t, left, 24*time.Hour-2*time.Minute)
+			assert.LessOrEqual(t, left, maxMetadataTokenLifetime)
 		})
 	}
 }
