@@ -159,7 +159,7 @@ func newMetadataHTTPClient(ctx context.Context, cfg *Config) (*http.Client, erro
 			MaxIdleConns:        1,
 			IdleConnTimeout:     30 * time.Second,
 		},
-		CheckRedirect: refuseRedirect,
+		CheckRedirect: refuseMetadataRedirect,
 		Timeout:       cfg.Timeout,
 	}, nil
 }

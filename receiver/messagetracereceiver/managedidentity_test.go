@@ -452,6 +452,42 @@ func TestManagedIdentityNoProxyNoRedirect(t *testing.T) {
 	assert.Zero(t, elsewhere.Load())
 }
 
+// A refused redirect quotes where it pointed, but never the App Service header or the Arc key
+// the request carried, and it names the keys that set the metadata endpoint.
+func TestManagedIdentityRedirectQuotesNoCredential(t *testing.T) {
+	keyDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(keyDir, "c.key"), []byte("arc-challenge-secret"), 0o600))
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		echo := r.Header.Get("X-IDENTITY-HEADER")
+		if r.Header.Get("Metadata") == "true" { // Arc: challenge first, then echo the key
+			if echo = strings.TrimPrefix(r.Header.Get("Authorization"), "Basic "); echo == "" {
+				w.Header().Set("WWW-Authenticate", "Basic realm="+filepath.Join(keyDir, "c.key"))
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+		}
+		http.Redirect(w, r, "/"+echo, http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	client, err := newMetadataHTTPClient(context.Background(), validConfig())
+	require.NoError(t, err)
+	client.Transport = srv.Client().Transport
+	for _, target := range []metadataTarget{
+		{kind: metadataAppService, url: srv.URL, secret: "identity-header-secret-value"},
+		{kind: metadataArc, url: srv.URL},
+	} {
+		src := &metadataSource{ctx: context.Background(), http: client, now: time.Now, arcKeyDir: keyDir,
+			target: target, resource: "https://graph.microsoft.com"}
+		_, err := src.Token()
+		require.ErrorContains(t, err, "follows no redirect", target.kind)
+		assert.Contains(t, err.Error(), "[REDACTED]", target.kind)
+		assert.NotContains(t, err.Error(), "identity-header-secret-value")
+		assert.NotContains(t, err.Error(), "arc-challenge-secret")
+		assert.Contains(t, err.Error(), "check managed_identity.endpoint and the environment's IDENTITY_ENDPOINT")
+		assert.NotContains(t, err.Error(), "login_endpoint", "the metadata endpoint is not set by endpoint, login_endpoint or proxy_url")
+	}
+}
+
 func TestManagedIdentityStandInEndpointIsWarnedAbout(t *testing.T) {
 	cfg := validConfig()
 	cfg.ClientSecret, cfg.ClientID = "", ""
