@@ -184,8 +184,10 @@ func (s *loginSource) Token() (*oauth2.Token, error) {
 	case s.tokenFile != "":
 		a, err := readFederatedToken(s.tokenFile, s.now())
 		if err != nil {
-			// Only a change on this machine (the token volume, the path) can fix it.
-			return nil, &setupError{msg: err.Error()}
+			// A setup problem, but one that heals without a restart: the file is read again at
+			// every login, and its issuer (the kubelet) rewrites it by itself after a late first
+			// write, a remount or a node hiccup.
+			return nil, &setupError{tenantSide: true, msg: err.Error()}
 		}
 		cc.EndpointParams = url.Values{"client_assertion_type": {assertionType}, "client_assertion": {a}}
 		credential = a
