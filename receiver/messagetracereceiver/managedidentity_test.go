@@ -3,6 +3,7 @@ package messagetracereceiver
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -486,6 +487,39 @@ func TestManagedIdentityRedirectQuotesNoCredential(t *testing.T) {
 		assert.Contains(t, err.Error(), "check managed_identity.endpoint and the environment's IDENTITY_ENDPOINT")
 		assert.NotContains(t, err.Error(), "login_endpoint", "the metadata endpoint is not set by endpoint, login_endpoint or proxy_url")
 	}
+}
+
+// closeRecorder is a connection that says whether it was closed.
+type closeRecorder struct {
+	net.Conn
+	closed atomic.Bool
+}
+
+func (c *closeRecorder) Close() error { c.closed.Store(true); return c.Conn.Close() }
+
+// Shutdown closes the kept-alive connection to the metadata service too, not only those of the
+// login and API client: otherwise it and its goroutines outlive the receiver for 30 s.
+func TestManagedIdentityConnectionClosedAtShutdown(t *testing.T) {
+	h, _ := metadataHarness(t, rowsIn(58, 10, msgtracetest.GenerateOptions{}), ManagedIdentityConfig{})
+	r, ctx := h.receiver(new(consumertest.LogsSink))
+	require.NotNil(t, r.metadata)
+	tr := r.metadata.Transport.(*http.Transport)
+	var conns []*closeRecorder
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		rec := &closeRecorder{Conn: c}
+		conns = append(conns, rec)
+		return rec, nil
+	}
+	require.NoError(t, r.poll(ctx))
+	require.Len(t, conns, 1, "one connection to the metadata service")
+	assert.False(t, conns[0].closed.Load(), "kept alive after the poll")
+	require.NoError(t, r.Shutdown(context.Background()))
+	assert.True(t, conns[0].closed.Load(), "closed at Shutdown")
 }
 
 func TestManagedIdentityStandInEndpointIsWarnedAbout(t *testing.T) {

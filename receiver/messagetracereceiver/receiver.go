@@ -53,6 +53,7 @@ type messageTraceReceiver struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	http     *http.Client
+	metadata *http.Client // managed identity requests' own client; nil without managed_identity
 	client   *apiClient
 	storage  storage.Client
 	store    *checkpointStore
@@ -229,6 +230,9 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 	}
 	if r.http != nil {
 		r.http.CloseIdleConnections()
+	}
+	if r.metadata != nil {
+		r.metadata.CloseIdleConnections()
 	}
 	var err error
 	if r.storage != nil {
