@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,16 +52,48 @@ func federatedLogins(srv *msgtracetest.Server) []string {
 // texts, and a cut credential is still a leak.
 func requireNoCredentialInOutput(t *testing.T, out string, tenant *msgtracetest.Server, credentials ...string) {
 	t.Helper()
-	if !strings.Contains(out, "debug") {
-		t.Fatal("the run was not at debug level")
+	if err := credentialInOutput(out, append(credentials, tenant.IssuedTokens()...)); err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range append(credentials, tenant.IssuedTokens()...) {
+}
+
+// debugLine is the level column the console encoder writes for a debug-level entry.
+const debugLine = "\tdebug\t"
+
+// credentialInOutput is requireNoCredentialInOutput's check. The output must hold at least one
+// debug-level line: the word "debug" alone may be anywhere (a message, a configuration key).
+func credentialInOutput(out string, credentials []string) error {
+	if !strings.Contains(out, debugLine) {
+		return errors.New("the run was not at debug level: no line has the level debug")
+	}
+	for _, s := range credentials {
 		if strings.Contains(out, s) || (len(s) > 64 && strings.Contains(out, s[:64])) {
-			t.Fatal("a credential or token appears in the collector output")
+			return errors.New("a credential or token appears in the collector output")
 		}
 	}
 	if strings.Contains(out, "client_assertion=") || strings.Contains(out, "Bearer ") {
-		t.Fatal("credential material appears in the collector output")
+		return errors.New("credential material appears in the collector output")
+	}
+	return nil
+}
+
+// The credential check is only as good as its run: output without a debug-level line fails it,
+// even when the word "debug" appears in it.
+func TestCredentialCheckNeedsADebugLine(t *testing.T) {
+	info := "2026-12-07T16:00:00.000Z\tinfo\tservice@v0.165.0/service.go:1\tStarting\t{\"resource\": {}, \"debug\": false}\n" +
+		"2026-12-07T16:00:00.100Z\twarn\tmsgtrace/x.go:1\tdebug-level logging is off\n"
+	if err := credentialInOutput(info, nil); err == nil {
+		t.Fatal("output without a debug-level line passed")
+	}
+	debug := info + "2026-12-07T16:00:01.000Z\tdebug\tmessagetracereceiver/x.go:1\tpage read\n"
+	if err := credentialInOutput(debug, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := credentialInOutput(debug, []string{"secret-value-1234"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := credentialInOutput(debug+"secret-value-1234\n", []string{"secret-value-1234"}); err == nil {
+		t.Fatal("a credential in the output passed")
 	}
 }
 
