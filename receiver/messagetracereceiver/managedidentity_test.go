@@ -418,8 +418,9 @@ func TestManagedIdentityLongLifetimeIsClamped(t *testing.T) {
 	}
 }
 
-// The metadata service is asked directly: never through proxy_url (nor HTTPS_PROXY: the
-// transport has no Proxy function), and a redirect is not followed.
+// The metadata service is asked directly: never through proxy_url, nor HTTPS_PROXY (the
+// transport has no Proxy function: the stand-in is on loopback, which the environment's proxy
+// never serves, so that half is checked on the transport), and a redirect is not followed.
 func TestManagedIdentityNoProxyNoRedirect(t *testing.T) {
 	rows := rowsIn(57, 10, msgtracetest.GenerateOptions{})
 	h, md := metadataHarness(t, rows, ManagedIdentityConfig{})
@@ -432,6 +433,7 @@ func TestManagedIdentityNoProxyNoRedirect(t *testing.T) {
 	h.cfg.ProxyURL = ProxyURL(proxy.URL) // login and API calls go through it; the metadata service never
 	client, err := newMetadataHTTPClient(context.Background(), h.cfg)
 	require.NoError(t, err)
+	assert.Nil(t, client.Transport.(*http.Transport).Proxy, "no proxy function: HTTPS_PROXY is not consulted")
 	src := &metadataSource{ctx: context.Background(), http: client, now: time.Now,
 		target: metadataTarget{kind: metadataIMDS, url: md.TokenURL()}, resource: h.srv.URL()}
 	_, err = src.Token()
