@@ -451,11 +451,6 @@ func configurationsValidate(t *testing.T, bin string, m manifests, config string
 		if e.ValueFrom != nil {
 			v = "from-" + e.Name
 		}
-		if vol, _ := volumeFor(s, c, v); vol != nil && vol.Projected != nil {
-			// A file the kubelet projects (the service-account token): validate reads it, so
-			// it gets a token-shaped placeholder here.
-			v = placeholderToken(t)
-		}
 		environ = append(environ, e.Name+"="+v)
 	}
 	configs := replicaConfigs(t, m, s, c)

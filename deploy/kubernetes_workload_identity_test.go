@@ -2,26 +2,12 @@ package deploy
 
 import (
 	"bytes"
-	"encoding/base64"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
-
-// placeholderToken writes a token-shaped file (a JWT without exp, so it never expires) for
-// validate, which reads federated_token_file, and returns its path.
-func placeholderToken(t *testing.T) string {
-	t.Helper()
-	enc := base64.RawURLEncoding.EncodeToString
-	tok := enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(`{"iss":"https://oidc.example/","sub":"system:serviceaccount:otelcol-msgtrace:otelcol-msgtrace","aud":["api://AzureADTokenExchange"]}`)) + ".c2ln"
-	p := filepath.Join(t.TempDir(), "azure-identity-token")
-	if err := os.WriteFile(p, []byte(tok), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // The workload identity variant carries no Microsoft credential: no secret in any Secret or
 // variable, the configuration logs in with the pod's projected service-account token, and the

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,16 +52,48 @@ func federatedLogins(srv *msgtracetest.Server) []string {
 // texts, and a cut credential is still a leak.
 func requireNoCredentialInOutput(t *testing.T, out string, tenant *msgtracetest.Server, credentials ...string) {
 	t.Helper()
-	if !strings.Contains(out, "debug") {
-		t.Fatal("the run was not at debug level")
+	if err := credentialInOutput(out, append(credentials, tenant.IssuedTokens()...)); err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range append(credentials, tenant.IssuedTokens()...) {
+}
+
+// debugLine is the level column the console encoder writes for a debug-level entry.
+const debugLine = "\tdebug\t"
+
+// credentialInOutput is requireNoCredentialInOutput's check. The output must hold at least one
+// debug-level line: the word "debug" alone may be anywhere (a message, a configuration key).
+func credentialInOutput(out string, credentials []string) error {
+	if !strings.Contains(out, debugLine) {
+		return errors.New("the run was not at debug level: no line has the level debug")
+	}
+	for _, s := range credentials {
 		if strings.Contains(out, s) || (len(s) > 64 && strings.Contains(out, s[:64])) {
-			t.Fatal("a credential or token appears in the collector output")
+			return errors.New("a credential or token appears in the collector output")
 		}
 	}
 	if strings.Contains(out, "client_assertion=") || strings.Contains(out, "Bearer ") {
-		t.Fatal("credential material appears in the collector output")
+		return errors.New("credential material appears in the collector output")
+	}
+	return nil
+}
+
+// The credential check is only as good as its run: output without a debug-level line fails it,
+// even when the word "debug" appears in it.
+func TestCredentialCheckNeedsADebugLine(t *testing.T) {
+	info := "2026-12-07T16:00:00.000Z\tinfo\tservice@v0.165.0/service.go:1\tStarting\t{\"resource\": {}, \"debug\": false}\n" +
+		"2026-12-07T16:00:00.100Z\twarn\tmsgtrace/x.go:1\tdebug-level logging is off\n"
+	if err := credentialInOutput(info, nil); err == nil {
+		t.Fatal("output without a debug-level line passed")
+	}
+	debug := info + "2026-12-07T16:00:01.000Z\tdebug\tmessagetracereceiver/x.go:1\tpage read\n"
+	if err := credentialInOutput(debug, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := credentialInOutput(debug, []string{"secret-value-1234"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := credentialInOutput(debug+"secret-value-1234\n", []string{"secret-value-1234"}); err == nil {
+		t.Fatal("a credential in the output passed")
 	}
 }
 
@@ -180,6 +213,77 @@ func TestManagedIdentityOutage(t *testing.T) {
 	t.Logf("FIGURES %s: rows=%d metadata requests=%d (%d answered 500), every row delivered %v after the outage ended", t.Name(), len(all), len(md.Requests()), failed, recovered.Round(100*time.Millisecond))
 }
 
+// A token file that is missing, empty or expired is not the configuration's fault (the kubelet
+// writes and rewrites it): `validate` accepts it, and a started collector logs it as that
+// tenant's setup problem, naming the file and the cause, while another tenant reads.
+func TestFederatedTokenFileProblemsStayWithTheirTenant(t *testing.T) {
+	e := newCredentialEnv(t, stack.Options{FederatedSubject: "system:serviceaccount:observability:otelcol-msgtrace"})
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "e2e", "federated.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := string(raw)
+	start := strings.Index(base, "  office365_message_trace:\n")
+	end := strings.Index(base, "\nexporters:")
+	if start < 0 || end < 0 {
+		t.Fatal("federated.yaml changed shape")
+	}
+	block := base[start:end]
+	dir := t.TempDir()
+	issuer, err := msgtracetest.NewFederatedIssuer("https://oidc.example/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredTok, _ := issuer.Token("system:serviceaccount:a:b", "", time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
+	files := map[string]string{"missing": filepath.Join(dir, "missing"), "empty": filepath.Join(dir, "empty"), "expired": filepath.Join(dir, "expired")}
+	for name, content := range map[string]string{"empty": "", "expired": expiredTok} {
+		if err := os.WriteFile(files[name], []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{
+		"missing": "`federated_token_file` " + files["missing"] + " cannot be read: no such file or directory",
+		"empty":   "`federated_token_file` " + files["empty"] + " is empty",
+		"expired": "`federated_token_file` " + files["expired"] + " holds a token that expired at",
+	}
+	var extra strings.Builder
+	ids := []string{"office365_message_trace"}
+	for _, name := range []string{"missing", "empty", "expired"} {
+		b := strings.Replace(block, "  office365_message_trace:", "  office365_message_trace/"+name+":", 1)
+		b = strings.Replace(b, "${env:AZURE_FEDERATED_TOKEN_FILE}", files[name], 1)
+		extra.WriteString(b)
+		ids = append(ids, "office365_message_trace/"+name)
+	}
+	body := strings.Replace(base, "\nexporters:", "\n"+extra.String()+"\nexporters:", 1)
+	body = strings.Replace(body, "receivers: [office365_message_trace]", "receivers: ["+strings.Join(ids, ", ")+"]", 1)
+	cfg := writeConfig(t, body)
+
+	validate := exec.CommandContext(ctxTimeout(t, 30*time.Second), binary(t), "validate", "--config", cfg)
+	validate.Env = e.environ()
+	if out, err := validate.CombinedOutput(); err != nil {
+		t.Fatalf("validate refused a configuration whose only fault is the token files' content:\n%s", out)
+	}
+
+	good := rows(28, 200)
+	e.st.Tenant.AddRows(good...)
+	c := e.startShipped(cfg)
+	e.deliverAll(c, stack.Keys(good), time.Minute, false)
+	for name, w := range want {
+		waitOutput(t, c, w, 30*time.Second)
+		for _, line := range strings.Split(c.Output(), "\n") {
+			if strings.Contains(line, w) && (!strings.Contains(line, "office365_message_trace/"+name) || !strings.Contains(line, "message trace setup problem")) {
+				t.Fatalf("the %s token file's problem is not logged as the setup problem of office365_message_trace/%s:\n%s", name, name, line)
+			}
+		}
+	}
+	if c.Exited() {
+		t.Fatalf("the collector exited: %v", c.ExitErr())
+	}
+	if strings.Contains(c.Output(), expiredTok[:64]) {
+		t.Fatal("the collector printed a token")
+	}
+}
+
 // Each credential misconfiguration is refused by `validate`, naming the key.
 func TestCredentialMisconfigurations(t *testing.T) {
 	base, err := os.ReadFile(filepath.Join("..", "testdata", "minimal.yaml"))
@@ -214,9 +318,6 @@ func TestCredentialMisconfigurations(t *testing.T) {
 		{"secret and token file", secret, secret + "    federated_token_file: " + valid + "\n", []string{"`client_secret` and `federated_token_file` are both set"}},
 		{"secret and managed identity", clientID + secret, "    managed_identity: {}\n" + secret, []string{"`client_secret` and `managed_identity` are both set"}},
 		{"token file and managed identity", clientID + secret, "    federated_token_file: " + valid + "\n    managed_identity: {}\n", []string{"`federated_token_file` and `managed_identity` are both set"}},
-		{"token file missing", secret, "    federated_token_file: " + filepath.Join(dir, "missing") + "\n", []string{"`federated_token_file` " + filepath.Join(dir, "missing") + " cannot be read: no such file or directory"}},
-		{"token file empty", secret, "    federated_token_file: " + empty + "\n", []string{"`federated_token_file` " + empty + " is empty"}},
-		{"token file expired", secret, "    federated_token_file: " + expired + "\n", []string{"`federated_token_file` " + expired + " holds a token that expired at"}},
 		{"token file variable unset", secret, "    federated_token_file: ${env:AZURE_FEDERATED_TOKEN_FILE}\n", []string{"`federated_token_file` is empty", "AZURE_FEDERATED_TOKEN_FILE"}},
 		{"app client id with managed identity", secret, "    managed_identity: {}\n", []string{"`client_id` is set together with `managed_identity`"}},
 		{"both user-assigned selectors", clientID + secret, "    managed_identity:\n      client_id: 5c0b1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4\n      resource_id: /subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/otelcol\n",

@@ -40,6 +40,9 @@ const (
 	maxTokenLifetime = 24 * time.Hour
 	// unstatedTokenLifetime is assumed when expires_in is missing, zero or negative.
 	unstatedTokenLifetime = 5 * time.Minute
+	// expiryMargin is how long before its expiry a cached token stops being used when its
+	// renewal fails: the calls it signs must still arrive in time.
+	expiryMargin = 30 * time.Second
 	// assertionLifetime is the validity of a client assertion; Entra accepts 5-10 minutes.
 	assertionLifetime = 10 * time.Minute
 	assertionType     = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -184,8 +187,10 @@ func (s *loginSource) Token() (*oauth2.Token, error) {
 	case s.tokenFile != "":
 		a, err := readFederatedToken(s.tokenFile, s.now())
 		if err != nil {
-			// Only a change on this machine (the token volume, the path) can fix it.
-			return nil, &setupError{msg: err.Error()}
+			// A setup problem, but one that heals without a restart: the file is read again at
+			// every login, and its issuer (the kubelet) rewrites it by itself after a late first
+			// write, a remount or a node hiccup.
+			return nil, &setupError{tenantSide: true, msg: err.Error()}
 		}
 		cc.EndpointParams = url.Values{"client_assertion_type": {assertionType}, "client_assertion": {a}}
 		credential = a
@@ -206,9 +211,10 @@ type tokenProvider struct {
 	login oauth2.TokenSource
 	now   func() time.Time
 
-	mu      sync.Mutex
-	tok     *oauth2.Token
-	renewAt time.Time
+	mu        sync.Mutex
+	tok       *oauth2.Token
+	renewAt   time.Time
+	usableTil time.Time // a failed renewal falls back on tok until then
 
 	logger *zap.Logger // nil: no warnings
 	warned bool        // the lifetime warning is logged once
@@ -234,15 +240,26 @@ func (p *tokenProvider) Token() (*oauth2.Token, error) {
 	}
 	tok, err := p.login.Token()
 	if err != nil {
+		// A renewal failing for a transient reason (a metadata service or login endpoint blip)
+		// while the cached token is still valid costs no call: the next one tries again. A
+		// setup problem (revoked secret, removed identity) is reported at once.
+		if p.tok != nil && !isSetupProblem(err) && p.now().Before(p.usableTil) {
+			if p.logger != nil {
+				p.logger.Debug("token renewal failed; using the cached token, which is still valid", zap.Error(err), zap.Time("usable_until", p.usableTil))
+			}
+			return p.tok, nil
+		}
 		return nil, err
 	}
-	p.tok, p.renewAt = tok, p.now().Add(p.reuseFor(tok))
+	valid := p.validFor(tok)
+	now := p.now()
+	p.tok, p.renewAt, p.usableTil = tok, now.Add(valid-min(refreshEarly, valid/4)), now.Add(valid-expiryMargin)
 	return tok, nil
 }
 
-// reuseFor is how long a fresh token is used before the next login: its stated lifetime,
-// bounded, less a margin.
-func (p *tokenProvider) reuseFor(tok *oauth2.Token) time.Duration {
+// validFor is a fresh token's stated lifetime, bounded (warning once about one it does not
+// believe). It is used until refreshEarly (or a quarter of it) before its end.
+func (p *tokenProvider) validFor(tok *oauth2.Token) time.Duration {
 	// x/oauth2 set Expiry from the wall clock when the answer arrived (zero when expires_in
 	// was missing or 0); what counts is how long the token lives, measured from now.
 	var lifetime time.Duration
@@ -264,7 +281,7 @@ func (p *tokenProvider) reuseFor(tok *oauth2.Token) time.Duration {
 	case lifetime < minTokenLifetime:
 		lifetime = minTokenLifetime
 	}
-	return lifetime - min(refreshEarly, lifetime/4)
+	return lifetime
 }
 
 // warnOnce reports whether the lifetime warning is still to be logged (and then not again).

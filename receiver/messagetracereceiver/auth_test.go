@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -304,4 +305,72 @@ func TestShortTokenLifetimeBoundsLogins(t *testing.T) {
 			assert.Equal(t, 1, h.logs.FilterMessageSnippet(tt.warning).Len())
 		})
 	}
+}
+
+// scriptedLogin answers each login with the next of its results.
+type scriptedLogin struct {
+	results []error // nil: a token of the given lifetime
+	ttl     time.Duration
+	calls   int
+}
+
+func (s *scriptedLogin) Token() (*oauth2.Token, error) {
+	err := s.results[min(s.calls, len(s.results)-1)]
+	s.calls++
+	if err != nil {
+		return nil, err
+	}
+	return &oauth2.Token{AccessToken: fmt.Sprintf("token-%d", s.calls), Expiry: time.Now().Add(s.ttl)}, nil
+}
+
+// A renewal that fails for a transient reason while the cached token is still valid (the
+// metadata service or login endpoint blips in the renewal window) does not fail the call: the
+// cached token serves until 30 s before it expires. A setup problem is reported at once.
+func TestFailedRenewalKeepsTheValidToken(t *testing.T) {
+	outage := errors.New("managed identity endpoint (imds) unreachable: connection refused")
+	revoked := &loginError{status: 401, code: "AADSTS7000222", fix: aadstsFixes["AADSTS7000222"]}
+	clock := time.Now()
+	login := &scriptedLogin{results: []error{nil, outage, outage, outage, nil}, ttl: time.Hour}
+	p := newTokenProvider(login, func() time.Time { return clock })
+	tok, err := p.Token()
+	require.NoError(t, err)
+	require.Equal(t, "token-1", tok.AccessToken)
+
+	clock = clock.Add(56 * time.Minute) // in the renewal window: the login fails
+	tok, err = p.Token()
+	require.NoError(t, err, "the cached token is valid for 4 more minutes")
+	assert.Equal(t, "token-1", tok.AccessToken)
+	assert.Equal(t, 2, login.calls, "renewal was tried")
+
+	clock = clock.Add(3*time.Minute + 29*time.Second) // 31 s before expiry
+	tok, err = p.Token()
+	require.NoError(t, err)
+	assert.Equal(t, "token-1", tok.AccessToken)
+
+	clock = clock.Add(2 * time.Second) // 29 s before expiry: too close to use
+	_, err = p.Token()
+	require.ErrorIs(t, err, outage)
+
+	tok, err = p.Token() // the outage is over
+	require.NoError(t, err)
+	assert.Equal(t, "token-5", tok.AccessToken)
+
+	// A setup problem during renewal is not hidden behind the cached token.
+	clock = time.Now()
+	login = &scriptedLogin{results: []error{nil, revoked}, ttl: time.Hour}
+	p = newTokenProvider(login, func() time.Time { return clock })
+	_, err = p.Token()
+	require.NoError(t, err)
+	clock = clock.Add(56 * time.Minute)
+	_, err = p.Token()
+	require.ErrorIs(t, err, revoked)
+
+	// Nor does an invalidated token (a 401) come back.
+	login = &scriptedLogin{results: []error{nil, outage}, ttl: time.Hour}
+	p = newTokenProvider(login, func() time.Time { return clock })
+	_, err = p.Token()
+	require.NoError(t, err)
+	p.invalidate()
+	_, err = p.Token()
+	require.ErrorIs(t, err, outage)
 }

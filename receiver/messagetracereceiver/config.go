@@ -111,9 +111,10 @@ type RequestBudgetConfig struct {
 }
 
 var (
-	errMissingTenantID = errors.New("`tenant_id` is required: set it to the Directory (tenant) ID GUID or a verified domain such as contoso.onmicrosoft.com")
-	errMissingClientID = errors.New("`client_id` is required: set it to the Application (client) ID of the app registration")
-	errNoCredential    = errors.New("one of `client_secret` or `client_certificate` (or `federated_token_file`, `managed_identity`) is required: set client_secret (e.g. ${env:O365_CLIENT_SECRET}), client_certificate.cert_file and key_file, federated_token_file (e.g. ${env:AZURE_FEDERATED_TOKEN_FILE}) or managed_identity: {}")
+	errMissingTenantID         = errors.New("`tenant_id` is required: set it to the Directory (tenant) ID GUID or a verified domain such as contoso.onmicrosoft.com")
+	errMissingClientID         = errors.New("`client_id` is required: set it to the Application (client) ID of the app registration")
+	errFederatedTokenFileEmpty = errors.New("`federated_token_file` is empty: set it to the path of the workload's token file (on AKS ${env:AZURE_FEDERATED_TOKEN_FILE}; is that variable set in the collector's environment?)")
+	errNoCredential            = errors.New("one of `client_secret` or `client_certificate` (or `federated_token_file`, `managed_identity`) is required: set client_secret (e.g. ${env:O365_CLIENT_SECRET}), client_certificate.cert_file and key_file, federated_token_file (e.g. ${env:AZURE_FEDERATED_TOKEN_FILE}) or managed_identity: {}")
 
 	guidPattern   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	domainPattern = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$`)
@@ -169,8 +170,11 @@ func (c *Config) validateIdentity() []error {
 			errs = append(errs, err)
 		}
 	case c.federatedKeySet || c.FederatedTokenFile != "":
-		if err := validateFederatedTokenFile(c.FederatedTokenFile, time.Now()); err != nil {
-			errs = append(errs, err)
+		// Only what the configuration says: the file is read at every login, where a problem
+		// with it is that tenant's setup problem, so `validate` works away from the pod and
+		// one tenant's missing file stops no other.
+		if c.FederatedTokenFile == "" {
+			errs = append(errs, errFederatedTokenFileEmpty)
 		}
 	case mi:
 		errs = append(errs, c.ManagedIdentity.validate()...)

@@ -21,6 +21,7 @@ func (r *messageTraceReceiver) tokenSource(ctx context.Context) (oauth2.TokenSou
 		if err != nil {
 			return nil, err
 		}
+		r.metadata = client // its kept-alive connection is closed at Shutdown
 		return &metadataSource{
 			ctx:        ctx,
 			http:       client,

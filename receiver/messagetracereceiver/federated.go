@@ -24,7 +24,7 @@ const maxFederatedTokenBytes = 16 << 10
 // 700211, 700212, 700213). No error quotes the content: it is a credential.
 func readFederatedToken(path string, now time.Time) (string, error) {
 	if path == "" {
-		return "", errors.New("`federated_token_file` is empty: set it to the path of the workload's token file (on AKS ${env:AZURE_FEDERATED_TOKEN_FILE}; is that variable set in the collector's environment?)")
+		return "", errFederatedTokenFileEmpty
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -53,13 +53,6 @@ func readFederatedToken(path string, now time.Time) (string, error) {
 		return "", fmt.Errorf("`federated_token_file` %s holds a token that expired at %s: its issuer no longer renews it (on Kubernetes the kubelet rewrites a projected token well before expiry; check the pod's volume and the kubelet)", path, exp.UTC().Format(time.RFC3339))
 	}
 	return token, nil
-}
-
-// validateFederatedTokenFile is readFederatedToken for Validate: the configuration is refused
-// when the token could not be used for a login now.
-func validateFederatedTokenFile(path string, now time.Time) error {
-	_, err := readFederatedToken(path, now)
-	return err
 }
 
 // jwtExpiry returns the exp claim of a compact JWT, zero when it has none. The signature is

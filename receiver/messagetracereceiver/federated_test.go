@@ -173,10 +173,15 @@ func TestFederatedTokenFileProblemsNameFileAndCause(t *testing.T) {
 			if tt.content != "" {
 				assert.NotContains(t, err.Error(), tt.content, "the content is a credential")
 			}
-			// Validate refuses the same file under the same key.
+			// Validate does not read the file: `validate` works away from the pod, and one
+			// tenant's file stops no other. The login reports it, as that tenant's setup problem.
 			cfg := validConfig()
 			cfg.ClientSecret, cfg.FederatedTokenFile = "", tt.path
-			assert.ErrorContains(t, cfg.Validate(), tt.want)
+			assert.NoError(t, cfg.Validate())
+			_, err = (&loginSource{tokenFile: tt.path, now: func() time.Time { return now }}).Token()
+			require.ErrorContains(t, err, "`federated_token_file` "+tt.path)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.True(t, isSetupProblem(err) && healsWithoutRestart(err))
 		})
 	}
 	got, err := readFederatedToken(write("valid", valid+"\n"), now)

@@ -18,6 +18,9 @@ import (
 //     permission or consent granted, a role assigned: setupError.tenantSide) is a recoverable
 //     error, as is any other failed poll (throttling, a Microsoft outage, a network problem):
 //     the receiver keeps retrying, and the next page read is OK again, without a restart.
+//     So are a federated login Entra refuses because the app's federated credential does not
+//     match (healingLoginCodes: fixed on the app registration) and a federated_token_file that
+//     is missing, empty or expired (read again at every login; the kubelet rewrites it).
 //
 // health_check shows a recoverable error as unhealthy once it has lasted recovery_duration.
 // Transitions only, so a long outage does not flood the host.
@@ -40,11 +43,17 @@ func isSetupProblem(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &le)
 }
 
-// healsWithoutRestart says whether a setup problem goes away by a change in the tenant alone.
+// healsWithoutRestart says whether a setup problem goes away without a change of the
+// collector's configuration: by a change in the tenant, or by the token file's issuer.
 func healsWithoutRestart(err error) bool {
 	var se *setupError
-	return errors.As(err, &se) && se.tenantSide
+	var le *loginError
+	return (errors.As(err, &se) && se.tenantSide) || (errors.As(err, &le) && healingLoginCodes[le.code])
 }
+
+// healingLoginCodes are refused logins fixed on the app registration alone: its federated
+// credential (issuer, subject, audience) does not match the token in federated_token_file.
+var healingLoginCodes = map[string]bool{"AADSTS70021": true, "AADSTS700211": true, "AADSTS700212": true, "AADSTS700213": true}
 
 // failed reports a poll that stopped on err.
 func (h *pollHealth) failed(err error) {

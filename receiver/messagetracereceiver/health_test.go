@@ -3,10 +3,15 @@ package messagetracereceiver
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
 )
 
 // statusHost records the status events a component reports.
@@ -24,6 +29,24 @@ func TestPollHealthTransitions(t *testing.T) {
 	principalMissing := fmt.Errorf("page: %w", (&unauthorizedError{api: graphAPI{}, servicePrincipalMissing: true}).setup())
 	forbidden := graphAPI{}.forbidden("Access denied")
 	legacyUnauthorized := legacyAPI{}.unauthorized()
+	federatedMismatch := fmt.Errorf("token: %w", &loginError{status: 400, code: "AADSTS70021", kind: "invalid_request", fix: aadstsFixes["AADSTS70021"]})
+	federatedIssuer := fmt.Errorf("token: %w", &loginError{status: 400, code: "AADSTS700211", kind: "invalid_request", fix: aadstsFixes["AADSTS700211"]})
+	_, tokenFileMissing := (&loginSource{tokenFile: filepath.Join(t.TempDir(), "absent"), now: time.Now}).Token()
+	issuer, err := msgtracetest.NewFederatedIssuer(testIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := issuer.Token(testSubject, "", time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
+	expired := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(expired, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, tokenFileExpired := (&loginSource{tokenFile: expired, now: time.Now}).Token()
+	for _, err := range []error{tokenFileMissing, tokenFileExpired} {
+		if !isSetupProblem(err) {
+			t.Fatalf("a token file problem is no setup problem: %v", err)
+		}
+	}
 	for _, tc := range []struct {
 		name  string
 		steps []func(*pollHealth)
@@ -45,6 +68,16 @@ func TestPollHealthTransitions(t *testing.T) {
 			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
 		{"tenant fixed but the secret is wrong", []func(*pollHealth){failedWith(principalMissing), failedWith(login), (*pollHealth).pageRead},
 			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusPermanentError}},
+		// Fixed on the app registration's federated credential, or by the kubelet rewriting the
+		// token file: OK again at the next page, without a restart.
+		{"federated credential missing, then added", []func(*pollHealth){failedWith(federatedMismatch), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
+		{"federated issuer wrong, then fixed", []func(*pollHealth){failedWith(federatedIssuer), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
+		{"token file missing, then written", []func(*pollHealth){failedWith(tokenFileMissing), failedWith(tokenFileMissing), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
+		{"token file expired, then rewritten", []func(*pollHealth){failedWith(tokenFileExpired), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
 		{"throttled during a page", []func(*pollHealth){(*pollHealth).throttled, (*pollHealth).throttled, (*pollHealth).pageRead},
 			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
 		{"pages only", []func(*pollHealth){(*pollHealth).pageRead}, nil},

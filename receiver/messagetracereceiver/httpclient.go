@@ -53,29 +53,46 @@ func newHTTPClient(ctx context.Context, cfg *Config, host component.Host, set co
 // client assertion or the bearer token to wherever the answer points (another port, plain
 // http, another host), so every redirect is refused and reported.
 func refuseRedirect(req *http.Request, via []*http.Request) error {
-	status := 0
+	from, status, location := redirected(req, via)
+	return &setupError{msg: fmt.Sprintf(redirectRefused+"check endpoint, login_endpoint and proxy_url", from, status, location)}
+}
+
+// refuseMetadataRedirect is the CheckRedirect of managed identity requests, whose address
+// comes from managed_identity.endpoint or the platform's IDENTITY_ENDPOINT.
+func refuseMetadataRedirect(req *http.Request, via []*http.Request) error {
+	from, status, location := redirected(req, via)
+	return &setupError{msg: fmt.Sprintf(redirectRefused+"check managed_identity.endpoint and the environment's IDENTITY_ENDPOINT", from, status, location)}
+}
+
+// redirectRefused starts both refusals; one literal, so the troubleshooting table's check reads it.
+const redirectRefused = "%s answered HTTP %d with a redirect to %s: refused, the receiver follows no redirect (Microsoft sends none for these calls) so that credentials go only to the configured endpoint; "
+
+// redirected says who redirected, with which status, and where to.
+func redirected(req *http.Request, via []*http.Request) (from string, status int, location string) {
 	if req.Response != nil {
 		status = req.Response.StatusCode
 	}
-	from := ""
 	if len(via) > 0 {
 		from = via[len(via)-1].URL.Scheme + "://" + via[len(via)-1].URL.Host
 	}
 	// The location is the server's to choose: it could echo the credential it just received.
-	location := quote.Value(scrub(redactURL(req.URL), credentialsOf(via)...))
-	return &setupError{msg: fmt.Sprintf("%s answered HTTP %d with a redirect to %s: refused, the receiver follows no redirect "+
-		"(Microsoft sends none for these calls) so that credentials go only to the configured endpoint; "+
-		"check endpoint, login_endpoint and proxy_url", from, status, location)}
+	return from, status, quote.Value(scrub(redactURL(req.URL), credentialsOf(via)...))
 }
 
-// credentialsOf returns the credentials the redirected requests carried: the bearer token, and
-// the client secret or assertion of a token request's form.
+// credentialsOf returns the credentials the redirected requests carried: the bearer token, the
+// client secret or assertion of a token request's form, and a managed identity request's App
+// Service header or Azure Arc key.
 func credentialsOf(via []*http.Request) []string {
 	var out []string
 	for _, r := range via {
-		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		auth := r.Header.Get("Authorization")
+		if tok, ok := strings.CutPrefix(auth, "Bearer "); ok {
 			out = append(out, tok)
 		}
+		if key, ok := strings.CutPrefix(auth, "Basic "); ok {
+			out = append(out, key)
+		}
+		out = append(out, r.Header.Get("X-IDENTITY-HEADER"))
 		if r.GetBody == nil {
 			continue
 		}

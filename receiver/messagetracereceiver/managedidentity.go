@@ -47,7 +47,9 @@ const (
 	// maxArcKeyBytes bounds the Azure Arc challenge key file (Microsoft's own clients: 4 KiB).
 	maxArcKeyBytes = 4096
 	// maxMetadataTokenLifetime bounds what the answer may claim, so a broken endpoint cannot
-	// make the receiver keep a token for years.
+	// make the receiver keep a token for years. A longer claim is cut to it, not refused:
+	// managed identity tokens live "around 24 hours" and some are issued for a few minutes more
+	// (tokenProvider clamps a login's token the same way).
 	maxMetadataTokenLifetime = 24 * time.Hour
 )
 
@@ -157,7 +159,7 @@ func newMetadataHTTPClient(ctx context.Context, cfg *Config) (*http.Client, erro
 			MaxIdleConns:        1,
 			IdleConnTimeout:     30 * time.Second,
 		},
-		CheckRedirect: refuseRedirect,
+		CheckRedirect: refuseMetadataRedirect,
 		Timeout:       cfg.Timeout,
 	}, nil
 }
@@ -354,13 +356,15 @@ func (s *metadataSource) parse(body []byte) (*oauth2.Token, error) {
 	}
 	var lifetime time.Duration
 	if secs, ok := a.ExpiresIn.seconds(); ok {
-		lifetime = time.Duration(secs) * time.Second
+		// Compared before multiplying: a huge number would overflow into a negative lifetime.
+		lifetime = time.Duration(min(secs, int64(maxMetadataTokenLifetime/time.Second))) * time.Second
 	} else if on, ok := a.ExpiresOn.seconds(); ok {
-		lifetime = time.Unix(on, 0).Sub(s.now())
+		lifetime = time.Unix(on, 0).Sub(s.now()) // Sub saturates instead of overflowing
 	}
-	if lifetime <= 0 || lifetime > maxMetadataTokenLifetime {
-		return nil, fmt.Errorf("managed identity endpoint (%s) answered a token lifetime of %v: not between 1s and %v", s.target.kind, lifetime, maxMetadataTokenLifetime)
+	if lifetime <= 0 {
+		return nil, fmt.Errorf("managed identity endpoint (%s) answered a token lifetime of %v: a token must live at least 1s", s.target.kind, lifetime)
 	}
+	lifetime = min(lifetime, maxMetadataTokenLifetime)
 	// Expiry on the wall clock, as x/oauth2 sets it: tokenProvider measures from there.
 	return &oauth2.Token{AccessToken: a.AccessToken, TokenType: "Bearer", Expiry: time.Now().Add(lifetime)}, nil
 }

@@ -3,6 +3,7 @@ package messagetracereceiver
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -370,8 +371,9 @@ func TestManagedIdentityAnswersAreChecked(t *testing.T) {
 	}{
 		{"token for another resource", tokenAnswer("https://management.azure.com"), 200, "answered a token for \"https://management.azure.com\""},
 		{"no token", `{"token_type":"Bearer"}`, 200, "without a token"},
-		{"absurd lifetime", `{"access_token":"x","expires_in":"999999999"}`, 200, "token lifetime"},
 		{"no lifetime", `{"access_token":"x"}`, 200, "token lifetime of 0s"},
+		{"negative lifetime", `{"access_token":"x","expires_in":"-60"}`, 200, "token lifetime of -1m0s"},
+		{"expired", `{"access_token":"x","expires_on":"1000"}`, 200, "token lifetime of -"},
 		{"not a bearer token", `{"access_token":"x","expires_in":3599,"token_type":"PoP"}`, 200, "not Bearer"},
 		{"huge answer", `{"access_token":"` + strings.Repeat("a", maxMetadataBody) + `"}`, 200, "larger than 64 KiB"},
 		{"echoes the header", `{"error":"invalid_request","error_description":"bad header identity-header-secret"}`, 400, "[REDACTED]"},
@@ -394,8 +396,31 @@ func TestManagedIdentityAnswersAreChecked(t *testing.T) {
 	}
 }
 
-// The metadata service is asked directly: never through proxy_url (nor HTTPS_PROXY: the
-// transport has no Proxy function), and a redirect is not followed.
+// Managed identity tokens live "around 24 hours", some a few minutes more: a longer lifetime is
+// cut to 24 h (as tokenProvider does), not refused, and a huge number does not overflow into a
+// negative one.
+func TestManagedIdentityLongLifetimeIsClamped(t *testing.T) {
+	for _, lifetime := range []string{`"expires_in":"86700"`, `"expires_in":86399`, `"expires_in":"999999999"`,
+		`"expires_in":"9223372036854775807"`, `"expires_on":"99999999999"`} {
+		t.Run(lifetime, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write([]byte(`{"access_token":"x","token_type":"Bearer",` + lifetime + `}`))
+			}))
+			defer srv.Close()
+			src := &metadataSource{ctx: context.Background(), http: srv.Client(), now: time.Now,
+				target: metadataTarget{kind: metadataIMDS, url: srv.URL}, resource: "https://graph.microsoft.com"}
+			tok, err := src.Token()
+			require.NoError(t, err)
+			left := time.Until(tok.Expiry)
+			assert.Greater(t, left, 24*time.Hour-2*time.Minute)
+			assert.LessOrEqual(t, left, maxMetadataTokenLifetime)
+		})
+	}
+}
+
+// The metadata service is asked directly: never through proxy_url, nor HTTPS_PROXY (the
+// transport has no Proxy function: the stand-in is on loopback, which the environment's proxy
+// never serves, so that half is checked on the transport), and a redirect is not followed.
 func TestManagedIdentityNoProxyNoRedirect(t *testing.T) {
 	rows := rowsIn(57, 10, msgtracetest.GenerateOptions{})
 	h, md := metadataHarness(t, rows, ManagedIdentityConfig{})
@@ -408,6 +433,7 @@ func TestManagedIdentityNoProxyNoRedirect(t *testing.T) {
 	h.cfg.ProxyURL = ProxyURL(proxy.URL) // login and API calls go through it; the metadata service never
 	client, err := newMetadataHTTPClient(context.Background(), h.cfg)
 	require.NoError(t, err)
+	assert.Nil(t, client.Transport.(*http.Transport).Proxy, "no proxy function: HTTPS_PROXY is not consulted")
 	src := &metadataSource{ctx: context.Background(), http: client, now: time.Now,
 		target: metadataTarget{kind: metadataIMDS, url: md.TokenURL()}, resource: h.srv.URL()}
 	_, err = src.Token()
@@ -427,6 +453,75 @@ func TestManagedIdentityNoProxyNoRedirect(t *testing.T) {
 	require.ErrorContains(t, err, "follows no redirect")
 	assert.True(t, isSetupProblem(err))
 	assert.Zero(t, elsewhere.Load())
+}
+
+// A refused redirect quotes where it pointed, but never the App Service header or the Arc key
+// the request carried, and it names the keys that set the metadata endpoint.
+func TestManagedIdentityRedirectQuotesNoCredential(t *testing.T) {
+	keyDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(keyDir, "c.key"), []byte("arc-challenge-secret"), 0o600))
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		echo := r.Header.Get("X-IDENTITY-HEADER")
+		if r.Header.Get("Metadata") == "true" { // Arc: challenge first, then echo the key
+			if echo = strings.TrimPrefix(r.Header.Get("Authorization"), "Basic "); echo == "" {
+				w.Header().Set("WWW-Authenticate", "Basic realm="+filepath.Join(keyDir, "c.key"))
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+		}
+		http.Redirect(w, r, "/"+echo, http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	client, err := newMetadataHTTPClient(context.Background(), validConfig())
+	require.NoError(t, err)
+	client.Transport = srv.Client().Transport
+	for _, target := range []metadataTarget{
+		{kind: metadataAppService, url: srv.URL, secret: "identity-header-secret-value"},
+		{kind: metadataArc, url: srv.URL},
+	} {
+		src := &metadataSource{ctx: context.Background(), http: client, now: time.Now, arcKeyDir: keyDir,
+			target: target, resource: "https://graph.microsoft.com"}
+		_, err := src.Token()
+		require.ErrorContains(t, err, "follows no redirect", target.kind)
+		assert.Contains(t, err.Error(), "[REDACTED]", target.kind)
+		assert.NotContains(t, err.Error(), "identity-header-secret-value")
+		assert.NotContains(t, err.Error(), "arc-challenge-secret")
+		assert.Contains(t, err.Error(), "check managed_identity.endpoint and the environment's IDENTITY_ENDPOINT")
+		assert.NotContains(t, err.Error(), "login_endpoint", "the metadata endpoint is not set by endpoint, login_endpoint or proxy_url")
+	}
+}
+
+// closeRecorder is a connection that says whether it was closed.
+type closeRecorder struct {
+	net.Conn
+	closed atomic.Bool
+}
+
+func (c *closeRecorder) Close() error { c.closed.Store(true); return c.Conn.Close() }
+
+// Shutdown closes the kept-alive connection to the metadata service too, not only those of the
+// login and API client: otherwise it and its goroutines outlive the receiver for 30 s.
+func TestManagedIdentityConnectionClosedAtShutdown(t *testing.T) {
+	h, _ := metadataHarness(t, rowsIn(58, 10, msgtracetest.GenerateOptions{}), ManagedIdentityConfig{})
+	r, ctx := h.receiver(new(consumertest.LogsSink))
+	require.NotNil(t, r.metadata)
+	tr := r.metadata.Transport.(*http.Transport)
+	var conns []*closeRecorder
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		rec := &closeRecorder{Conn: c}
+		conns = append(conns, rec)
+		return rec, nil
+	}
+	require.NoError(t, r.poll(ctx))
+	require.Len(t, conns, 1, "one connection to the metadata service")
+	assert.False(t, conns[0].closed.Load(), "kept alive after the poll")
+	require.NoError(t, r.Shutdown(context.Background()))
+	assert.True(t, conns[0].closed.Load(), "closed at Shutdown")
 }
 
 func TestManagedIdentityStandInEndpointIsWarnedAbout(t *testing.T) {

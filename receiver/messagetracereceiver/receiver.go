@@ -50,12 +50,13 @@ type messageTraceReceiver struct {
 	getenv func(string) string // the managed identity platform's variables (credentials.go)
 
 	// Set by Start.
-	cancel  context.CancelFunc
-	done    chan struct{}
-	http    *http.Client
-	client  *apiClient
-	storage storage.Client
-	store   *checkpointStore
+	cancel   context.CancelFunc
+	done     chan struct{}
+	http     *http.Client
+	metadata *http.Client // managed identity requests' own client; nil without managed_identity
+	client   *apiClient
+	storage  storage.Client
+	store    *checkpointStore
 	// storageExt and storageFile are where storage comes from: the extension, and the file of
 	// file_storage ("" for other extensions), verified before opening (storagefile.go).
 	storageExt  storage.Extension
@@ -236,6 +237,9 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 	}
 	if r.http != nil {
 		r.http.CloseIdleConnections()
+	}
+	if r.metadata != nil {
+		r.metadata.CloseIdleConnections()
 	}
 	var err error
 	if r.storage != nil {
