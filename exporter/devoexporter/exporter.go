@@ -79,6 +79,7 @@ func machineHostname() string {
 // start loads the certificates (failing start-up if they are unreadable) but does not connect:
 // Devo being unreachable must not stop the collector; pushes connect lazily and retry.
 func (e *devoExporter) start(ctx context.Context, host component.Host) error {
+	host = unwrapHost(host) // status reports go to the collector's host itself
 	tlsCfg, err := loadTLS(ctx, e.cfg, e.logger)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
 
 	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadata"
 )
@@ -87,7 +88,11 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 	if err != nil {
 		return nil, err
 	}
-	return inFlightLogs{Logs: logs, tel: e.tel}, nil
+	out := inFlightLogs{Logs: logs, tel: e.tel}
+	if q := c.Queue.Get(); q != nil && q.StorageID != nil {
+		out.storageID, out.logger = q.StorageID, set.Logger
+	}
+	return out, nil
 }
 
 // inFlightLogs counts the records whose ConsumeLogs has not returned: with the default
@@ -96,6 +101,17 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 type inFlightLogs struct {
 	exporter.Logs
 	tel *metadata.TelemetryBuilder
+	// storageID is the persistent queue's storage extension (nil without one): its client is
+	// wrapped so that a failed write never drops a queued request (queuestorage.go).
+	storageID *component.ID
+	logger    *zap.Logger
+}
+
+func (l inFlightLogs) Start(ctx context.Context, host component.Host) error {
+	if l.storageID != nil {
+		host = queueHost{Host: host, storageID: *l.storageID, logger: l.logger}
+	}
+	return l.Logs.Start(ctx, host)
 }
 
 func (l inFlightLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {

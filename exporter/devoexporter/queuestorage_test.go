@@ -1,0 +1,121 @@
+package devoexporter
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/storagetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadatatest"
+	"github.com/msgtrace/otelcol-msgtrace/internal/devotest"
+)
+
+// fullDisk is a storage extension whose batches with writes fail with ENOSPC while full is
+// set, as file_storage's do on a full volume (bbolt fails the whole transaction, its reads
+// included); batches that only read still succeed, as they need no new pages.
+type fullDisk struct {
+	*storagetest.TestStorage
+	full *atomic.Bool
+}
+
+func (f fullDisk) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := f.TestStorage.GetClient(ctx, kind, id, name)
+	if err != nil {
+		return nil, err
+	}
+	return fullDiskClient{Client: c, full: f.full}, nil
+}
+
+type fullDiskClient struct {
+	storage.Client
+	full *atomic.Bool
+}
+
+func (c fullDiskClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	if c.full.Load() {
+		for _, op := range ops {
+			if op.Type != storage.Get {
+				return fmt.Errorf("write: %w", syscall.ENOSPC)
+			}
+		}
+	}
+	return c.Client.Batch(ctx, ops...)
+}
+
+func (c fullDiskClient) Get(ctx context.Context, key string) ([]byte, error) {
+	op := storage.GetOperation(key)
+	err := c.Batch(ctx, op)
+	return op.Value, err
+}
+
+func (c fullDiskClient) Set(ctx context.Context, key string, value []byte) error {
+	return c.Batch(ctx, storage.SetOperation(key, value))
+}
+
+func (c fullDiskClient) Delete(ctx context.Context, key string) error {
+	return c.Batch(ctx, storage.DeleteOperation(key))
+}
+
+// Issue 20 item 6: requests in a persistent queue that is read while its disk is full are
+// delivered once space is back, none dropped (exporterhelper alone drops every one of them).
+func TestPersistentQueueReadOnFullDiskLosesNothing(t *testing.T) {
+	s, files := newSink(t, devotest.Options{})
+	cfg := sinkConfig(t, s, files)
+	cfg.TimeoutConfig.Timeout = time.Second
+	cfg.BackOff.InitialInterval, cfg.BackOff.MaxInterval = 50*time.Millisecond, 100*time.Millisecond
+	ext := fullDisk{TestStorage: storagetest.NewInMemoryStorageExtension("queue"), full: &atomic.Bool{}}
+	q := cfg.Queue.Get()
+	q.StorageID, q.WaitForResult = &ext.ID, false
+	// One consumer, no batching: one request is in flight while the others wait in the queue,
+	// so the queue is read (again) only once Devo takes the first one.
+	q.NumConsumers = 1
+	q.Batch = configoptional.None[exporterhelper.BatchConfig]()
+
+	core, logs := observer.New(zap.WarnLevel)
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	set := metadatatest.NewSettings(tt)
+	set.Logger = zap.New(core)
+	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
+	require.NoError(t, err)
+	host := storagetest.NewStorageHost().WithExtension(ext.ID, ext)
+	require.NoError(t, exp.Start(context.Background(), host))
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+
+	// Devo stalls with the first request in flight; ten more are queued (on disk).
+	s.PauseReading()
+	const perRequest, requests = 100, 11
+	for i := 0; i < requests; i++ {
+		require.NoError(t, exp.ConsumeLogs(context.Background(), numbered(i*perRequest, perRequest)))
+	}
+	require.Eventually(t, func() bool { return s.Stats().Handshakes >= 1 }, 10*time.Second, 10*time.Millisecond,
+		"the first request is being sent")
+	// The disk fills up, then Devo reads again: the queue is read while nothing can be written.
+	ext.full.Store(true)
+	s.ResumeReading()
+	require.Eventually(t, func() bool { return s.EventCount() >= perRequest*requests },
+		20*time.Second, 50*time.Millisecond, "rows at Devo: %d of %d", s.EventCount(), perRequest*requests)
+	ext.full.Store(false)
+
+	got := map[string]int{}
+	for _, ev := range s.Events() {
+		got[ev.Message[:10]]++
+	}
+	for i := 0; i < perRequest*requests; i++ {
+		assert.NotZero(t, got[fmt.Sprintf("id-%07d", i)], "row %d lost", i)
+	}
+	assert.Len(t, logs.FilterMessageSnippet("cannot write its position").All(), 1, "one warning for the episode")
+}
