@@ -88,7 +88,7 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 	if err != nil {
 		return nil, err
 	}
-	out := inFlightLogs{Logs: logs, tel: e.tel}
+	out := inFlightLogs{Logs: logs, tel: e.tel, exp: e}
 	if q := c.Queue.Get(); q != nil && q.StorageID != nil {
 		out.storageID, out.logger = q.StorageID, set.Logger
 	}
@@ -105,6 +105,15 @@ type inFlightLogs struct {
 	// wrapped so that a failed write never drops a queued request (queuestorage.go).
 	storageID *component.ID
 	logger    *zap.Logger
+	exp       *devoExporter
+}
+
+// Shutdown lets the pushes in flight end within shutdownGrace before exporterhelper waits for
+// them: a Devo that stopped reading would otherwise hold every push, and the collector's
+// shutdown, for `timeout`.
+func (l inFlightLogs) Shutdown(ctx context.Context) error {
+	l.exp.beginShutdown()
+	return l.Logs.Shutdown(ctx)
 }
 
 func (l inFlightLogs) Start(ctx context.Context, host component.Host) error {

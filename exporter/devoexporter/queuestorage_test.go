@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -118,4 +119,86 @@ func TestPersistentQueueReadOnFullDiskLosesNothing(t *testing.T) {
 		assert.NotZero(t, got[fmt.Sprintf("id-%07d", i)], "row %d lost", i)
 	}
 	assert.Len(t, logs.FilterMessageSnippet("cannot write its position").All(), 1, "one warning for the episode")
+}
+
+// Issue 20 item 5: a Devo that stops reading does not hold the shutdown for `timeout` (30 s by
+// default) per push, and the rows of the push cut short stay in the persistent queue: a
+// collector started again on the same storage delivers them.
+func TestShutdownWithStalledDevoIsPromptAndKeepsQueuedRows(t *testing.T) {
+	s, files := newSink(t, devotest.Options{})
+	cfg := sinkConfig(t, s, files)
+	cfg.TimeoutConfig.Timeout = 30 * time.Second // the default: what a stalled push waits
+	dir := t.TempDir()
+	ext := storagetest.NewFileBackedStorageExtension("queue", dir)
+	q := cfg.Queue.Get()
+	q.StorageID, q.WaitForResult = &ext.ID, false
+	start := func() (exp interface {
+		ConsumeLogs(context.Context, plog.Logs) error
+		Shutdown(context.Context) error
+	},
+	) {
+		tt := componenttest.NewTelemetry()
+		t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+		e, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg)
+		require.NoError(t, err)
+		require.NoError(t, e.Start(context.Background(), storagetest.NewStorageHost().WithExtension(ext.ID, ext)))
+		return e
+	}
+
+	s.PauseReading()
+	exp := start()
+	require.NoError(t, exp.ConsumeLogs(context.Background(), numbered(0, 3000)))
+	require.Eventually(t, func() bool { return s.Stats().Handshakes >= 1 }, 10*time.Second, 10*time.Millisecond,
+		"the push is on its way to the stalled Devo")
+	time.Sleep(200 * time.Millisecond)
+	began := time.Now()
+	require.NoError(t, exp.Shutdown(context.Background()))
+	took := time.Since(began)
+	assert.Less(t, took, 5*time.Second, "shutdown waited for the stalled push")
+	t.Logf("shutdown with a push stalled at Devo took %v", took.Round(10*time.Millisecond))
+
+	s.ResumeReading()
+	before := s.EventCount()
+	exp = start()
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+	require.Eventually(t, func() bool { return distinct(s.Events()) == 3000 }, 20*time.Second, 50*time.Millisecond,
+		"after the restart: %d of 3000 distinct rows (%d events before it)", distinct(s.Events()), before)
+}
+
+// With the defaults (in-memory queue, waiting for the result), shutting down while Devo stalls
+// is as prompt, and the sender learns that its rows were not delivered (so a receiver keeps its
+// checkpoint before them).
+func TestShutdownWithStalledDevoIsPromptWithDefaults(t *testing.T) {
+	s, files := newSink(t, devotest.Options{})
+	cfg := sinkConfig(t, s, files)
+	cfg.TimeoutConfig.Timeout = 30 * time.Second
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+
+	s.PauseReading()
+	defer s.ResumeReading()
+	returned := make(chan error, 1)
+	go func() { returned <- exp.ConsumeLogs(context.Background(), numbered(0, 3000)) }()
+	require.Eventually(t, func() bool { return s.Stats().Handshakes >= 1 }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	began := time.Now()
+	require.NoError(t, exp.Shutdown(context.Background()))
+	assert.Less(t, time.Since(began), 5*time.Second, "shutdown waited for the stalled push")
+	select {
+	case err := <-returned:
+		require.Error(t, err, "the rows were not confirmed")
+	case <-time.After(5 * time.Second):
+		t.Fatal("ConsumeLogs still waiting after the shutdown")
+	}
+}
+
+func distinct(events []devotest.Event) int {
+	seen := map[string]bool{}
+	for _, ev := range events {
+		seen[ev.Message[:10]] = true
+	}
+	return len(seen)
 }
