@@ -47,11 +47,12 @@ func fullDiskRun(t *testing.T, rows []msgtracetest.Row) {
 	state := filepath.Join(e.st.Dir, "state")
 	mountTmpfs(t, state, "3m")
 	e.st.Tenant.AddRows(rows...)
-	e.extra = append(e.extra, "BUDGET_REQUESTS=1000", "BUDGET_INTERVAL=1s")
+	// Pages of 1,000 rows (about 700 KB queued) fit the volume, as in the reported run.
+	e.extra = append(e.extra, "BUDGET_REQUESTS=1000", "BUDGET_INTERVAL=1s", "PAGE_SIZE=1000")
 	c := e.run("graph.yaml")
 
 	// Devo stalls at 2,000 events, and the volume fills up at the same moment.
-	waitEvents(t, e, c, 2000, 2*time.Minute)
+	waitEventsRunning(t, e, c, 2000, 2*time.Minute)
 	e.st.Sink.PauseReading()
 	filler := fillVolume(t, state)
 	t.Logf("Devo stalled at %d events; volume full (%s)", e.st.Sink.EventCount(), df(state))
@@ -68,8 +69,8 @@ func fullDiskRun(t *testing.T, rows []msgtracetest.Row) {
 	e.report(stack.Keys(rows), got, true)
 }
 
-// waitEvents waits until the sink counted n events.
-func waitEvents(t *testing.T, e *env, c *stack.Collector, n int, timeout time.Duration) {
+// waitEventsRunning waits until the sink counted n events while the collector runs.
+func waitEventsRunning(t *testing.T, e *env, c *stack.Collector, n int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for e.st.Sink.EventCount() < n {

@@ -127,5 +127,21 @@ func (l inFlightLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	n := int64(ld.LogRecordCount())
 	l.tel.DevoExporterRecordsInFlight.Add(ctx, n)
 	defer l.tel.DevoExporterRecordsInFlight.Add(context.WithoutCancel(ctx), -n)
-	return l.Logs.ConsumeLogs(ctx, ld)
+	if l.storageID == nil || n <= queueItemRecords {
+		return l.Logs.ConsumeLogs(ctx, ld)
+	}
+	for from := 0; from < int(n); from += queueItemRecords {
+		part := subset(ld, func(i int) bool { return i >= from && i < from+queueItemRecords })
+		if err := l.Logs.ConsumeLogs(ctx, part); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// queueItemRecords bounds the records of one request written to a persistent queue. A page of
+// 5,000 rows stored as one request is one value of about 4 MB in the storage file, which the
+// queue marshals, bbolt copies into a contiguous run of pages and the consumer unmarshals at
+// once; such runs also fragment the file, which bbolt then grows (and maps) well past
+// queue_size. Parts of 1,000 records keep each of these small (BENCHMARKS.md, issue 20).
+const queueItemRecords = 1000

@@ -107,9 +107,7 @@ func (c *readKeepingClient) Batch(ctx context.Context, ops ...*storage.Operation
 		return err
 	}
 	if !c.failing.Swap(true) {
-		c.logger.Warn("the persistent sending queue cannot write its position (is the disk full?): "+
-			"queued rows are still sent, and a crash before the storage takes writes again sends them again (duplicates, no loss); "+
-			"free space on the storage's volume or raise file_storage `max_size`",
+		c.logger.Warn("the persistent sending queue cannot write its position (is the disk full?): queued rows are still sent, and sent again after a crash until the storage takes writes again",
 			zap.Error(err))
 	}
 	return nil
