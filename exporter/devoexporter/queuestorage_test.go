@@ -3,6 +3,7 @@ package devoexporter
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -201,4 +202,50 @@ func distinct(events []devotest.Event) int {
 		seen[ev.Message[:10]] = true
 	}
 	return len(seen)
+}
+
+// countingStorage counts the queue items written (keys that are item indexes).
+type countingStorage struct {
+	*storagetest.TestStorage
+	items *atomic.Int64
+}
+
+func (c countingStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	cl, err := c.TestStorage.GetClient(ctx, kind, id, name)
+	return countingClient{Client: cl, items: c.items}, err
+}
+
+type countingClient struct {
+	storage.Client
+	items *atomic.Int64
+}
+
+func (c countingClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	for _, op := range ops {
+		if _, err := strconv.Atoi(op.Key); err == nil && op.Type == storage.Set {
+			c.items.Add(1)
+		}
+	}
+	return c.Client.Batch(ctx, ops...)
+}
+
+// Issue 20 item 5: a 5,000-row page goes into a persistent queue as five requests of 1,000
+// rows (one ~4 MB value fragmented the queue file and was unmarshalled at once), and all of it
+// is delivered.
+func TestPersistentQueueStoresPagesInParts(t *testing.T) {
+	s, files := newSink(t, devotest.Options{})
+	cfg := sinkConfig(t, s, files)
+	ext := countingStorage{TestStorage: storagetest.NewInMemoryStorageExtension("queue"), items: &atomic.Int64{}}
+	q := cfg.Queue.Get()
+	q.StorageID, q.WaitForResult = &ext.ID, false
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), storagetest.NewStorageHost().WithExtension(ext.ID, ext)))
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+
+	require.NoError(t, exp.ConsumeLogs(context.Background(), numbered(0, 5000)))
+	assert.Equal(t, int64(5), ext.items.Load(), "queued requests")
+	require.Eventually(t, func() bool { return distinct(s.Events()) == 5000 }, 20*time.Second, 50*time.Millisecond)
 }
