@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +66,16 @@ func fullDiskRun(t *testing.T, rows []msgtracetest.Row) {
 		t.Fatal(err)
 	}
 	t.Logf("space freed at %d events (%s)", e.st.Sink.EventCount(), df(state))
+	if dir := os.Getenv("FULLDISK_DUMP"); dir != "" {
+		// Debugging a soak failure: the collector's goroutines and its whole output.
+		t.Cleanup(func() {
+			if t.Failed() && !c.Exited() {
+				_ = syscall.Kill(c.PID(), syscall.SIGQUIT)
+				time.Sleep(2 * time.Second)
+				_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".log"), []byte(c.Output()), 0o600)
+			}
+		})
+	}
 	got := e.waitDelivered(c, stack.Keys(rows), 90*time.Second)
 	e.report(stack.Keys(rows), got, true)
 }

@@ -2,6 +2,7 @@ package devoexporter // import "github.com/msgtrace/otelcol-msgtrace/exporter/de
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -11,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.uber.org/zap"
 
 	"github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter/internal/metadata"
 )
@@ -90,7 +90,7 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 	}
 	out := inFlightLogs{Logs: logs, tel: e.tel, exp: e}
 	if q := c.Queue.Get(); q != nil && q.StorageID != nil {
-		out.storageID, out.logger = q.StorageID, set.Logger
+		out.storageID, out.queue = q.StorageID, &queueStorage{logger: set.Logger}
 	}
 	return out, nil
 }
@@ -104,7 +104,7 @@ type inFlightLogs struct {
 	// storageID is the persistent queue's storage extension (nil without one): its client is
 	// wrapped so that a failed write never drops a queued request (queuestorage.go).
 	storageID *component.ID
-	logger    *zap.Logger
+	queue     *queueStorage
 	exp       *devoExporter
 }
 
@@ -118,7 +118,7 @@ func (l inFlightLogs) Shutdown(ctx context.Context) error {
 
 func (l inFlightLogs) Start(ctx context.Context, host component.Host) error {
 	if l.storageID != nil {
-		host = queueHost{Host: host, storageID: *l.storageID, logger: l.logger}
+		host = queueHost{Host: host, storageID: *l.storageID, queue: l.queue}
 	}
 	return l.Logs.Start(ctx, host)
 }
@@ -127,17 +127,32 @@ func (l inFlightLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	n := int64(ld.LogRecordCount())
 	l.tel.DevoExporterRecordsInFlight.Add(ctx, n)
 	defer l.tel.DevoExporterRecordsInFlight.Add(context.WithoutCancel(ctx), -n)
-	if l.storageID == nil || n <= queueItemRecords {
+	if l.storageID == nil {
 		return l.Logs.ConsumeLogs(ctx, ld)
+	}
+	if n <= queueItemRecords {
+		return l.enqueue(ctx, ld)
 	}
 	for from := 0; from < int(n); from += queueItemRecords {
 		part := subset(ld, func(i int) bool { return i >= from && i < from+queueItemRecords })
-		if err := l.Logs.ConsumeLogs(ctx, part); err != nil {
+		if err := l.enqueue(ctx, part); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// enqueue offers ld to the persistent queue, unless its storage failed a write and still
+// cannot take a request of this size (queuestorage.go): the error then reaches the sender
+// before exporterhelper counts the request.
+func (l inFlightLogs) enqueue(ctx context.Context, ld plog.Logs) error {
+	if err := l.queue.writable(ctx, logsSizer.LogsSize(ld)); err != nil {
+		return fmt.Errorf("devo: the persistent sending queue's storage cannot be written, the rows stay with the sender: %w", err)
+	}
+	return l.Logs.ConsumeLogs(ctx, ld)
+}
+
+var logsSizer plog.ProtoMarshaler
 
 // queueItemRecords bounds the records of one request written to a persistent queue. A page of
 // 5,000 rows stored as one request is one value of about 4 MB in the storage file, which the

@@ -249,3 +249,33 @@ func TestPersistentQueueStoresPagesInParts(t *testing.T) {
 	assert.Equal(t, int64(5), ext.items.Load(), "queued requests")
 	require.Eventually(t, func() bool { return distinct(s.Events()) == 5000 }, 20*time.Second, 50*time.Millisecond)
 }
+
+// Issue 20 item 6: enqueues that fail on a full disk do not jam the queue. exporterhelper keeps
+// the size of a request whose write failed, so once those sizes pass queue_size every later
+// Offer waits for space forever, even with the disk free again and the queue empty.
+func TestPersistentQueueFailedEnqueuesDoNotJam(t *testing.T) {
+	s, files := newSink(t, devotest.Options{})
+	cfg := sinkConfig(t, s, files)
+	ext := fullDisk{TestStorage: storagetest.NewInMemoryStorageExtension("queue"), full: &atomic.Bool{}}
+	q := cfg.Queue.Get()
+	q.StorageID, q.WaitForResult = &ext.ID, false
+	q.QueueSize = 64 << 10 // a few failed requests of ~14 KB exceed it
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), storagetest.NewStorageHost().WithExtension(ext.ID, ext)))
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+
+	ext.full.Store(true)
+	for i := 0; i < 20; i++ { // a receiver offering its page at every poll while the disk is full
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		require.Error(t, exp.ConsumeLogs(ctx, numbered(0, 100)), "the disk is full")
+		cancel()
+	}
+	ext.full.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, exp.ConsumeLogs(ctx, numbered(0, 100)), "the queue takes rows again once the disk has space")
+	require.Eventually(t, func() bool { return distinct(s.Events()) == 100 }, 10*time.Second, 50*time.Millisecond)
+}
