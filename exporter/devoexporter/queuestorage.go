@@ -2,6 +2,7 @@ package devoexporter // import "github.com/msgtrace/otelcol-msgtrace/exporter/de
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
@@ -22,6 +23,9 @@ import (
 //     successful enqueue. Once the sizes kept exceed queue_size (the receiver offers the page
 //     again at every poll), every Offer waits for space that never comes: rows stay at
 //     Microsoft, and nothing is delivered until a restart.
+//   - A failed delete is forgotten. A delivered request whose delete fails on a full disk keeps
+//     its space in the file for good (nothing reads it again); on a small volume those fill it,
+//     and the queue stays unwritable after the space the operator freed is used up.
 //
 // The queue's storage client is wrapped (queueHost). A batch that reads and fails is read again
 // on its own (a read needs no new space) and counts as done: the request is sent from memory
@@ -30,7 +34,7 @@ import (
 // offers nothing to the queue until a probe as large as the request was written (and removed):
 // the request is refused before exporterhelper counts it, the sender keeps it (the receiver
 // keeps its checkpoint and fetches the page again), and at most one enqueue per episode fails
-// inside exporterhelper.
+// inside exporterhelper. Deletes that failed are done again once the storage takes writes.
 
 // queueStorage is what the exporter knows of its persistent queue's storage client.
 type queueStorage struct {
@@ -52,6 +56,7 @@ func (q *queueStorage) writable(ctx context.Context, size int) error {
 		return err
 	}
 	_ = c.Client.Batch(ctx, storage.DeleteOperation(probeKey))
+	c.deletePending(ctx)
 	if c.failing.CompareAndSwap(true, false) {
 		q.logger.Warn("the persistent sending queue's storage takes writes again")
 	}
@@ -115,24 +120,68 @@ type readKeepingClient struct {
 	// failing is set by a failed write and cleared by queueStorage.writable's probe: one
 	// warning per episode, and no enqueue while it is set.
 	failing atomic.Bool
+
+	// pending are the keys of delivered requests whose delete failed: exporterhelper forgets
+	// them (they would keep their space in the file for good, and on a small volume keep it
+	// full), so they are deleted again once the storage takes writes.
+	mu      sync.Mutex
+	pending []string
+}
+
+// maxPendingDeletes bounds pending: beyond it a request's space stays in the file (no row is
+// at stake, only disk space).
+const maxPendingDeletes = 100_000
+
+func (c *readKeepingClient) deletePending(ctx context.Context) {
+	c.mu.Lock()
+	keys := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	if len(keys) == 0 {
+		return
+	}
+	ops := make([]*storage.Operation, len(keys))
+	for i, k := range keys {
+		ops[i] = storage.DeleteOperation(k)
+	}
+	if err := c.Client.Batch(ctx, ops...); err != nil {
+		c.mu.Lock()
+		c.pending = append(keys, c.pending...)[:min(len(keys)+len(c.pending), maxPendingDeletes)]
+		c.mu.Unlock()
+	}
 }
 
 func (c *readKeepingClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	err := c.Client.Batch(ctx, ops...)
-	if err == nil {
-		return nil
-	}
 	writes := false
 	var reads []*storage.Operation
+	var deletes []string
 	for _, op := range ops {
-		if op.Type == storage.Get {
+		switch op.Type {
+		case storage.Get:
 			reads = append(reads, op)
-		} else {
+		case storage.Delete:
+			deletes = append(deletes, op.Key)
+			writes = true
+		default:
 			writes = true
 		}
 	}
+	if err == nil {
+		if writes {
+			c.deletePending(ctx)
+		}
+		return nil
+	}
 	if !writes {
 		return err
+	}
+	if len(deletes) > 0 {
+		c.mu.Lock()
+		if len(c.pending)+len(deletes) <= maxPendingDeletes {
+			c.pending = append(c.pending, deletes...)
+		}
+		c.mu.Unlock()
 	}
 	if !c.failing.Swap(true) {
 		c.logger.Warn("the persistent sending queue cannot write its position (is the disk full?): queued rows are still sent, and sent again after a crash until the storage takes writes again",

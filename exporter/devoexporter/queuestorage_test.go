@@ -30,7 +30,12 @@ import (
 // included); batches that only read still succeed, as they need no new pages.
 type fullDisk struct {
 	*storagetest.TestStorage
-	full *atomic.Bool
+	full  *atomic.Bool
+	inner *atomic.Pointer[storage.Client] // the last client handed out, without the faults
+}
+
+func newFullDisk() fullDisk {
+	return fullDisk{TestStorage: storagetest.NewInMemoryStorageExtension("queue"), full: &atomic.Bool{}, inner: &atomic.Pointer[storage.Client]{}}
 }
 
 func (f fullDisk) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
@@ -38,6 +43,7 @@ func (f fullDisk) GetClient(ctx context.Context, kind component.Kind, id compone
 	if err != nil {
 		return nil, err
 	}
+	f.inner.Store(&c)
 	return fullDiskClient{Client: c, full: f.full}, nil
 }
 
@@ -78,7 +84,7 @@ func TestPersistentQueueReadOnFullDiskLosesNothing(t *testing.T) {
 	cfg := sinkConfig(t, s, files)
 	cfg.TimeoutConfig.Timeout = time.Second
 	cfg.BackOff.InitialInterval, cfg.BackOff.MaxInterval = 50*time.Millisecond, 100*time.Millisecond
-	ext := fullDisk{TestStorage: storagetest.NewInMemoryStorageExtension("queue"), full: &atomic.Bool{}}
+	ext := newFullDisk()
 	q := cfg.Queue.Get()
 	q.StorageID, q.WaitForResult = &ext.ID, false
 	// One consumer, no batching: one request is in flight while the others wait in the queue,
@@ -120,6 +126,17 @@ func TestPersistentQueueReadOnFullDiskLosesNothing(t *testing.T) {
 		assert.NotZero(t, got[fmt.Sprintf("id-%07d", i)], "row %d lost", i)
 	}
 	assert.Len(t, logs.FilterMessageSnippet("cannot write its position").All(), 1, "one warning for the episode")
+
+	// The delivered requests whose delete failed on the full disk are deleted once the storage
+	// takes writes again (the next enqueue's probe), so they do not keep their space for good.
+	require.NoError(t, exp.ConsumeLogs(context.Background(), numbered(perRequest*requests, 1)))
+	require.Eventually(t, func() bool { return s.EventCount() > perRequest*requests }, 10*time.Second, 20*time.Millisecond)
+	inner := *ext.inner.Load()
+	for i := 0; i < requests; i++ {
+		v, err := inner.Get(context.Background(), strconv.Itoa(i))
+		require.NoError(t, err)
+		assert.Nil(t, v, "delivered request %d still in the storage", i)
+	}
 }
 
 // Issue 20 item 5: a Devo that stops reading does not hold the shutdown for `timeout` (30 s by
@@ -256,7 +273,7 @@ func TestPersistentQueueStoresPagesInParts(t *testing.T) {
 func TestPersistentQueueFailedEnqueuesDoNotJam(t *testing.T) {
 	s, files := newSink(t, devotest.Options{})
 	cfg := sinkConfig(t, s, files)
-	ext := fullDisk{TestStorage: storagetest.NewInMemoryStorageExtension("queue"), full: &atomic.Bool{}}
+	ext := newFullDisk()
 	q := cfg.Queue.Get()
 	q.StorageID, q.WaitForResult = &ext.ID, false
 	q.QueueSize = 64 << 10 // a few failed requests of ~14 KB exceed it
