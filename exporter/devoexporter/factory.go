@@ -146,13 +146,11 @@ func (l inFlightLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 // cannot take a request of this size (queuestorage.go): the error then reaches the sender
 // before exporterhelper counts the request.
 func (l inFlightLogs) enqueue(ctx context.Context, ld plog.Logs) error {
-	if err := l.queue.writable(ctx, logsSizer.LogsSize(ld)); err != nil {
+	if err := l.queue.writable(ctx, (&plog.ProtoMarshaler{}).LogsSize(ld)); err != nil {
 		return fmt.Errorf("devo: the persistent sending queue's storage cannot be written, the rows stay with the sender: %w", err)
 	}
 	return l.Logs.ConsumeLogs(ctx, ld)
 }
-
-var logsSizer plog.ProtoMarshaler
 
 // queueItemRecords bounds the records of one request written to a persistent queue. A page of
 // 5,000 rows stored as one request is one value of about 4 MB in the storage file, which the
