@@ -179,8 +179,8 @@ func hasDocumentedChild(key string, doc map[string]int) bool {
 	return false
 }
 
-// shippedConfigs are the configurations users copy whole: examples, deploy/ and the drop-in's.
-var shippedConfigs = []string{"testdata/minimal.yaml", "testdata/examples/*.yaml", "testdata/dropin/config.yaml", "deploy/config.yaml", "deploy/kubernetes/configmap.yaml"}
+// fullConfigPatterns are the configurations users copy whole: examples, deploy/ and the drop-in's.
+var fullConfigPatterns = []string{"testdata/minimal.yaml", "testdata/examples/*.yaml", "testdata/dropin/config.yaml", "deploy/config.yaml", "deploy/kubernetes/configmap.yaml"}
 
 var (
 	receiverHeading = regexp.MustCompile(`(?m)^\s+office365_message_trace(/\S+)?:\s*$`)
@@ -194,7 +194,7 @@ var (
 func TestShippedConfigsFillDevoMessageTraceColumns(t *testing.T) {
 	type config struct{ where, body string }
 	var configs []config
-	for _, pattern := range shippedConfigs {
+	for _, pattern := range fullConfigPatterns {
 		files, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)

@@ -101,6 +101,15 @@ type binaryRun struct {
 // connection for that long from the start, so the whole backlog waits at Microsoft.
 func backfill(tb testing.TB, bin string, rows []msgtracetest.Row, outage time.Duration, extraEnv ...string) binaryRun {
 	tb.Helper()
+	config := "config.yaml"
+	if c := os.Getenv("BENCH_CONFIG"); c != "" { // experiments, e.g. with the pprof extension
+		config = c
+	}
+	return backfillWith(tb, bin, config, rows, outage, extraEnv...)
+}
+
+func backfillWith(tb testing.TB, bin, config string, rows []msgtracetest.Row, outage time.Duration, extraEnv ...string) binaryRun {
+	tb.Helper()
 	dir := tb.TempDir()
 	st, err := stack.Start(stack.Options{
 		Dir:    dir,
@@ -114,10 +123,6 @@ func backfill(tb testing.TB, bin string, rows []msgtracetest.Row, outage time.Du
 	st.Tenant.AddRows(rows...)
 
 	var out bytes.Buffer
-	config := "config.yaml"
-	if c := os.Getenv("BENCH_CONFIG"); c != "" { // experiments, e.g. with the pprof extension
-		config = c
-	}
 	cmd := exec.Command(bin, "--config", config)
 	cmd.Env = append(append(os.Environ(), st.Env()...), extraEnv...)
 	cmd.Stdout, cmd.Stderr = &out, &out

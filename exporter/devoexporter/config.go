@@ -64,6 +64,11 @@ const (
 	// defaultQueueBytes bounds what the sending queue holds, in serialized bytes: memory with
 	// the in-memory queue, disk with `storage`.
 	defaultQueueBytes = 32 << 20
+	// defaultPersistentQueueBytes is the default with `storage`: bbolt maps the queue file, and
+	// every page of it read back counts in RSS, so a full 32 MiB queue (a file of ~48 MB) read
+	// after a restart put the collector over its 150 MB target (BENCHMARKS.md, issue 20). When
+	// it is full the receiver waits, as with the in-memory queue: nothing is lost.
+	defaultPersistentQueueBytes = 16 << 20
 	// defaultMaxSegmentRecords is the first (and largest) segment of a `confirmed` push.
 	defaultMaxSegmentRecords = 8192
 	// defaultMinSegmentRecords is the smallest segment adaptation goes down to.
@@ -118,13 +123,19 @@ type Config struct {
 // Unmarshal applies the user's keys over the defaults. The defaults wait for each push's
 // result (wait_for_result), which exporterhelper rejects with a persistent queue: a user who
 // only adds `sending_queue::storage` means a persistent queue, so waiting is turned off for
-// them; setting both explicitly is still an error (see Validate).
+// them; setting both explicitly is still an error (see Validate). A persistent queue also gets
+// its own default size (defaultPersistentQueueBytes) unless `queue_size` is set.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	if err := conf.Unmarshal(c); err != nil {
 		return err
 	}
-	if q := c.Queue.Get(); q != nil && q.StorageID != nil && !conf.IsSet("sending_queue::wait_for_result") {
-		q.WaitForResult = false
+	if q := c.Queue.Get(); q != nil && q.StorageID != nil {
+		if !conf.IsSet("sending_queue::wait_for_result") {
+			q.WaitForResult = false
+		}
+		if !conf.IsSet("sending_queue::queue_size") && q.Sizer == exporterhelper.RequestSizerTypeBytes {
+			q.QueueSize = defaultPersistentQueueBytes
+		}
 	}
 	return nil
 }

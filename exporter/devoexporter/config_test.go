@@ -133,6 +133,7 @@ func TestPersistentQueueTurnsWaitForResultOff(t *testing.T) {
 	assert.False(t, q.WaitForResult)
 	assert.True(t, q.BlockOnOverflow)
 	assert.Equal(t, exporterhelper.RequestSizerTypeBytes, q.Sizer)
+	assert.Equal(t, int64(16<<20), q.QueueSize, "a persistent queue's own default size")
 	assert.Empty(t, riskWarnings(cfg), "a blocking persistent queue keeps the guarantee")
 }
 

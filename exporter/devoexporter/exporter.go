@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -40,7 +41,20 @@ type devoExporter struct {
 
 	bufs  sync.Pool // *chunkWriter buffers, reused across pushes
 	gzips sync.Pool // *gzip.Writer; each holds ~1 MB of deflate state
+
+	// stopCtx ends every push in flight: cancelled shutdownGrace after the collector began to
+	// shut the exporter down (see beginShutdown), so a stalled Devo cannot hold the shutdown for
+	// `timeout` (30 s) per push.
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	stopTimer  atomic.Pointer[time.Timer]
 }
+
+// shutdownGrace is how long pushes in flight at shutdown may still finish before they are
+// cancelled. What a cancelled push held is not lost: with the defaults the receiver's
+// checkpoint has not moved past it, with a persistent queue it stays on disk, and either way it
+// is sent again after the restart (at most one segment was sent twice).
+const shutdownGrace = 2 * time.Second
 
 func newExporter(set exporter.Settings, cfg *Config) (*devoExporter, error) {
 	hostname := cfg.Hostname
@@ -51,8 +65,11 @@ func newExporter(set exporter.Settings, cfg *Config) (*devoExporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devo: telemetry: %w", err)
 	}
+	stopCtx, stopCancel := context.WithCancel(context.Background())
 	return &devoExporter{
 		id:         set.ID,
+		stopCtx:    stopCtx,
+		stopCancel: stopCancel,
 		cfg:        cfg,
 		logger:     set.Logger,
 		router:     router{attr: cfg.TagAttribute, fallback: cfg.Tag},
@@ -84,6 +101,7 @@ func machineHostname() string {
 // start loads the certificates (failing start-up if they are unreadable) but does not connect:
 // Devo being unreachable must not stop the collector; pushes connect lazily and retry.
 func (e *devoExporter) start(ctx context.Context, host component.Host) error {
+	host = unwrapHost(host) // status reports go to the collector's host itself
 	tlsCfg, err := loadTLS(ctx, e.cfg, e.logger)
 	if err != nil {
 		return err
@@ -148,8 +166,22 @@ func (e *devoExporter) checkQueueFile(host component.Host) error {
 	return nil
 }
 
+// beginShutdown runs when the collector begins to shut the exporter down, before exporterhelper
+// drains its queue: pushes in flight get shutdownGrace to finish, then they are cancelled (and
+// exporterhelper, whose retries are stopped by then, keeps their rows: see shutdownGrace).
+func (e *devoExporter) beginShutdown() {
+	t := time.AfterFunc(shutdownGrace, e.stopCancel)
+	if old := e.stopTimer.Swap(t); old != nil {
+		old.Stop()
+	}
+}
+
 // shutdown runs after exporterhelper drained the queue, so no push is in flight.
 func (e *devoExporter) shutdown(context.Context) error {
+	if t := e.stopTimer.Load(); t != nil {
+		t.Stop()
+	}
+	e.stopCancel()
 	if e.pool != nil {
 		e.pool.close()
 	}
@@ -174,6 +206,9 @@ func (e *devoExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if e.pool == nil {
 		return errors.New("devo: exporter not started")
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(e.stopCtx, cancel)()
 	p, firstErr := e.route(ld)
 	e.graphNames.inspect(&p)
 	if p.dropped > 0 {

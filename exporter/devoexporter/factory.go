@@ -2,6 +2,7 @@ package devoexporter // import "github.com/msgtrace/otelcol-msgtrace/exporter/de
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -87,7 +88,11 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 	if err != nil {
 		return nil, err
 	}
-	return inFlightLogs{Logs: logs, tel: e.tel}, nil
+	out := inFlightLogs{Logs: logs, tel: e.tel, exp: e}
+	if q := c.Queue.Get(); q != nil && q.StorageID != nil {
+		out.storageID, out.queue = q.StorageID, &queueStorage{logger: set.Logger}
+	}
+	return out, nil
 }
 
 // inFlightLogs counts the records whose ConsumeLogs has not returned: with the default
@@ -96,11 +101,60 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 type inFlightLogs struct {
 	exporter.Logs
 	tel *metadata.TelemetryBuilder
+	// storageID is the persistent queue's storage extension (nil without one): its client is
+	// wrapped so that a failed write never drops a queued request (queuestorage.go).
+	storageID *component.ID
+	queue     *queueStorage
+	exp       *devoExporter
+}
+
+// Shutdown lets the pushes in flight end within shutdownGrace before exporterhelper waits for
+// them: a Devo that stopped reading would otherwise hold every push, and the collector's
+// shutdown, for `timeout`.
+func (l inFlightLogs) Shutdown(ctx context.Context) error {
+	l.exp.beginShutdown()
+	return l.Logs.Shutdown(ctx)
+}
+
+func (l inFlightLogs) Start(ctx context.Context, host component.Host) error {
+	if l.storageID != nil {
+		host = queueHost{Host: host, storageID: *l.storageID, queue: l.queue}
+	}
+	return l.Logs.Start(ctx, host)
 }
 
 func (l inFlightLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	n := int64(ld.LogRecordCount())
 	l.tel.DevoExporterRecordsInFlight.Add(ctx, n)
 	defer l.tel.DevoExporterRecordsInFlight.Add(context.WithoutCancel(ctx), -n)
+	if l.storageID == nil {
+		return l.Logs.ConsumeLogs(ctx, ld)
+	}
+	if n <= queueItemRecords {
+		return l.enqueue(ctx, ld)
+	}
+	for from := 0; from < int(n); from += queueItemRecords {
+		part := subset(ld, func(i int) bool { return i >= from && i < from+queueItemRecords })
+		if err := l.enqueue(ctx, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enqueue offers ld to the persistent queue, unless its storage failed a write and still
+// cannot take a request of this size (queuestorage.go): the error then reaches the sender
+// before exporterhelper counts the request.
+func (l inFlightLogs) enqueue(ctx context.Context, ld plog.Logs) error {
+	if err := l.queue.writable(ctx, (&plog.ProtoMarshaler{}).LogsSize(ld)); err != nil {
+		return fmt.Errorf("devo: the persistent sending queue's storage cannot be written, the rows stay with the sender: %w", err)
+	}
 	return l.Logs.ConsumeLogs(ctx, ld)
 }
+
+// queueItemRecords bounds the records of one request written to a persistent queue. A page of
+// 5,000 rows stored as one request is one value of about 4 MB in the storage file, which the
+// queue marshals, bbolt copies into a contiguous run of pages and the consumer unmarshals at
+// once; such runs also fragment the file, which bbolt then grows (and maps) well past
+// queue_size. Parts of 1,000 records keep each of these small (BENCHMARKS.md, issue 20).
+const queueItemRecords = 1000
