@@ -12,12 +12,15 @@ BIN         := bin/otelcol-msgtrace
 DROPIN_DIR  := testdata/dropin
 DROPIN_BIN  := bin/otelcol-dropin
 CONFIG      ?=
+# The product version, kept in one place: dist.version of builder-config.yaml (ocb builds it into
+# --version and service.version; CHANGELOG.md must have its entry, see TestChangelogHasBuiltVersion).
+VERSION     := $(shell sed -n '/^dist:/,/^[^ ]/s/^  version: *//p' builder-config.yaml)
 FUZZTIME    ?= 15s
 BENCHCOUNT  ?= 5
 # Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
 PKGS        := ./...
 
-.PHONY: all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy image check-image
+.PHONY: version all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy image check-image
 
 all: build
 
@@ -119,7 +122,7 @@ check-deploy: build
 ## image: the container image of deploy/Dockerfile, built with podman (no Docker engine needed).
 ## GO_IMAGE=local (the default here: no Docker Hub) makes the Go build image from Debian packages
 ## and this machine's Go; GO_IMAGE=golang:1.26-bookworm uses Docker Hub's.
-IMAGE       ?= localhost/otelcol-msgtrace:0.1.0
+IMAGE       ?= localhost/otelcol-msgtrace:$(VERSION)
 GO_IMAGE    ?= local
 image:
 	$(call need-apt,podman runc debootstrap,podman runc debootstrap)
@@ -164,6 +167,10 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+## version: the product version (dist.version of builder-config.yaml)
+version:
+	@echo $(VERSION)
 
 clean:
 	rm -rf $(DIST_DIR) $(DROPIN_DIR)/_build bin
