@@ -14,13 +14,14 @@ DROPIN_BIN  := bin/otelcol-dropin
 CONFIG      ?=
 # The product version, kept in one place: dist.version of builder-config.yaml (ocb builds it into
 # --version and service.version; CHANGELOG.md must have its entry, see TestChangelogHasBuiltVersion).
+space       := $(subst ,, )
 VERSION     := $(shell sed -n '/^dist:/,/^[^ ]/s/^  version: *//p' builder-config.yaml)
 FUZZTIME    ?= 15s
 BENCHCOUNT  ?= 5
 # Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
 PKGS        := ./...
 
-.PHONY: version all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy image check-image
+.PHONY: version all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy check-systemd check-release check-soak image check-image
 
 all: build
 
@@ -78,8 +79,23 @@ run: build
 	@if [ -z "$(CONFIG)" ]; then echo "usage: make run CONFIG=path/to/config.yaml"; exit 2; fi
 	./$(BIN) --config "$(CONFIG)"
 
-## test: everything CI checks
-test: lint check-generated unit build check-rebuild-while-running dropin e2e check-deploy check-image
+## test: the unit and end-to-end tests of the product, as any user (no root, no apt, no podman)
+test: lint check-generated unit build check-rebuild-while-running dropin e2e check-deploy
+
+## check-release: what needs root, podman or systemd (CI runs it as root after make test and
+## make release; a maintainer needs it when changing deploy/, the packaging or the image):
+## the systemd unit through systemd-analyze, the image run against the stand-ins, the unit under
+## a real systemd
+check-release: check-systemd check-image check-soak
+
+## check-soak: the end-to-end checks that take minutes by design (e2e/soak_test.go), each of
+## which must pass (part of check-release; no root needed)
+SOAK_TESTS  := TestDevoOutageLongerThanFiveMinutesWithCrash TestDetailsListThroughputWhileDetailsRun
+check-soak: build
+	@set -o pipefail; log=$$(mktemp); \
+	OTELCOL_MSGTRACE_SOAK=1 OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 20m -v \
+		-run '^($(subst $(space),|,$(strip $(SOAK_TESTS))))$$' ./e2e/ | tee $$log | grep -E '^(---|ok|FAIL|PASS)' || { rm -f $$log; exit 1; }; \
+	for t in $(SOAK_TESTS); do grep -q "^--- PASS: $$t " $$log || { echo "check-soak: $$t did not pass"; rm -f $$log; exit 1; }; done; rm -f $$log
 
 vet:
 	$(GO) vet $(PKGS)
@@ -113,11 +129,16 @@ define need-apt
 endef
 
 ## check-deploy: deploy/ checked: the Kubernetes manifests decoded strictly into the API types and
-## wired together, the systemd unit through systemd-analyze verify and security, and the shipped
-## configuration validated by the built binary (own module: k8s.io/api stays out of go.mod)
+## wired together, and the shipped configuration validated by the built binary (own module:
+## k8s.io/api stays out of go.mod). No root needed; the systemd checks are check-systemd's.
 check-deploy: build
+	cd deploy && $(GO) vet ./... && $(GO) vet -tags systemd ./... && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+
+## check-systemd: the systemd unit through systemd-analyze verify and security, the sysusers.d
+## file through systemd-sysusers (deploy/systemd_test.go, build tag systemd; part of check-release)
+check-systemd: build
 	$(call need-apt,systemd-analyze systemd-sysusers,systemd)
-	cd deploy && $(GO) vet ./... && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+	cd deploy && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags systemd -count=1 -run '^TestSystemd' ./...
 
 ## image: the container image of deploy/Dockerfile, built with podman (no Docker engine needed).
 ## GO_IMAGE=local (the default here: no Docker Hub) makes the Go build image from Debian packages
