@@ -18,10 +18,20 @@ space       := $(subst ,, )
 VERSION     := $(shell sed -n '/^dist:/,/^[^ ]/s/^  version: *//p' builder-config.yaml)
 FUZZTIME    ?= 15s
 BENCHCOUNT  ?= 5
-# Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
-PKGS        := ./...
+# The Go modules make test vets and tests (tools/ and deploy/ have their own targets): the root
+# (distribution tests, e2e, bench, internal/stack and cmd), the stand-ins the components' tests
+# import, the two components, and the JSON-library comparison. scripts/check-modules.sh fails when
+# a go.mod is missing here, when a requirement of one of ours is not the product version replaced
+# by its directory, or when a module is not tidy.
+GO_MODULES  := . internal/testcerts internal/msgtracetest internal/devotest \
+               receiver/messagetracereceiver exporter/devoexporter \
+               receiver/messagetracereceiver/internal/tracepage/jsonlibs
+# Runs $(1) in every module of GO_MODULES, stopping at the first failure.
+define each-module
+	@set -e; for m in $(GO_MODULES); do echo "($$m) $(1)"; (cd $$m && $(1)); done
+endef
 
-.PHONY: version all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy check-systemd check-release check-soak image check-image
+.PHONY: version check-modules all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy check-systemd check-release check-soak image check-image
 
 all: build
 
@@ -80,7 +90,7 @@ run: build
 	./$(BIN) --config "$(CONFIG)"
 
 ## test: the unit and end-to-end tests of the product, as any user (no root, no apt, no podman)
-test: lint check-generated unit build check-rebuild-while-running dropin e2e check-deploy
+test: lint check-generated check-modules unit build check-rebuild-while-running dropin e2e check-deploy
 
 ## check-release: what needs root, podman or systemd (CI runs it as root after make test and
 ## make release; a maintainer needs it when changing deploy/, the packaging or the image):
@@ -98,7 +108,11 @@ check-soak: build
 	for t in $(SOAK_TESTS); do grep -q "^--- PASS: $$t " $$log || { echo "check-soak: $$t did not pass"; rm -f $$log; exit 1; }; done; rm -f $$log
 
 vet:
-	$(GO) vet $(PKGS)
+	$(call each-module,$(GO) vet ./...)
+
+## check-modules: the modules of GO_MODULES consistent with each other and tidy (see GO_MODULES)
+check-modules:
+	scripts/check-modules.sh $(VERSION) $(GO_MODULES)
 
 ## lint: gofmt and go vet
 lint: vet
@@ -109,7 +123,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	$(call each-module,$(GO) test -race -count=1 ./...)
 
 ## e2e: black-box tests of bin/otelcol-msgtrace and bin/otelcol-dropin (needs `make build dropin` first)
 e2e:
@@ -182,10 +196,11 @@ bench:
 ## fuzz: every fuzz target for FUZZTIME each (short and bounded)
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
-		pkg=./$$(dirname $$f); \
+		dir=$$(dirname $$f); mod=$$dir; while [ ! -f $$mod/go.mod ]; do mod=$$(dirname $$mod); done; \
+		pkg=./$$(realpath -m --relative-to=$$mod $$dir); \
 		for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' $$f | sed 's/^func //'); do \
-			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+			echo "fuzz ($$mod) $$pkg $$t ($(FUZZTIME))"; \
+			(cd $$mod && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg); \
 		done; \
 	done
 
