@@ -31,7 +31,7 @@ define each-module
 	@set -e; for m in $(GO_MODULES); do echo "($$m) $(1)"; (cd $$m && $(1)); done
 endef
 
-.PHONY: version check-modules all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy check-systemd check-release check-soak image check-image
+.PHONY: version check-modules all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e bench fuzz tools clean check-deploy check-systemd check-release check-soak image check-image release release-tools need-podman check-reproducible check-packages check-release-image check-cross
 
 all: build
 
@@ -71,6 +71,32 @@ check-dist-versions:
 	if [ -n "$$bad" ]; then echo "$(DIST_DIR)/go.mod mixes in unpinned collector modules:"; echo "$$bad"; exit 1; fi; \
 	echo "$(DIST_DIR)/go.mod: every collector module is at core v1.71.0 / v0.165.0, contrib v0.165.1"
 
+## release-tools: nfpm, cyclonedx-gomod (pinned in tools/release/go.mod) and the reproducible
+## archiver of tools/release/archive, into ./.tools
+RELEASE_TOOLS := $(TOOLS_DIR)/nfpm $(TOOLS_DIR)/cyclonedx-gomod $(TOOLS_DIR)/archive
+release-tools: $(TOOLS_DIR)/.release-stamp
+
+$(TOOLS_DIR)/.release-stamp: tools/release/go.mod tools/release/go.sum tools/release/archive/main.go
+	@mkdir -p $(TOOLS_DIR)
+	cd tools/release && $(GO) build -o $(TOOLS_DIR)/ github.com/goreleaser/nfpm/v2/cmd/nfpm github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod ./archive
+	@touch $@
+
+## release: every artifact of this commit into dist/ (scripts/release.sh: archives for 4
+## platforms, .deb and .rpm, the OCI image archive with its digest, the Kubernetes manifests
+## naming it, the SBOM, SHA256SUMS). The image needs podman: as root it is installed with apt;
+## IMAGE=0 skips the image.
+release: tools release-tools
+	@if [ "$(IMAGE)" != 0 ]; then $(MAKE) --no-print-directory need-podman; fi
+	VERSION=$(VERSION) IMAGE=$(if $(filter 0,$(IMAGE)),0,1) scripts/release.sh
+
+need-podman:
+	$(call need-apt,podman runc,podman runc)
+
+## check-reproducible: the linux/amd64 binaries built here and from a copy of the checkout at
+## another path with an empty build cache are byte for byte the same (part of check-release)
+check-reproducible: tools
+	scripts/check-reproducible.sh
+
 ## dropin: build $(DROPIN_DIR)/builder-config.yaml, a user's own distribution with our receiver
 ## and exporter taken by module path, into bin/otelcol-dropin (the e2e tests run it). It shares
 ## the Go module and build caches with `make build`, so after it only new packages and the
@@ -96,7 +122,32 @@ test: lint check-generated check-modules unit build check-rebuild-while-running 
 ## make release; a maintainer needs it when changing deploy/, the packaging or the image):
 ## the systemd unit through systemd-analyze, the image run against the stand-ins, the unit under
 ## a real systemd
-check-release: check-systemd check-image check-soak
+## ... and what make release wrote: the packages (rpm -qp, dpkg-deb, the .deb installed, upgraded,
+## removed and purged under systemd), the image archive loaded and run, SHA256SUMS, two builds
+## giving the same binaries, go vet of our packages for every release target.
+check-release: check-systemd check-image check-soak check-packages check-release-image check-reproducible check-cross
+
+## check-packages: scripts/check-packages.sh (needs make release first; root: podman)
+check-packages: build
+	$(call need-apt,podman runc debootstrap rpm rpm2cpio cpio,podman runc debootstrap rpm rpm2cpio cpio)
+	VERSION=$(VERSION) scripts/check-packages.sh
+
+## check-release-image: the image archive of dist/ loaded with podman load, its digest the
+## published one, and run against the stand-ins by the image tests (e2e/image_test.go)
+check-release-image: build
+	$(call need-apt,podman runc,podman runc)
+	cd dist && sha256sum -c --quiet SHA256SUMS
+	podman load -q -i dist/otelcol-msgtrace_$(VERSION)_image_linux_amd64.oci.tar
+	@want=$$(cat dist/otelcol-msgtrace_$(VERSION)_image.digest); got=localhost/otelcol-msgtrace:$(VERSION)@$$(podman image inspect --format '{{.Digest}}' localhost/otelcol-msgtrace:$(VERSION)); \
+	if [ "$$want" != "$$got" ]; then echo "check-release-image: loaded $$got, dist/ says $$want"; exit 1; fi; echo "loaded $$got"
+	OTELCOL_MSGTRACE_IMAGE=localhost/otelcol-msgtrace:$(VERSION) OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -tags 'e2e image' -count=1 -timeout 10m -run '^TestImage' ./e2e/
+
+## check-cross: go vet of our modules for every release target
+RELEASE_TARGETS := linux/amd64 linux/arm64 windows/amd64 darwin/arm64
+check-cross:
+	@set -e; for t in $(RELEASE_TARGETS); do for m in . receiver/messagetracereceiver exporter/devoexporter; do \
+		echo "GOOS=$${t%/*} GOARCH=$${t#*/} go vet ($$m)"; (cd $$m && GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./...); done; done
 
 ## check-soak: the end-to-end checks that take minutes by design (e2e/soak_test.go), each of
 ## which must pass (part of check-release; no root needed)
