@@ -115,8 +115,13 @@ if [ "$IMAGE" = 1 ]; then
 	"${podman[@]}" build --layers=false --timestamp "$SOURCE_DATE_EPOCH" --platform linux/amd64 \
 		-f "$PWD/deploy/image/Dockerfile.release" -t "$IMAGE_NAME" "$ctx" >/dev/null
 	oci=$dist/${name}_${VERSION}_image_linux_amd64.oci.tar
-	"${podman[@]}" save --format oci-archive -o "$oci" "$IMAGE_NAME"
-	digest=$(tar -xOf "$oci" index.json | sed -E 's/.*"digest":"(sha256:[0-9a-f]{64})".*/\1/')
+	# podman's own oci-archive carries the save time; the OCI layout packed by the archiver
+	# does not, so the archive is as reproducible as the image.
+	"${podman[@]}" save --format oci-dir -o "$work/oci" "$IMAGE_NAME"
+	ofiles=()
+	while read -r f; do ofiles+=("$work/oci/$f=$f"); done < <(cd "$work/oci" && find . -type f | sed 's|^\./||' | sort)
+	"$tools/archive" -o "$oci" -mtime "$SOURCE_DATE_EPOCH" "${ofiles[@]}"
+	digest=$(sed -E 's/.*"digest":"(sha256:[0-9a-f]{64})".*/\1/' "$work/oci/index.json")
 	echo "$IMAGE_NAME@$digest" >"$dist/${name}_${VERSION}_image.digest"
 fi
 

@@ -1,4 +1,4 @@
-// Command archive writes a reproducible .tar.gz or .zip of the release (scripts/release.sh):
+// Command archive writes a reproducible .tar.gz, .tar or .zip of the release (scripts/release.sh):
 // entries sorted by name, one directory prefix, the given modification time, owner root, modes
 // 0755 for executables and 0644 otherwise, no gzip name or time, so that two builds of one
 // commit give the same bytes.
@@ -53,10 +53,12 @@ func write(out, prefix string, mtime time.Time, args []string) error {
 	switch {
 	case strings.HasSuffix(out, ".tar.gz"):
 		err = writeTarGz(f, entries, prefix, mtime)
+	case strings.HasSuffix(out, ".tar"):
+		err = writeTar(f, entries, prefix, mtime)
 	case strings.HasSuffix(out, ".zip"):
 		err = writeZip(f, entries, prefix, mtime)
 	default:
-		err = fmt.Errorf("%s: want .tar.gz or .zip", out)
+		err = fmt.Errorf("%s: want .tar.gz, .tar or .zip", out)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -87,7 +89,14 @@ func writeTarGz(w io.Writer, entries []entry, prefix string, mtime time.Time) er
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(gz)
+	if err := writeTar(gz, entries, prefix, mtime); err != nil {
+		return err
+	}
+	return gz.Close()
+}
+
+func writeTar(w io.Writer, entries []entry, prefix string, mtime time.Time) error {
+	tw := tar.NewWriter(w)
 	if prefix != "" {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: prefix, Mode: 0o755, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
 			return err
@@ -106,10 +115,7 @@ func writeTarGz(w io.Writer, entries []entry, prefix string, mtime time.Time) er
 			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return gz.Close()
+	return tw.Close()
 }
 
 func writeZip(w io.Writer, entries []entry, prefix string, mtime time.Time) error {
