@@ -40,7 +40,7 @@ for arch in x86_64 aarch64; do
 		'systemd-sysusers' 'try-restart otelcol-msgtrace.service' 'disable --now otelcol-msgtrace.service'; do
 		grep -qF -- "$s" <<<"$scripts" || err "$rpm scripts lack '$s'"
 	done
-	grep -qE 'systemctl (enable|start)[^-]' <<<"$(grep -v 'disable --now' <<<"$scripts")" && err "$rpm scripts enable or start the service"
+	grep -vE 'echo|disable --now' <<<"$scripts" | grep -qE 'systemctl (enable|start)' && err "$rpm scripts enable or start the service"
 	bin=$(mktemp -d)
 	rpm2cpio "$rpm" | (cd "$bin" && cpio -idm --quiet ./usr/bin/otelcol-msgtrace)
 	case $arch in x86_64) "$bin/usr/bin/otelcol-msgtrace" --version | grep -qx "otelcol-msgtrace version $VERSION" || err "$rpm's binary does not report $VERSION" ;; esac
