@@ -12,12 +12,26 @@ BIN         := bin/otelcol-msgtrace
 DROPIN_DIR  := testdata/dropin
 DROPIN_BIN  := bin/otelcol-dropin
 CONFIG      ?=
+# The product version, kept in one place: dist.version of builder-config.yaml (ocb builds it into
+# --version and service.version; CHANGELOG.md must have its entry, see TestChangelogHasBuiltVersion).
+space       := $(subst ,, )
+VERSION     := $(shell sed -n '/^dist:/,/^[^ ]/s/^  version: *//p' builder-config.yaml)
 FUZZTIME    ?= 15s
 BENCHCOUNT  ?= 5
-# Packages of the root module; the nested tools/ and _build/ modules are excluded by go itself.
-PKGS        := ./...
+# The Go modules make test vets and tests (tools/ and deploy/ have their own targets): the root
+# (distribution tests, e2e, bench, internal/stack and cmd), the stand-ins the components' tests
+# import, the two components, and the JSON-library comparison. scripts/check-modules.sh fails when
+# a go.mod is missing here, when a requirement of one of ours is not the product version replaced
+# by its directory, or when a module is not tidy.
+GO_MODULES  := . internal/testcerts internal/msgtracetest internal/devotest internal/boltcheck internal/storagefile \
+               receiver/messagetracereceiver exporter/devoexporter \
+               receiver/messagetracereceiver/internal/tracepage/jsonlibs
+# Runs $(1) in every module of GO_MODULES, stopping at the first failure.
+define each-module
+	@set -e; for m in $(GO_MODULES); do echo "($$m) $(1)"; (cd $$m && $(1)); done
+endef
 
-.PHONY: all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e soak bench fuzz tools clean check-deploy image check-image
+.PHONY: version check-modules all build dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e soak bench fuzz tools clean check-deploy check-systemd check-release check-soak image check-image release release-tools need-podman check-reproducible check-packages check-release-image check-cross
 
 all: build
 
@@ -57,6 +71,32 @@ check-dist-versions:
 	if [ -n "$$bad" ]; then echo "$(DIST_DIR)/go.mod mixes in unpinned collector modules:"; echo "$$bad"; exit 1; fi; \
 	echo "$(DIST_DIR)/go.mod: every collector module is at core v1.71.0 / v0.165.0, contrib v0.165.1"
 
+## release-tools: nfpm, cyclonedx-gomod (pinned in tools/release/go.mod) and the reproducible
+## archiver of tools/release/archive, into ./.tools
+RELEASE_TOOLS := $(TOOLS_DIR)/nfpm $(TOOLS_DIR)/cyclonedx-gomod $(TOOLS_DIR)/archive
+release-tools: $(TOOLS_DIR)/.release-stamp
+
+$(TOOLS_DIR)/.release-stamp: tools/release/go.mod tools/release/go.sum tools/release/archive/main.go
+	@mkdir -p $(TOOLS_DIR)
+	cd tools/release && $(GO) build -o $(TOOLS_DIR)/ github.com/goreleaser/nfpm/v2/cmd/nfpm github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod ./archive
+	@touch $@
+
+## release: every artifact of this commit into dist/ (scripts/release.sh: archives for 4
+## platforms, .deb and .rpm, the OCI image archive with its digest, the Kubernetes manifests
+## naming it, the SBOM, SHA256SUMS). The image needs podman: as root it is installed with apt;
+## IMAGE=0 skips the image.
+release: tools release-tools
+	@if [ "$(IMAGE)" != 0 ]; then $(MAKE) --no-print-directory need-podman; fi
+	VERSION=$(VERSION) IMAGE=$(if $(filter 0,$(IMAGE)),0,1) scripts/release.sh
+
+need-podman:
+	$(call need-apt,podman runc,podman runc)
+
+## check-reproducible: the linux/amd64 binaries built here and from a copy of the checkout at
+## another path with an empty build cache are byte for byte the same (part of check-release)
+check-reproducible: tools
+	VERSION=$(VERSION) scripts/check-reproducible.sh
+
 ## dropin: build $(DROPIN_DIR)/builder-config.yaml, a user's own distribution with our receiver
 ## and exporter taken by module path, into bin/otelcol-dropin (the e2e tests run it). It shares
 ## the Go module and build caches with `make build`, so after it only new packages and the
@@ -75,11 +115,58 @@ run: build
 	@if [ -z "$(CONFIG)" ]; then echo "usage: make run CONFIG=path/to/config.yaml"; exit 2; fi
 	./$(BIN) --config "$(CONFIG)"
 
-## test: everything CI checks
-test: lint check-generated unit build check-rebuild-while-running dropin e2e check-deploy check-image
+## test: the unit and end-to-end tests of the product, as any user (no root, no apt, no podman)
+test: lint check-generated check-modules unit build check-rebuild-while-running dropin e2e check-deploy
+
+## check-release: what needs root, podman or systemd (CI runs it as root after make test and
+## make release; a maintainer needs it when changing deploy/, the packaging or the image):
+## the systemd unit through systemd-analyze, the image run against the stand-ins, the unit under
+## a real systemd
+## ... and what make release wrote: the packages (rpm -qp, dpkg-deb, the .deb installed, upgraded,
+## removed and purged under systemd), the image archive loaded and run, SHA256SUMS, two builds
+## giving the same binaries, go vet of our packages for every release target.
+check-release: check-systemd check-image check-soak soak check-packages check-release-image check-reproducible check-cross
+
+## check-packages: scripts/check-packages.sh (needs make release first; root: podman)
+check-packages: build
+	$(call need-apt,podman runc debootstrap rpm rpm2cpio cpio,podman runc debootstrap rpm rpm2cpio cpio)
+	VERSION=$(VERSION) scripts/check-packages.sh
+
+## check-release-image: the image archive of dist/ loaded with podman load, its digest the
+## published one, and run against the stand-ins by the image tests (e2e/image_test.go)
+check-release-image: build
+	$(call need-apt,podman runc,podman runc)
+	cd dist && sha256sum -c --quiet SHA256SUMS
+	podman load -q -i dist/otelcol-msgtrace_$(VERSION)_image_linux_amd64.oci.tar
+	@want=$$(cat dist/otelcol-msgtrace_$(VERSION)_image.digest); got=localhost/otelcol-msgtrace:$(VERSION)@$$(podman image inspect --format '{{.Digest}}' localhost/otelcol-msgtrace:$(VERSION)); \
+	if [ "$$want" != "$$got" ]; then echo "check-release-image: loaded $$got, dist/ says $$want"; exit 1; fi; echo "loaded $$got"
+	OTELCOL_MSGTRACE_IMAGE=localhost/otelcol-msgtrace:$(VERSION) OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -tags 'e2e image' -count=1 -timeout 10m -run '^TestImage' ./e2e/
+
+## check-cross: go vet, for every release target, of what the release ships: the two components
+## (with their tests) and the tenant generator. (The e2e harness, internal/stack, is Unix-only:
+## it starts the collector in its own process group.)
+RELEASE_TARGETS := linux/amd64 linux/arm64 windows/amd64 darwin/arm64
+CROSS_VET       := receiver/messagetracereceiver:./... exporter/devoexporter:./... .:./internal/tenantconfig/...,./internal/cmd/tenantconfig
+check-cross:
+	@set -e; for t in $(RELEASE_TARGETS); do for mp in $(CROSS_VET); do m=$${mp%%:*}; p=$${mp#*:}; \
+		echo "GOOS=$${t%/*} GOARCH=$${t#*/} go vet ($$m) $${p//,/ }"; (cd $$m && GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet $${p//,/ }); done; done
+
+## check-soak: the end-to-end checks that take minutes by design (e2e/soak_test.go), each of
+## which must pass (part of check-release; no root needed)
+SOAK_TESTS  := TestDevoOutageLongerThanFiveMinutesWithCrash TestDetailsListThroughputWhileDetailsRun
+check-soak: build
+	@set -o pipefail; log=$$(mktemp); \
+	OTELCOL_MSGTRACE_SOAK=1 OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 20m -v \
+		-run '^($(subst $(space),|,$(strip $(SOAK_TESTS))))$$' ./e2e/ | tee $$log | grep -E '^(---|ok|FAIL|PASS)' || { rm -f $$log; exit 1; }; \
+	for t in $(SOAK_TESTS); do grep -q "^--- PASS: $$t " $$log || { echo "check-soak: $$t did not pass"; rm -f $$log; exit 1; }; done; rm -f $$log
 
 vet:
-	$(GO) vet $(PKGS)
+	$(call each-module,$(GO) vet ./...)
+
+## check-modules: the modules of GO_MODULES consistent with each other and tidy (see GO_MODULES)
+check-modules:
+	scripts/check-modules.sh $(VERSION) $(GO_MODULES)
 
 ## lint: gofmt and go vet
 lint: vet
@@ -90,7 +177,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	$(call each-module,$(GO) test -race -count=1 ./...)
 
 ## e2e: black-box tests of bin/otelcol-msgtrace and bin/otelcol-dropin (needs `make build dropin` first)
 e2e:
@@ -118,16 +205,21 @@ define need-apt
 endef
 
 ## check-deploy: deploy/ checked: the Kubernetes manifests decoded strictly into the API types and
-## wired together, the systemd unit through systemd-analyze verify and security, and the shipped
-## configuration validated by the built binary (own module: k8s.io/api stays out of go.mod)
+## wired together, and the shipped configuration validated by the built binary (own module:
+## k8s.io/api stays out of go.mod). No root needed; the systemd checks are check-systemd's.
 check-deploy: build
+	cd deploy && $(GO) vet ./... && $(GO) vet -tags systemd ./... && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+
+## check-systemd: the systemd unit through systemd-analyze verify and security, the sysusers.d
+## file through systemd-sysusers (deploy/systemd_test.go, build tag systemd; part of check-release)
+check-systemd: build
 	$(call need-apt,systemd-analyze systemd-sysusers,systemd)
-	cd deploy && $(GO) vet ./... && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
+	cd deploy && OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) $(GO) test -tags systemd -count=1 -run '^TestSystemd' ./...
 
 ## image: the container image of deploy/Dockerfile, built with podman (no Docker engine needed).
 ## GO_IMAGE=local (the default here: no Docker Hub) makes the Go build image from Debian packages
 ## and this machine's Go; GO_IMAGE=golang:1.26-bookworm uses Docker Hub's.
-IMAGE       ?= localhost/otelcol-msgtrace:0.1.0
+IMAGE       ?= localhost/otelcol-msgtrace:$(VERSION)
 GO_IMAGE    ?= local
 image:
 	$(call need-apt,podman runc debootstrap,podman runc debootstrap)
@@ -166,12 +258,17 @@ bench:
 ## fuzz: every fuzz target for FUZZTIME each (short and bounded)
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
-		pkg=./$$(dirname $$f); \
+		dir=$$(dirname $$f); mod=$$dir; while [ ! -f $$mod/go.mod ]; do mod=$$(dirname $$mod); done; \
+		pkg=./$$(realpath -m --relative-to=$$mod $$dir); \
 		for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' $$f | sed 's/^func //'); do \
-			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+			echo "fuzz ($$mod) $$pkg $$t ($(FUZZTIME))"; \
+			(cd $$mod && $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg); \
 		done; \
 	done
+
+## version: the product version (dist.version of builder-config.yaml)
+version:
+	@echo $(VERSION)
 
 clean:
 	rm -rf $(DIST_DIR) $(DROPIN_DIR)/_build bin

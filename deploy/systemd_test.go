@@ -1,3 +1,5 @@
+//go:build systemd
+
 package deploy
 
 import (
@@ -22,7 +24,7 @@ func systemdTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("%s not found: `make check-deploy` installs it (apt-get install systemd, as root)", name)
+		t.Fatalf("%s not found: `make check-systemd` installs it (apt-get install systemd, as root)", name)
 	}
 	return p
 }

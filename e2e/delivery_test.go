@@ -106,6 +106,7 @@ func shippedRows(seed int64, messages int) []msgtracetest.Row {
 // With the shipped defaults every row arrives once Devo is back; while it is down the receiver
 // stops fetching (no API request is spent) and the outage is visible in logs and metrics.
 func TestDevoOutageLongerThanFiveMinutesWithCrash(t *testing.T) {
+	soak(t)
 	t.Parallel()
 	const outage = 330 * time.Second
 	// About 5 s per 5,000-row page: Devo goes down while the backfill is still running.

@@ -173,6 +173,7 @@ func TestDetailsListThroughput(t *testing.T) {
 // Rows received at T become readable at T + delay (1 m); meanwhile the details of an earlier
 // backlog saturate their share. The burst's rows/s with details on and off.
 func TestDetailsListThroughputWhileDetailsRun(t *testing.T) {
+	soak(t)
 	measure := func(details bool) (rowsPerSec float64, took time.Duration, pendingDetails int) {
 		e := newEnv(t, msgtracetest.Options{QuotaRequests: 100, QuotaWindow: 2 * time.Second, LatencyPer1000Rows: 20 * time.Millisecond}, devotest.Options{})
 		e.st.Tenant.AddRows(rows(18, 3000)...)

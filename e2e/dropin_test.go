@@ -40,9 +40,13 @@ func TestDropInDistribution(t *testing.T) {
 	if !strings.Contains(comps, "command: otelcol-acme\n") {
 		t.Fatalf("not the drop-in distribution:\n%s", comps)
 	}
-	for _, name := range []string{"office365_message_trace", "devo"} {
-		if !strings.Contains(comps, "name: "+name+"\n      module: github.com/msgtrace/otelcol-msgtrace ") {
-			t.Fatalf("%s is not in the drop-in distribution by module path:\n%s", name, comps)
+	// Each component by its own module (issue 21), at the product version.
+	for name, module := range map[string]string{
+		"office365_message_trace": "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver v",
+		"devo":                    "github.com/msgtrace/otelcol-msgtrace/exporter/devoexporter v",
+	} {
+		if !strings.Contains(comps, "name: "+name+"\n      module: "+module) {
+			t.Fatalf("%s is not in the drop-in distribution by its module path %s...:\n%s", name, module, comps)
 		}
 	}
 	if !strings.Contains(comps, "module: github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver v0.165.1") {

@@ -91,8 +91,16 @@ func (rn *runner) run(name string, args ...string) []byte {
 }
 
 func (rn *runner) build(out, pkg string, tags ...string) string {
-	bin := filepath.Join(rn.dir, out)
+	bin, err := filepath.Abs(filepath.Join(rn.dir, out))
+	if err != nil {
+		bin = filepath.Join(rn.dir, out)
+	}
 	args := []string{"test", "-c", "-o", bin}
+	// A component is a Go module of its own: build its tests from its directory (go -C).
+	if _, err := os.Stat(filepath.Join(pkg, "go.mod")); err == nil {
+		args = append([]string{"-C", pkg}, args...)
+		pkg = "."
+	}
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}

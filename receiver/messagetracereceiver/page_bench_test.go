@@ -7,7 +7,6 @@ import (
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
-	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage/tracepagetest"
 )
 
 // benchPages are realistic response bodies, fetched once from the fake tenant.
@@ -129,82 +128,3 @@ func reportPerRow(b *testing.B, rows int) {
 // decodeGraphAll and decodeLegacyAll decode a page without a row limit.
 func decodeGraphAll(body []byte) (*tracepage.Page, error)  { return tracepage.DecodeGraph(body, 0) }
 func decodeLegacyAll(body []byte) (*tracepage.Page, error) { return tracepage.DecodeLegacy(body, 0) }
-
-// BenchmarkPageLibraries is the issue 13 comparison: decode + convert to plog.Logs of the real
-// full pages, today's decoder, encoding/json (into plain structs as BENCHMARKS.md figure 1's
-// baseline, and through the reference decoder) and each candidate library, in one run.
-func BenchmarkPageLibraries(b *testing.B) {
-	graph, verbose, light := benchPages.For(b)
-	builder := &recordBuilder{tenant: "contoso.onmicrosoft.com", includeSubject: true, version: "bench"}
-	observed := time.Now()
-	pages := []struct {
-		name   string
-		body   []byte
-		legacy bool
-		plain  func([]byte) (int, error)
-	}{
-		{"graph", graph, false, func(body []byte) (int, error) {
-			var p plainGraphPage
-			err := json.Unmarshal(body, &p)
-			return len(p.Value), err
-		}},
-		{"legacy_verbose", verbose, true, func(body []byte) (int, error) {
-			var p plainLegacyPage
-			err := json.Unmarshal(body, &p)
-			return len(p.D.Results), err
-		}},
-		{"legacy_light", light, true, func(body []byte) (int, error) {
-			var p plainLegacyPage
-			err := json.Unmarshal(body, &p)
-			return len(p.Value), err
-		}},
-	}
-	for _, pg := range pages {
-		decoders := []struct {
-			name   string
-			decode func([]byte) (*tracepage.Page, error)
-		}{{"today", decodeGraphAll}}
-		if pg.legacy {
-			decoders[0].decode = decodeLegacyAll
-		}
-		for _, lib := range tracepagetest.Libraries() {
-			d := lib.Graph
-			if pg.legacy {
-				d = lib.Legacy
-			}
-			decoders = append(decoders, struct {
-				name   string
-				decode func([]byte) (*tracepage.Page, error)
-			}{lib.Name, d})
-		}
-		first, err := decoders[0].decode(pg.body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rows := len(first.Rows)
-		b.Run(pg.name+"/encoding_json_plain_decode_only", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if n, err := pg.plain(pg.body); err != nil || n != rows {
-					b.Fatalf("%d rows, %v", n, err)
-				}
-			}
-			reportPerRow(b, rows)
-		})
-		for _, d := range decoders {
-			b.Run(pg.name+"/"+d.name, func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					p, err := d.decode(pg.body)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if ld := builder.build(newRecords(p.Rows), observed); ld.LogRecordCount() != rows {
-						b.Fatalf("%d records, want %d", ld.LogRecordCount(), rows)
-					}
-				}
-				reportPerRow(b, rows)
-			})
-		}
-	}
-}

@@ -130,7 +130,7 @@ func decodeLegacyPageVia(unmarshal func([]byte, any) error, body []byte) (*trace
 	for _, raw := range rows {
 		var l refLegacyRow
 		typeErr := unmarshal(raw, &l)
-		received, err := refParseLegacyDate(refDeref(l.Received))
+		received, err := RefParseLegacyDate(refDeref(l.Received))
 		id := refDeref(l.MessageTraceID)
 		switch {
 		case typeErr != nil:
@@ -154,8 +154,9 @@ func decodeLegacyPageVia(unmarshal func([]byte, any) error, body []byte) (*trace
 	return out, nil
 }
 
-// refParseLegacyDate is the original date parser, without the fast path.
-func refParseLegacyDate(s string) (time.Time, error) {
+// RefParseLegacyDate is the original date parser, without the fast path (exported for the
+// jsonlibs module's fastjson path).
+func RefParseLegacyDate(s string) (time.Time, error) {
 	if strings.HasPrefix(s, "/Date(") && strings.HasSuffix(s, ")/") {
 		return tracepage.ParseLegacyDate(s)
 	}

@@ -1,4 +1,8 @@
-package tracepagetest
+// Package jsonlibs is the issue 13 comparison of JSON libraries that could replace the
+// hand-written page decoder (sonic, goccy/go-json, json-iterator, segmentio/encoding, fastjson).
+// It is a Go module of its own (issue 21), so that none of the five is a requirement of the
+// receiver's module and a user's build of the receiver never resolves them.
+package jsonlibs // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage/jsonlibs"
 
 import (
 	"bytes"
@@ -14,6 +18,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage/tracepagetest"
 )
 
 // Issue 13 asked whether a maintained JSON library can replace the hand-written decoder. Each candidate below decodes a page the way the encoding/json reference does (the
@@ -31,12 +36,12 @@ type Library struct {
 // Libraries are the candidates, encoding/json first.
 func Libraries() []Library {
 	return []Library{
-		{Name: "encoding_json", Graph: ReferenceGraph, Legacy: ReferenceLegacy},
-		{Name: "goccy_go_json", Graph: GraphVia(gojson.Unmarshal), Legacy: LegacyVia(gojson.Unmarshal)},
-		{Name: "segmentio", Graph: GraphVia(segjson.Unmarshal), Legacy: LegacyVia(segjson.Unmarshal)},
-		{Name: "sonic_std", Graph: GraphVia(sonic.ConfigStd.Unmarshal), Legacy: LegacyVia(sonic.ConfigStd.Unmarshal)},
-		{Name: "jsoniter_std", Graph: GraphVia(jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal),
-			Legacy: LegacyVia(jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal)},
+		{Name: "encoding_json", Graph: tracepagetest.ReferenceGraph, Legacy: tracepagetest.ReferenceLegacy},
+		{Name: "goccy_go_json", Graph: tracepagetest.GraphVia(gojson.Unmarshal), Legacy: tracepagetest.LegacyVia(gojson.Unmarshal)},
+		{Name: "segmentio", Graph: tracepagetest.GraphVia(segjson.Unmarshal), Legacy: tracepagetest.LegacyVia(segjson.Unmarshal)},
+		{Name: "sonic_std", Graph: tracepagetest.GraphVia(sonic.ConfigStd.Unmarshal), Legacy: tracepagetest.LegacyVia(sonic.ConfigStd.Unmarshal)},
+		{Name: "jsoniter_std", Graph: tracepagetest.GraphVia(jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal),
+			Legacy: tracepagetest.LegacyVia(jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal)},
 		{Name: "fastjson", Graph: fastjsonGraphPage, Legacy: fastjsonLegacyPage},
 	}
 }
@@ -112,7 +117,7 @@ func fastjsonLegacyPage(body []byte) (*tracepage.Page, error) {
 	out.Rows = make([]tracepage.Row, 0, len(rows))
 	for _, row := range rows {
 		f, size, typeErr := fjRowFields(row, legacyFieldNames)
-		received, err := refParseLegacyDate(f[2])
+		received, err := tracepagetest.RefParseLegacyDate(f[2])
 		switch {
 		case typeErr != nil:
 			out.Rows = append(out.Rows, tracepage.Unparsed(row.MarshalTo(nil), typeErr.Error(), received, err == nil))
