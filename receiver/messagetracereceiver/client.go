@@ -367,10 +367,10 @@ func readBody(ctx context.Context, resp *http.Response, limit int64, hold *pageH
 			return nil, err
 		}
 		chunk := newChunk(n)
-		got, err := io.ReadFull(resp.Body, chunk)
+		got, err := fill(resp.Body, chunk)
 		total += int64(got)
 		chunks = append(chunks, chunk[:got])
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.EOF) {
 			return joinChunks(chunks, total), nil
 		}
 		if err != nil {
@@ -384,6 +384,29 @@ func readBody(ctx context.Context, resp *http.Response, limit int64, hold *pageH
 		return nil, err
 	}
 	return joinChunks(chunks, total), nil
+}
+
+// fill reads into buf until it is full or the body ends. Unlike io.ReadFull it keeps a body cut
+// short apart from its end: the transport answers io.ErrUnexpectedEOF for a chunked or gzip
+// stream that stops mid-way, which io.ReadFull passes on looking like a short last chunk, and
+// a cut body must be retried, not parsed as if complete.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n, idle := 0, 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			if idle++; idle > 100 {
+				return n, io.ErrNoProgress
+			}
+		} else {
+			idle = 0
+		}
+	}
+	return n, nil
 }
 
 // fullChunks keeps chunks of bodyChunkMax bytes that no body holds any more, so that a server

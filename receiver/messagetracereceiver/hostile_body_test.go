@@ -1,11 +1,18 @@
 package messagetracereceiver
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -159,5 +166,55 @@ func TestBodyBuffersAreTakenFromThePageMemoryFirst(t *testing.T) {
 		hold.release()
 		used, _ := hold.m.stats()
 		assert.Zero(t, used)
+	}
+}
+
+// A body without a length that stops mid-way (the connection closed inside a chunk, or a gzip
+// stream cut short) is an error to retry, never a short page parsed as if it were complete.
+func TestBodiesCutShortAreRefused(t *testing.T) {
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, _ = w.Write([]byte(`{"value":[` + strings.Repeat(`{"id":"x"},`, 5000) + `{"id":"y"}]}`))
+	require.NoError(t, w.Close())
+	cutGzip := gz.Bytes()[:gz.Len()/2]
+	for _, tt := range []struct {
+		name  string
+		serve func(conn net.Conn, rw *bufio.ReadWriter)
+	}{
+		{"chunked, connection closed inside a chunk", func(_ net.Conn, rw *bufio.ReadWriter) {
+			fmt.Fprint(rw, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+			fmt.Fprintf(rw, "%x\r\n%s", 1000, `{"value":[{"id":"a"}`) // promises 1,000 bytes, sends 20
+		}},
+		{"gzip stream cut short", func(_ net.Conn, rw *bufio.ReadWriter) {
+			fmt.Fprint(rw, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n")
+			fmt.Fprintf(rw, "%x\r\n%s\r\n0\r\n\r\n", len(cutGzip), cutGzip)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+				conn, buf, err := rw.(http.Hijacker).Hijack()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				tt.serve(conn, buf)
+				_ = buf.Flush()
+			}))
+			defer srv.Close()
+			resp, err := srv.Client().Get(srv.URL)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			body := io.Reader(resp.Body)
+			if resp.Header.Get("Content-Encoding") == "gzip" {
+				zr, err := gzip.NewReader(resp.Body)
+				require.NoError(t, err)
+				body = zr
+			}
+			hold := &pageHold{m: newPageMemory(8 << 20)}
+			defer hold.release()
+			got, err := readBody(context.Background(), &http.Response{Body: io.NopCloser(body), ContentLength: -1}, maxBodyBytes, hold, 1)
+			require.ErrorIs(t, err, io.ErrUnexpectedEOF, "a cut body must not be parsed as complete")
+			assert.Nil(t, got)
+		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -101,11 +103,36 @@ func writeFileAtomic(path string, v any) error {
 		os.Remove(tmp)
 		return err
 	}
+	// The copy is what a damaged storage file is restored from, and power loss is what damages
+	// files most: the content is synced before the rename makes it the copy, and the directory
+	// after it, so a crash leaves the old copy or the new one, never an empty file.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename in dir durable. Windows cannot open a directory for syncing, and its
+// renames need no such step.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // readStateCopy reads and checks the copy at path.
