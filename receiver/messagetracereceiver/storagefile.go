@@ -172,6 +172,11 @@ func (r *messageTraceReceiver) recoverStorage(ctx context.Context, cause error) 
 		_ = r.storage.Close(ctx)
 		r.storage = nil
 	}
+	// Until a new file is open nothing may use the closed client: a nil client makes the next
+	// save come back here, whoever called (save, the check before a save, loading).
+	if r.store != nil {
+		r.store.client = nil
+	}
 	switch _, err := os.Stat(r.storageFile); {
 	case err == nil:
 		if !r.moveAside(r.storageFile, cause) {
