@@ -69,6 +69,10 @@ const (
 	// after a restart put the collector over its 150 MB target (BENCHMARKS.md, issue 20). When
 	// it is full the receiver waits, as with the in-memory queue: nothing is lost.
 	defaultPersistentQueueBytes = 16 << 20
+	// defaultPersistentBatchRecords is `batch::min_size` and `batch::max_size` with `storage`:
+	// one queued part (queueItemRecords) per push, so the batches held by the consumers are
+	// half those of the in-memory queue and none is merged from parts read back.
+	defaultPersistentBatchRecords = queueItemRecords
 	// defaultMaxSegmentRecords is the first (and largest) segment of a `confirmed` push.
 	defaultMaxSegmentRecords = 8192
 	// defaultMinSegmentRecords is the smallest segment adaptation goes down to.
@@ -124,7 +128,8 @@ type Config struct {
 // result (wait_for_result), which exporterhelper rejects with a persistent queue: a user who
 // only adds `sending_queue::storage` means a persistent queue, so waiting is turned off for
 // them; setting both explicitly is still an error (see Validate). A persistent queue also gets
-// its own default size (defaultPersistentQueueBytes) unless `queue_size` is set.
+// its own default size (defaultPersistentQueueBytes) unless `queue_size` is set, and batches of
+// defaultPersistentBatchRecords unless `batch::min_size` or `batch::max_size` is set.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	if err := conf.Unmarshal(c); err != nil {
 		return err
@@ -135,6 +140,14 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 		}
 		if !conf.IsSet("sending_queue::queue_size") && q.Sizer == exporterhelper.RequestSizerTypeBytes {
 			q.QueueSize = defaultPersistentQueueBytes
+		}
+		// Batches of one queued part each (see queueItemRecords): with 2,000-row batches the
+		// consumers stuck on a Devo that stopped reading, and the batches merged after a
+		// restart, put the peak over 150 MB in some runs (BENCHMARKS.md, issue 20).
+		b := q.Batch.Get()
+		if b != nil && b.Sizer == exporterhelper.RequestSizerTypeItems &&
+			!conf.IsSet("sending_queue::batch::min_size") && !conf.IsSet("sending_queue::batch::max_size") {
+			b.MinSize, b.MaxSize = defaultPersistentBatchRecords, defaultPersistentBatchRecords
 		}
 	}
 	return nil

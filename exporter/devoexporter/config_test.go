@@ -134,7 +134,24 @@ func TestPersistentQueueTurnsWaitForResultOff(t *testing.T) {
 	assert.True(t, q.BlockOnOverflow)
 	assert.Equal(t, exporterhelper.RequestSizerTypeBytes, q.Sizer)
 	assert.Equal(t, int64(16<<20), q.QueueSize, "a persistent queue's own default size")
+	assert.Equal(t, 4, q.NumConsumers)
+	require.True(t, q.Batch.HasValue(), "batching stays on")
+	assert.Equal(t, int64(1000), q.Batch.Get().MinSize, "a persistent queue's own batch: one queued part")
+	assert.Equal(t, int64(1000), q.Batch.Get().MaxSize, "a persistent queue's own batch: one queued part")
+	assert.Equal(t, 200*time.Millisecond, q.Batch.Get().FlushTimeout)
 	assert.Empty(t, riskWarnings(cfg), "a blocking persistent queue keeps the guarantee")
+}
+
+// A persistent queue's batch default gives way to a user's min_size (max_size stays unset, so
+// it is never below the user's min_size).
+func TestPersistentQueueKeepsUserBatchSize(t *testing.T) {
+	cfg, err := loadConfig(t, "persistent_queue_min_size")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+	b := cfg.Queue.Get().Batch.Get()
+	require.NotNil(t, b)
+	assert.Equal(t, int64(4096), b.MinSize)
+	assert.Zero(t, b.MaxSize)
 }
 
 func TestRiskWarnings(t *testing.T) {
