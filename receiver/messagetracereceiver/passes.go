@@ -195,15 +195,12 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		return nil
 	}
 	// A fetched page holds its share of the collector's page memory until it is delivered.
-	defer r.client.memory.release()
+	release := func() {}
+	defer func() { release() }()
 	for {
-		r.client.memory.release()
-		if isNext { // a backlog: more pages of rows
-			if err := r.client.start.behind(ctx); err != nil {
-				return pages, emitted, false, err
-			}
-		}
-		page, err := r.client.fetch(ctx, pageURL, isNext)
+		release()
+		page, done, err := r.client.Fetch(ctx, pageURL, isNext)
+		release = done
 		if errors.Is(err, errPoisonedLink) && requeries < maxRequeries {
 			requeries++
 			r.set.Logger.Warn("Microsoft refused a next-link it issued; querying the rest of the range afresh",

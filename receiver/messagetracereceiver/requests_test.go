@@ -29,7 +29,7 @@ func TestBudgetNeverExceededAndRetryAfterHonoured(t *testing.T) {
 		clock.Advance(d)
 		return ctx.Err()
 	}
-	r.client.now, r.client.sleep = clock.Now, fakeSleep
+	r.client.now, r.client.retry.now, r.client.retry.sleep = clock.Now, clock.Now, fakeSleep
 	r.client.budget.now, r.client.budget.sleep = clock.Now, fakeSleep
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultThrottle, RetryAfter: time.Second})
 
