@@ -326,7 +326,7 @@ func (r *messageTraceReceiver) reportOutOfRange(ctx context.Context, p *pass, pr
 // and recipient, the address compared case-insensitively, as the early and settled passes
 // compare rows (rowHash). The API lists each row once; a page listing one twice, or once in
 // another case, would otherwise emit it twice. byHash holds one page's rows, so its size is
-// bounded by the page size (client.go refuses a page with more rows than asked for); a hash
+// bounded by the page size (classify.go refuses a page with more rows than asked for); a hash
 // match is confirmed on the fields, so a collision never drops a row.
 func dropRepeats(rows []tracepage.Row, byHash map[uint64]int) ([]tracepage.Row, int) {
 	if len(rows) < 2 {
