@@ -76,7 +76,7 @@ func pageRequestError(err error) error {
 	case errors.As(err, &le):
 		return le
 	case errors.As(err, &be):
-		return &setupError{msg: be.Error()}
+		return &setupError{msg: "cannot build request: " + be.err.Error()}
 	}
 	return err
 }
