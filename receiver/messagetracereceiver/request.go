@@ -10,10 +10,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// maxBodyBytes bounds one response; a 5,000-row Graph page is about 2 MB. A longer body is
-// refused, never cut and parsed.
-const maxBodyBytes = 64 << 20
-
 // requester is the second layer of a request: one authorised GET and its body, read within
 // bounds (body.go). It knows nothing of what the answer means (classify.go) or whether to try
 // again (retry.go).
