@@ -206,7 +206,11 @@ func (s *loginSource) Token() (*oauth2.Token, error) {
 
 // tokenProvider caches tokens, renews them refreshEarly before expiry, and can be told to
 // forget the cached token (after a 401) so the next call logs in again. Renewal follows its
-// own clock (a seam for tests), not the wall clock x/oauth2 reads.
+// own clock (a seam for tests), not the wall clock x/oauth2 reads. It is not
+// oauth2.ReuseTokenSourceWithExpiry: that judges a token by x/oauth2's own wall clock with one
+// fixed early expiry, so it can neither renew at a quarter of a bounded lifetime, nor keep a
+// still-valid token when a renewal fails for a transient reason, nor forget its token after a
+// 401 without being rebuilt, and the renewal tests could no longer run on a fake clock.
 type tokenProvider struct {
 	login oauth2.TokenSource
 	now   func() time.Time
@@ -297,23 +301,6 @@ func (p *tokenProvider) invalidate() {
 	p.mu.Lock()
 	p.tok = nil
 	p.mu.Unlock()
-}
-
-// loginError is a refused login (an AADSTS error): retrying cannot help until the
-// configuration changes, so the receiver backs off in minutes and says what to fix.
-type loginError struct {
-	status int
-	code   string // e.g. AADSTS7000215
-	kind   string // OAuth2 error, e.g. invalid_client
-	fix    string
-}
-
-func (e *loginError) Error() string {
-	code := e.code
-	if code == "" {
-		code = "HTTP " + strconv.Itoa(e.status)
-	}
-	return fmt.Sprintf("login refused (%s %s): %s", code, e.kind, e.fix)
 }
 
 var aadstsFixes = map[string]string{

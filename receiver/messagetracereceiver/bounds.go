@@ -7,6 +7,9 @@ import (
 // Bounds on what a server or a stored file may make the receiver believe or do. The README's
 // "Bounds" section lists them with what happens at each.
 const (
+	// maxBodyBytes bounds one response; a 5,000-row Graph page is about 2 MB. A longer body is
+	// refused, never cut and parsed.
+	maxBodyBytes = 64 << 20
 	// maxRetryAfter caps a Retry-After: Microsoft's quota window is 5 minutes, so no honest
 	// answer asks for longer, and a bigger value (a bug, or a hostile proxy) would otherwise
 	// stop every request until a restart.

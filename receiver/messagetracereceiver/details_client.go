@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -23,42 +22,36 @@ var (
 	errDetailsRefused = errors.New("details request refused")
 )
 
-// fetchDetails sends one details request that already holds its budget slots. It never
-// retries by itself: a failed row is tried again at a later turn, up to max_attempts.
+// fetchDetails sends one details request that already holds its budget slots (details.go
+// takes them: admission), through the same request layer as pages, and classifies its answer.
+// It never retries by itself: a failed row is tried again at a later turn, up to max_attempts.
 func (c *apiClient) fetchDetails(ctx context.Context, p *pendingDetail) ([]detailEvent, error) {
-	tok, err := c.tokens.Token()
-	if err != nil {
+	a, err := c.request.get(ctx, c.detailsURL(p, c.now()), detailsRequest, nil, bodyRead{limit: maxDetailBodyBytes})
+	var be *requestBuildError
+	switch {
+	case errors.As(err, &be):
+		return nil, fmt.Errorf("%w: %v", errDetailsRefused, be)
+	case err != nil:
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.detailsURL(p, c.now()), http.NoBody)
-	if err != nil {
-		return nil, fmt.Errorf("%w: cannot build request: %v", errDetailsRefused, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.observe("error", false)
-		return nil, fmt.Errorf("details request failed: %w", stripURLError(err))
-	}
-	defer resp.Body.Close()
-	body, err := readBody(ctx, resp, maxDetailBodyBytes, nil, 0)
-	c.observe(strconv.Itoa(resp.StatusCode), resp.StatusCode == http.StatusTooManyRequests)
-	if err != nil {
-		return nil, fmt.Errorf("reading details: %w", err)
-	}
-	switch code := resp.StatusCode; {
+	return c.classifyDetails(a)
+}
+
+// classifyDetails decodes a details answer, or pauses the budget or forgets the token as the
+// answer asks.
+func (c *apiClient) classifyDetails(a *answer) ([]detailEvent, error) {
+	switch code := a.status; {
 	case code == http.StatusOK:
-		return c.api.decodeDetails(body)
-	case code == http.StatusTooManyRequests || (code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""):
-		c.budget.pauseUntil(c.now().Add(c.retryAfter(resp.Header.Get("Retry-After"))))
+		return c.api.decodeDetails(a.body)
+	case code == http.StatusTooManyRequests || (code == http.StatusServiceUnavailable && a.header.Get("Retry-After") != ""):
+		c.budget.pauseUntil(c.now().Add(parseRetryAfter(a.header.Get("Retry-After"), c.now())))
 		return nil, errDetailsThrottled
 	case code == http.StatusUnauthorized:
 		c.tokens.invalidate()
-		return nil, fmt.Errorf("details answered 401 (%s)", apiMessage(body))
+		return nil, fmt.Errorf("details answered 401 (%s)", apiMessage(a.body))
 	case code == http.StatusBadRequest || code == http.StatusForbidden || code == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: HTTP %d (%s)", errDetailsRefused, code, apiMessage(body))
+		return nil, fmt.Errorf("%w: HTTP %d (%s)", errDetailsRefused, code, apiMessage(a.body))
 	default:
-		return nil, fmt.Errorf("details answered HTTP %d (%s)", code, apiMessage(body))
+		return nil, fmt.Errorf("details answered HTTP %d (%s)", code, apiMessage(a.body))
 	}
 }

@@ -13,12 +13,16 @@
 //     seen? changed? then a record, then the pipeline, then the checkpoint.
 //   - planner.go: which range to read next and the progress inside it (rangeProgress).
 //   - api.go: everything that differs between Graph and the Reporting Web Service (traceAPI),
-//     chosen once from `api`; client.go sends one page request within the budget (budget.go)
-//     and page memory (memory.go), with retries; credentials.go picks the one token source the
+//     chosen once from `api`. client.go: the one Fetch the passes call, composed of four layers
+//     that never call back into the one above: admission.go (the request budget of budget.go, the start wave of
+//     startgate.go, the page memory of memory.go) -> request.go (token, HTTP; body.go reads the
+//     body within its bounds) -> classify.go (what an answer means, as an error type) ->
+//     retry.go (whether and when to try again); details_client.go sends details requests
+//     through the same request layer. credentials.go picks the one token source the
 //     configuration names: auth.go logs in as the app (secret, certificate, or the federated
 //     token file of federated.go), managedidentity.go asks this machine's managed identity
 //     endpoint; auth.go's tokenProvider caches either; httpclient.go builds the HTTP client and
-//     refuses redirects.
+//     refuses redirects; setuperror.go: the errors only a person can fix.
 //   - internal/tracepage: response bodies to rows (a hand-written decoder; its README says why).
 //   - seen.go: rows remembered between the early and the settled pass; status.go: the one table
 //     of delivery statuses; records.go: rows to log records (the whole record shape).

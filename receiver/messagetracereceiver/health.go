@@ -36,13 +36,6 @@ func (h *pollHealth) start(host component.Host) {
 	h.mu.Unlock()
 }
 
-// isSetupProblem says whether only a change of configuration or tenant set-up can fix err.
-func isSetupProblem(err error) bool {
-	var se *setupError
-	var le *loginError
-	return errors.As(err, &se) || errors.As(err, &le)
-}
-
 // healsWithoutRestart says whether a setup problem goes away without a change of the
 // collector's configuration: by a change in the tenant, or by the token file's issuer.
 func healsWithoutRestart(err error) bool {

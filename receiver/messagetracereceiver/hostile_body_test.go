@@ -70,8 +70,9 @@ func TestBodiesWithoutLengthStayWithinThePageBudget(t *testing.T) {
 				// drops under the race detector.
 				limit, size = 8<<20, 24<<20
 				slack += limit
-				r.client.maxBody = limit
+				r.client.limit = limit
 			}
+			watchMemory(r.memory)
 			before := r.cp.Done
 			for range polls {
 				h.srv.InjectFaults(msgtracetest.Fault{Kind: kind, Size: size})
@@ -90,13 +91,14 @@ func TestBodiesWithoutLengthStayWithinThePageBudget(t *testing.T) {
 				assert.Zero(t, used, "the page memory is given back")
 			}
 			peak := stop()
+			_, memoryPeak := r.memory.stats()
 			growth := int64(peak) - int64(base)
 			t.Logf("%s: heap in use %d MiB before, peak %d MiB (+%d MiB) over %d polls; page memory peak %d MiB",
-				kind, base>>20, peak>>20, growth>>20, polls, r.memory.peak>>20)
+				kind, base>>20, peak>>20, growth>>20, polls, memoryPeak>>20)
 			// One limit of chunks, plus the decompressor and the TLS buffers; a doubling buffer
 			// reaches twice the limit and a copy of it.
 			assert.Less(t, growth, limit+slack, "heap growth while refusing the bodies")
-			assert.LessOrEqual(t, r.memory.peak, int64(defaultPageMemoryBytes))
+			assert.LessOrEqual(t, memoryPeak, int64(defaultPageMemoryBytes))
 			assert.Len(t, apiRequests(h.srv), polls, "refused at once, not retried")
 			assert.Zero(t, sink.LogRecordCount())
 			assert.Equal(t, before, r.cp.Done)
@@ -150,7 +152,7 @@ func TestBodyBuffersAreTakenFromThePageMemoryFirst(t *testing.T) {
 		{"over the budget", budget + 1, true},
 		{"far over", 50 << 20, true},
 	} {
-		hold := &pageHold{m: newPageMemory(budget)}
+		hold := &pageHold{m: newWatchedMemory(budget)}
 		body := &budgetCheckingBody{t: t, hold: hold, n: tt.size}
 		resp := &http.Response{Body: body, ContentLength: -1}
 		got, err := readBody(context.Background(), resp, maxBodyBytes, hold, 1)
@@ -210,7 +212,7 @@ func TestBodiesCutShortAreRefused(t *testing.T) {
 				require.NoError(t, err)
 				body = zr
 			}
-			hold := &pageHold{m: newPageMemory(8 << 20)}
+			hold := &pageHold{m: newWatchedMemory(8 << 20)}
 			defer hold.release()
 			got, err := readBody(context.Background(), &http.Response{Body: io.NopCloser(body), ContentLength: -1}, maxBodyBytes, hold, 1)
 			require.ErrorIs(t, err, io.ErrUnexpectedEOF, "a cut body must not be parsed as complete")

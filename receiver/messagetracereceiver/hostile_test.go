@@ -330,7 +330,7 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 	h := newHarness(t, msgtracetest.Options{}, rowsIn(108, 20, msgtracetest.GenerateOptions{}))
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
-	r.client.maxBody = 1 << 20
+	r.client.limit = 1 << 20
 	before := r.cp.Done
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultOversized, Size: 2 << 20})
 	err := r.poll(ctx)

@@ -1,9 +1,9 @@
 package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
 
 import (
-	"container/list"
 	"context"
-	"sync"
+
+	"golang.org/x/sync/semaphore"
 )
 
 const (
@@ -22,105 +22,46 @@ const (
 	inFlightBytesPerBodyByte = 13
 )
 
-// pageMemory is a FIFO weighted semaphore over bytes of pages in flight. One is shared by every
-// receiver of a factory, so the bound is process-wide without global state; first come first
-// served means a tenant waits behind at most one page of each other tenant and never starves.
+// pageMemory is the bytes of pages in flight, a FIFO weighted semaphore (x/sync/semaphore).
+// One is shared by every receiver of a factory, so the bound is process-wide without global
+// state; first come first served means a tenant waits behind at most one page of each other
+// tenant and never starves: a waiter that does not fit blocks the ones behind it, which is what
+// keeps large pages from starving.
 type pageMemory struct {
 	size int64
-
-	mu      sync.Mutex
-	used    int64
-	peak    int64 // highest used ever, for tests and the benchmark
-	waiters list.List
+	pool memoryPool
 }
 
-type memoryWaiter struct {
-	n     int64
-	ready chan struct{}
+// memoryPool is what pageMemory needs of *semaphore.Weighted; tests wrap it to watch its use.
+type memoryPool interface {
+	Acquire(ctx context.Context, n int64) error
+	TryAcquire(n int64) bool
+	Release(n int64)
 }
 
 func newPageMemory(size int64) *pageMemory {
-	return &pageMemory{size: size}
+	return &pageMemory{size: size, pool: semaphore.NewWeighted(size)}
 }
 
 // acquire waits until n bytes fit (n is capped at the whole budget, so one huge page runs alone
 // instead of never).
 func (m *pageMemory) acquire(ctx context.Context, n int64) (int64, error) {
 	n = min(max(n, 1), m.size)
-	m.mu.Lock()
-	if m.waiters.Len() == 0 && m.used+n <= m.size {
-		m.takeLocked(n)
-		m.mu.Unlock()
-		return n, nil
+	if err := m.pool.Acquire(ctx, n); err != nil {
+		return 0, err
 	}
-	w := &memoryWaiter{n: n, ready: make(chan struct{})}
-	elem := m.waiters.PushBack(w)
-	m.mu.Unlock()
-	select {
-	case <-w.ready:
-		return n, nil
-	case <-ctx.Done():
-		m.mu.Lock()
-		select {
-		case <-w.ready: // granted while cancelling: give it back
-			m.used -= n
-		default:
-			m.waiters.Remove(elem)
-		}
-		// Our leaving may let the next waiters in.
-		m.grantLocked()
-		m.mu.Unlock()
-		return 0, ctx.Err()
-	}
+	return n, nil
 }
 
 // tryAcquire takes n bytes only if they fit now and nobody waits.
 func (m *pageMemory) tryAcquire(n int64) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.waiters.Len() > 0 || m.used+n > m.size {
-		return false
-	}
-	m.takeLocked(n)
-	return true
+	return m.pool.TryAcquire(n)
 }
 
 func (m *pageMemory) release(n int64) {
-	if n <= 0 {
-		return
+	if n > 0 {
+		m.pool.Release(n)
 	}
-	m.mu.Lock()
-	m.used -= n
-	m.grantLocked()
-	m.mu.Unlock()
-}
-
-func (m *pageMemory) takeLocked(n int64) {
-	m.used += n
-	if m.used > m.peak {
-		m.peak = m.used
-	}
-}
-
-// grantLocked wakes waiters in order while the head fits; a head that does not fit blocks the
-// ones behind it, which is what keeps large pages from starving.
-func (m *pageMemory) grantLocked() {
-	for e := m.waiters.Front(); e != nil; e = m.waiters.Front() {
-		w := e.Value.(*memoryWaiter)
-		if m.used+w.n > m.size {
-			return
-		}
-		m.takeLocked(w.n)
-		m.waiters.Remove(e)
-		close(w.ready)
-	}
-}
-
-// stats returns the bytes in use now and the highest ever.
-func (m *pageMemory) stats() (used, peak int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.used, m.peak
 }
 
 // pageHold is the share of pageMemory one receiver holds for its current page.

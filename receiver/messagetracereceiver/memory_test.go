@@ -13,13 +13,88 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 )
 
+// countingPool is the page memory's semaphore with its use watched: what is held now, the
+// highest ever held, and how many callers wait in Acquire.
+type countingPool struct {
+	sem *semaphore.Weighted
+
+	mu         sync.Mutex
+	used, peak int64
+	waiting    int
+}
+
+func (p *countingPool) Acquire(ctx context.Context, n int64) error {
+	p.mu.Lock()
+	p.waiting++
+	p.mu.Unlock()
+	err := p.sem.Acquire(ctx, n)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.waiting--
+	if err == nil {
+		p.took(n)
+	}
+	return err
+}
+
+func (p *countingPool) TryAcquire(n int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ok := p.sem.TryAcquire(n)
+	if ok {
+		p.took(n)
+	}
+	return ok
+}
+
+func (p *countingPool) Release(n int64) {
+	p.mu.Lock()
+	p.used -= n
+	p.mu.Unlock()
+	p.sem.Release(n)
+}
+
+func (p *countingPool) took(n int64) {
+	p.used += n
+	p.peak = max(p.peak, p.used)
+}
+
+// newWatchedMemory is a page memory of size bytes whose use stats reports.
+func newWatchedMemory(size int64) *pageMemory {
+	m := newPageMemory(size)
+	watchMemory(m)
+	return m
+}
+
+// watchMemory makes stats report m's use from now on; nothing may be held yet.
+func watchMemory(m *pageMemory) {
+	m.pool = &countingPool{sem: semaphore.NewWeighted(m.size)}
+}
+
+// stats returns the bytes in use now and the highest ever, of a watched memory.
+func (m *pageMemory) stats() (used, peak int64) {
+	p := m.pool.(*countingPool)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.used, p.peak
+}
+
+// waiters is how many callers wait in acquire, of a watched memory.
+func (m *pageMemory) waiters() int {
+	p := m.pool.(*countingPool)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiting
+}
+
 func TestPageMemoryIsFirstComeFirstServed(t *testing.T) {
-	m := newPageMemory(10)
+	m := newWatchedMemory(10)
 	ctx := context.Background()
 	_, err := m.acquire(ctx, 8)
 	require.NoError(t, err)
@@ -36,7 +111,7 @@ func TestPageMemoryIsFirstComeFirstServed(t *testing.T) {
 		m.release(n)
 	}()
 	<-big
-	require.Eventually(t, func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.waiters.Len() == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return m.waiters() == 1 }, 5*time.Second, time.Millisecond)
 	go func() {
 		defer wg.Done()
 		n, err := m.acquire(ctx, 2) // would fit at once, but someone waits: queue
@@ -44,7 +119,7 @@ func TestPageMemoryIsFirstComeFirstServed(t *testing.T) {
 		order <- n
 		m.release(n)
 	}()
-	require.Eventually(t, func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.waiters.Len() == 2 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return m.waiters() == 2 }, 5*time.Second, time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
 	assert.Empty(t, order, "the small request overtook the large one queued before it")
 	assert.False(t, m.tryAcquire(1), "tryAcquire must not overtake waiters")
@@ -57,13 +132,13 @@ func TestPageMemoryIsFirstComeFirstServed(t *testing.T) {
 }
 
 func TestPageMemoryCancelledWaiterLetsOthersIn(t *testing.T) {
-	m := newPageMemory(10)
+	m := newWatchedMemory(10)
 	_, err := m.acquire(context.Background(), 5)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := m.acquire(ctx, 10); errc <- err }()
-	require.Eventually(t, func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.waiters.Len() == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return m.waiters() == 1 }, 5*time.Second, time.Millisecond)
 	got := make(chan struct{})
 	go func() { n, _ := m.acquire(context.Background(), 5); m.release(n); close(got) }()
 	cancel()
@@ -79,7 +154,7 @@ func TestPageMemoryCancelledWaiterLetsOthersIn(t *testing.T) {
 }
 
 func TestPageHoldGrowsForLongBodiesAndCapsAtTheBudget(t *testing.T) {
-	m := newPageMemory(100)
+	m := newWatchedMemory(100)
 	h := &pageHold{m: m}
 	require.NoError(t, h.take(context.Background(), 30))
 	require.NoError(t, h.take(context.Background(), 50))
@@ -133,7 +208,7 @@ func TestManyTenantsShareOnePageMemory(t *testing.T) {
 	const tenants, perTenant, pageSize = 12, 600, 50
 	// Room for exactly three pages of the estimate; bodies of 50 rows ask for a little more.
 	pageBytes := int64(pageSize) * inFlightBytesPerRow
-	m := newPageMemory(3 * pageBytes)
+	m := newWatchedMemory(3 * pageBytes)
 	factory := newFactoryWithMemory(m)
 	var inside, maxIn, uncount atomic.Int64
 	progress := make([]atomic.Int64, tenants)

@@ -195,15 +195,12 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		return nil
 	}
 	// A fetched page holds its share of the collector's page memory until it is delivered.
-	defer r.client.memory.release()
+	release := func() {}
+	defer func() { release() }()
 	for {
-		r.client.memory.release()
-		if isNext { // a backlog: more pages of rows
-			if err := r.client.start.behind(ctx); err != nil {
-				return pages, emitted, false, err
-			}
-		}
-		page, err := r.client.fetch(ctx, pageURL, isNext)
+		release()
+		page, done, err := r.client.Fetch(ctx, pageURL, isNext)
+		release = done
 		if errors.Is(err, errPoisonedLink) && requeries < maxRequeries {
 			requeries++
 			r.set.Logger.Warn("Microsoft refused a next-link it issued; querying the rest of the range afresh",
@@ -329,7 +326,7 @@ func (r *messageTraceReceiver) reportOutOfRange(ctx context.Context, p *pass, pr
 // and recipient, the address compared case-insensitively, as the early and settled passes
 // compare rows (rowHash). The API lists each row once; a page listing one twice, or once in
 // another case, would otherwise emit it twice. byHash holds one page's rows, so its size is
-// bounded by the page size (client.go refuses a page with more rows than asked for); a hash
+// bounded by the page size (classify.go refuses a page with more rows than asked for); a hash
 // match is confirmed on the fields, so a collision never drops a row.
 func dropRepeats(rows []tracepage.Row, byHash map[uint64]int) ([]tracepage.Row, int) {
 	if len(rows) < 2 {

@@ -192,30 +192,35 @@ func (r *messageTraceReceiver) prepareClients(ctx context.Context, host componen
 	return runCtx, nil
 }
 
-// newAPIClient builds the client of list and details requests, with its token source, request
-// budget, share of page memory and self-metrics; ctx bounds the metrics.
+// newAPIClient builds the client of list and details requests from its layers: admission
+// (request budget, start turn, share of page memory), request (token source, HTTP client,
+// self-metrics), retry; ctx bounds the metrics.
 func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, login oauth2.TokenSource) *apiClient {
+	budget := newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now)
+	tokens := newTokenProvider(&firstTokenLog{source: login, logger: r.set.Logger, tenant: r.cfg.TenantID}, r.now).withLogger(r.set.Logger)
 	return &apiClient{
-		api:      r.cfg.api(),
-		base:     base,
-		pageSize: r.cfg.effectivePageSize(),
-		http:     r.http,
-		tokens:   newTokenProvider(&firstTokenLog{source: login, logger: r.set.Logger, tenant: r.cfg.TenantID}, r.now).withLogger(r.set.Logger),
-		budget:   newRequestBudget(r.cfg.RequestBudget.Requests, r.cfg.RequestBudget.Interval, r.now),
-		memory:   &pageHold{m: r.memory},
-		start:    r.start,
-		retry:    r.retry,
-		now:      r.now,
-		sleep:    r.sleep,
-		logger:   r.set.Logger,
-		observe: func(status string, throttled bool) {
-			r.requests.Add(1)
-			r.telemetry.ReceiverMessageTraceRequests.Add(ctx, 1, metric.WithAttributes(attribute.String("status", status)))
-			if throttled {
-				r.health.throttled()
-				r.telemetry.ReceiverMessageTraceThrottledRequests.Add(ctx, 1)
-			}
-		},
+		api:       r.cfg.api(),
+		base:      base,
+		pageSize:  r.cfg.effectivePageSize(),
+		now:       r.now,
+		admission: admission{budget: budget, start: r.start, memory: &pageHold{m: r.memory}},
+		tokens:    tokens,
+		request:   &requester{http: r.http, tokens: tokens, observe: r.observeRequest(ctx)},
+		limit:     maxBodyBytes,
+		retry: &retrier{policy: r.retry, now: r.now, sleep: r.sleep, logger: r.set.Logger,
+			pauseUntil: budget.pauseUntil, relogin: tokens.invalidate},
+	}
+}
+
+// observeRequest counts each API request in the self-metrics and the receiver's health.
+func (r *messageTraceReceiver) observeRequest(ctx context.Context) func(status string, throttled bool) {
+	return func(status string, throttled bool) {
+		r.requests.Add(1)
+		r.telemetry.ReceiverMessageTraceRequests.Add(ctx, 1, metric.WithAttributes(attribute.String("status", status)))
+		if throttled {
+			r.health.throttled()
+			r.telemetry.ReceiverMessageTraceThrottledRequests.Add(ctx, 1)
+		}
 	}
 }
 

@@ -29,7 +29,7 @@ func TestBudgetNeverExceededAndRetryAfterHonoured(t *testing.T) {
 		clock.Advance(d)
 		return ctx.Err()
 	}
-	r.client.now, r.client.sleep = clock.Now, fakeSleep
+	r.client.now, r.client.retry.now, r.client.retry.sleep = clock.Now, clock.Now, fakeSleep
 	r.client.budget.now, r.client.budget.sleep = clock.Now, fakeSleep
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultThrottle, RetryAfter: time.Second})
 
@@ -93,6 +93,24 @@ func TestTimeoutIsRetried(t *testing.T) {
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultSlow, Delay: 3 * time.Second})
 	require.NoError(t, r.poll(ctx))
 	requireExactlyOnce(t, rows, delivered(sink))
+	// The one page was asked for twice: the first request timed out, the retry brought it
+	// (the stand-in records a request once it has noticed the client gave up).
+	assert.Eventually(t, func() bool { return len(apiRequests(h.srv)) == 2 }, 5*time.Second, 10*time.Millisecond,
+		"the timed-out request and its retry")
+	retried := h.logs.FilterMessage("message trace request failed; retrying").All()
+	require.Len(t, retried, 1)
+	assert.Regexp(t, "Timeout|deadline exceeded", retried[0].ContextMap()["error"])
+
+	// Without retries the same timeout ends the poll: the rows above came by the retry.
+	h = newHarness(t, msgtracetest.Options{}, rows)
+	h.cfg.Timeout = time.Second
+	sink = new(consumertest.LogsSink)
+	r, ctx = h.receiver(sink)
+	r.client.retry.policy.backoff.Enabled = false
+	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultSlow, Delay: 3 * time.Second})
+	require.ErrorContains(t, r.poll(ctx), "retry_on_failure.enabled is false")
+	assert.Eventually(t, func() bool { return len(apiRequests(h.srv)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Zero(t, sink.LogRecordCount())
 }
 
 func TestPersistentServerErrorsEndThePollWithoutMovingTheCheckpoint(t *testing.T) {

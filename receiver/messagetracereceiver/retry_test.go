@@ -40,27 +40,34 @@ func runRetries(t *testing.T, b configretry.BackOffConfig, stopAfterWaits int) r
 	var run retryRun
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	tokens := newTokenProvider(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "token", Expiry: clock.Add(time.Hour)}), func() time.Time { return clock })
+	budget := newRequestBudget(1_000_000, time.Second, now)
 	c := &apiClient{
-		api:      graphAPI{},
-		base:     base,
-		pageSize: 10,
-		http:     srv.Client(),
-		tokens:   newTokenProvider(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "token", Expiry: clock.Add(time.Hour)}), func() time.Time { return clock }),
-		budget:   newRequestBudget(1_000_000, time.Second, now),
-		retry:    retryPolicy{backoff: b, maxThrottles: maxThrottles},
-		now:      now,
-		sleep: func(ctx context.Context, d time.Duration) error {
-			run.waits = append(run.waits, d)
-			clock = clock.Add(d)
-			if stopAfterWaits > 0 && len(run.waits) >= stopAfterWaits {
-				cancel() // stands for Shutdown
-			}
-			return ctx.Err()
+		api:       graphAPI{},
+		base:      base,
+		pageSize:  10,
+		now:       now,
+		admission: admission{budget: budget},
+		tokens:    tokens,
+		request:   &requester{http: srv.Client(), tokens: tokens, observe: func(string, bool) {}},
+		limit:     maxBodyBytes,
+		retry: &retrier{
+			policy: retryPolicy{backoff: b, maxThrottles: maxThrottles},
+			now:    now,
+			sleep: func(ctx context.Context, d time.Duration) error {
+				run.waits = append(run.waits, d)
+				clock = clock.Add(d)
+				if stopAfterWaits > 0 && len(run.waits) >= stopAfterWaits {
+					cancel() // stands for Shutdown
+				}
+				return ctx.Err()
+			},
+			logger:     zap.NewNop(),
+			pauseUntil: budget.pauseUntil,
+			relogin:    tokens.invalidate,
 		},
-		logger:  zap.NewNop(),
-		observe: func(string, bool) {},
 	}
-	_, run.err = c.fetch(ctx, c.firstPageURL(clock.Add(-time.Hour), clock), false)
+	_, _, run.err = c.Fetch(ctx, c.firstPageURL(clock.Add(-time.Hour), clock), false)
 	run.requests = int(requests.Load())
 	return run
 }
@@ -122,13 +129,23 @@ func TestRetryJitterStaysWithinRandomizationFactor(t *testing.T) {
 	b := configretry.BackOffConfig{InitialInterval: 2 * time.Second, Multiplier: 2, MaxInterval: time.Minute, RandomizationFactor: 0.5}
 	seen := map[bool]bool{}
 	for range 2000 {
-		d := backoff(b, 3) // step 8 s
+		d := nthBackOff(b, 3) // step 8 s
 		require.GreaterOrEqual(t, d, 4*time.Second)
 		require.LessOrEqual(t, d, 12*time.Second)
 		seen[d > 8*time.Second] = true
-		d = backoff(b, 40) // far past the cap: 2^39 steps would overflow
+		d = nthBackOff(b, 40) // far past the cap: 2^39 steps would overflow
 		require.GreaterOrEqual(t, d, 30*time.Second)
 		require.LessOrEqual(t, d, 90*time.Second)
 	}
 	assert.Len(t, seen, 2, "waits fall on both sides of the step")
+}
+
+// nthBackOff is the wait before retry number n of one request.
+func nthBackOff(b configretry.BackOffConfig, n int) time.Duration {
+	s := newBackOff(b)
+	var d time.Duration
+	for range n {
+		d = s.NextBackOff()
+	}
+	return d
 }
