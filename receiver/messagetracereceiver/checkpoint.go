@@ -11,38 +11,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// checkpointKey is the storage key; the storage client is already scoped to this receiver's
-// component ID, so several receivers (one per tenant) never share a checkpoint.
-const checkpointKey = "message_trace_checkpoint"
-
-// checkpointVersion changes whenever the stored layout changes incompatibly.
-const checkpointVersion = 1
-
-// checkpoint is what survives a restart.
-type checkpoint struct {
-	Version int    `json:"v"`
-	Tenant  string `json:"tenant"`
-	API     string `json:"api"`
-	// Reset is the reset_checkpoint value this checkpoint was started under.
-	Reset string `json:"reset"`
-	// passCheckpoint (promoted: Done, Open) is the settled pass, the one at `delay`.
-	passCheckpoint
-	// Early is the early pass at `early_delay`; nil while it is off or has not started.
-	Early *passCheckpoint `json:"early,omitempty"`
-	// EarlyFrom is where the early pass started covering time: rows the settled pass finds
-	// after it that the early pass did not see are late rows.
-	EarlyFrom time.Time `json:"early_from,omitzero"`
-}
-
-// passCheckpoint is one pass's position.
-type passCheckpoint struct {
-	// Done is the end of the newest fully delivered range: every row received at or before it
-	// (as far as the API showed it) has been accepted by the pipeline.
-	Done time.Time `json:"done"`
-	// Open is the range being walked, with exact progress inside it; nil between ranges.
-	Open *rangeProgress `json:"open,omitempty"`
-}
-
 // checkpointStore persists the checkpoint after the pipeline accepted what it covers.
 type checkpointStore struct {
 	client storage.Client

@@ -5,30 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
-
-const (
-	detailsPendingKey     = "details_pending"
-	detailsPendingVersion = 1
-	// pendingOverhead bounds what one entry costs in storage beyond its strings (JSON keys,
-	// two RFC 3339 times with nanoseconds, attempts).
-	pendingOverhead = 160
-	maxRecipientLen = 320 // RFC 5321 bound on a mailbox
-)
-
-// pendingDetail is a row waiting for its details.
-type pendingDetail struct {
-	TraceID   string    `json:"id"`
-	Recipient string    `json:"rcpt"`
-	MessageID string    `json:"mid,omitempty"`
-	Status    string    `json:"st"`
-	Received  time.Time `json:"recv"`
-	Added     time.Time `json:"added"`
-	Attempts  int       `json:"tries,omitempty"`
-}
 
 func (p *pendingDetail) key() string { return p.TraceID + "|" + strings.ToLower(p.Recipient) }
 
@@ -103,11 +82,6 @@ func (s *pendingDetails) remove(key string) {
 
 func (s *pendingDetails) clear() {
 	s.entries, s.index, s.bytes, s.dirty = nil, map[string]bool{}, 0, true
-}
-
-type pendingFile struct {
-	Version int             `json:"v"`
-	Entries []pendingDetail `json:"pending"`
 }
 
 // saveOps is the operation that stores the set, or nothing when it did not change.

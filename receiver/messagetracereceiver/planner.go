@@ -1,9 +1,6 @@
 package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -88,35 +85,6 @@ func (p *rangePlanner) learn(span time.Duration, rows int) {
 	p.span = min(max(next, minSpan), maxQuerySpan)
 }
 
-// rangeProgress is a range (Start, End] and what of it was delivered. Rows arrive in time
-// order, so "delivered" is every row on one side of Bound plus the rows exactly at Bound
-// listed in AtBound; a restart re-queries only the other side and emits nothing twice.
-type rangeProgress struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-	// Order is "desc" (newest first, Graph), "asc", "" (not known yet: only rows at Bound
-	// delivered) or "none" (the API broke order: progress cannot be exact, re-read the range).
-	Order string    `json:"order,omitempty"`
-	Bound time.Time `json:"bound,omitzero"`
-	// AtBound are the rows delivered at Bound. They are remembered by identity, not counted:
-	// a re-query lists them again, and neither API documents an order among rows of one
-	// instant (message-trace-api.md: Graph is newest-first and stable across the pages of one
-	// query, nothing more), so "the first n" could skip a row never delivered. A checkpoint
-	// written before issue 20 lists them as "keys" (id|recipient); they are read into this.
-	AtBound boundRows `json:"at_bound,omitzero"`
-	// Rows is how many rows of the range were delivered (for the range summary).
-	Rows int `json:"rows"`
-}
-
-// boundRows is a set of rows as 64-bit hashes of their identity (rowHash), stored as one
-// base64 string of 8 bytes a row: 30,000 rows at one instant take 320 KB in the checkpoint
-// instead of the 8 MB their keys took. Two rows of one instant sharing a hash (about 1 in 4e10
-// for 30,000 rows) would make a restart inside that instant skip one of them.
-type boundRows struct {
-	hashes []uint64
-	sorted bool // hashes is sorted (contains searches it); appends clear it
-}
-
 func (b *boundRows) add(h uint64) {
 	b.hashes = append(b.hashes, h)
 	b.sorted = len(b.hashes) == 1
@@ -136,61 +104,6 @@ func (b *boundRows) contains(h uint64) bool {
 }
 
 func (b *boundRows) len() int { return len(b.hashes) }
-
-// IsZero makes omitzero drop an empty set.
-func (b boundRows) IsZero() bool { return len(b.hashes) == 0 }
-
-func (b boundRows) MarshalJSON() ([]byte, error) {
-	raw := make([]byte, 8*len(b.hashes))
-	for i, h := range b.hashes {
-		binary.LittleEndian.PutUint64(raw[8*i:], h)
-	}
-	return json.Marshal(raw) // []byte: a base64 string
-}
-
-func (b *boundRows) UnmarshalJSON(data []byte) error {
-	var raw []byte
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	if len(raw)%8 != 0 {
-		return fmt.Errorf("at_bound holds %d bytes, not a multiple of 8", len(raw))
-	}
-	b.hashes, b.sorted = make([]uint64, len(raw)/8), false
-	for i := range b.hashes {
-		b.hashes[i] = binary.LittleEndian.Uint64(raw[8*i:])
-	}
-	return nil
-}
-
-// UnmarshalJSON reads progress in this layout or in the one before issue 20, whose rows at
-// Bound were a list of keys ("keys": ["id|recipient", ...]).
-func (r *rangeProgress) UnmarshalJSON(data []byte) error {
-	type plain rangeProgress // without this method
-	var stored struct {
-		plain
-		Keys []string `json:"keys"`
-	}
-	if err := json.Unmarshal(data, &stored); err != nil {
-		return err
-	}
-	*r = rangeProgress(stored.plain)
-	for _, k := range stored.Keys {
-		r.AtBound.add(keyHash(k))
-	}
-	return nil
-}
-
-// keyHash is rowHash of the row whose Key() is k: both hash id, "|" and the lower-cased
-// recipient, byte by byte.
-func keyHash(k string) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	for i := 0; i < len(k); i++ {
-		h = (h ^ uint64(k[i])) * prime
-	}
-	return h
-}
 
 // clampStart moves the range's start forward to done (the oldest time the API still serves)
 // and drops progress that pointed before it. It reports false when nothing of the range that

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -23,33 +22,6 @@ import (
 // stateCopyEvery (and at shutdown), so it lags the storage file by at most that much: restored,
 // the receiver reads again what it delivered in that time (duplicates of at most
 // stateCopyEvery of rows, no loss). It is only read after damage; the storage file is the truth.
-
-const (
-	stateCopySuffix  = ".copy"
-	stateCopyVersion = 1
-	// stateCopyEvery bounds how stale the copy may be, hence the duplicates after a restore.
-	stateCopyEvery = time.Minute
-	// maxStateCopyBytes bounds what a copy may hold (a checkpoint deep inside a range of many
-	// rows at one instant and the remembered rows of a busy tenant stay far below it).
-	maxStateCopyBytes = 64 << 20
-)
-
-type stateCopy struct {
-	Version  int            `json:"v"`
-	Receiver string         `json:"receiver"`
-	Saved    time.Time      `json:"saved"`
-	Entries  []stateCopyKey `json:"entries"`
-}
-
-type stateCopyKey struct {
-	Key   string `json:"k"`
-	Value []byte `json:"v"`
-}
-
-// stateCopyKeyOK says whether key is one of the receiver's own storage keys.
-func stateCopyKeyOK(key string) bool {
-	return key == checkpointKey || key == seenIndexKey || key == detailsPendingKey || strings.HasPrefix(key, seenKeyPrefix)
-}
 
 func (r *messageTraceReceiver) stateCopyPath() string {
 	if r.storageFile == "" {
