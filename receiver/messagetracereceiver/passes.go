@@ -268,7 +268,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		if page.Next == "" {
 			return pages, emitted, true, nil
 		}
-		if r.early != nil && pages >= p.planner.pageBudget() && (prog.Order == "desc" || prog.Order == "asc") {
+		if r.early != nil && pages >= p.planner.pageBudget() && prog.Order.exact() {
 			// Progress is stored exactly, so the rest is queried afresh on the next turn.
 			return pages, emitted, false, nil
 		}

@@ -127,8 +127,8 @@ type rangeProgress struct {
 	End   time.Time `json:"end"`
 	// Order is "desc" (newest first, Graph), "asc", "" (not known yet: only rows at Bound
 	// delivered) or "none" (the API broke order: progress cannot be exact, re-read the range).
-	Order string    `json:"order,omitempty"`
-	Bound time.Time `json:"bound,omitzero"`
+	Order rangeOrder `json:"order,omitempty"`
+	Bound time.Time  `json:"bound,omitzero"`
 	// AtBound are the rows delivered at Bound. They are remembered by identity, not counted:
 	// a re-query lists them again, and neither API documents an order among rows of one
 	// instant (message-trace-api.md: Graph is newest-first and stable across the pages of one
@@ -138,6 +138,17 @@ type rangeProgress struct {
 	// Rows is how many rows of the range were delivered (for the range summary).
 	Rows int `json:"rows"`
 }
+
+// rangeOrder is the order in which the API lists a range's rows, as learned from the rows
+// delivered; stored as its string.
+type rangeOrder string
+
+const (
+	orderUnknown rangeOrder = ""     // not known yet: only rows at Bound delivered
+	orderDesc    rangeOrder = "desc" // newest first (Graph)
+	orderAsc     rangeOrder = "asc"
+	orderNone    rangeOrder = "none" // the API broke its order: progress cannot be exact
+)
 
 // boundRows is a set of rows as 64-bit hashes of their identity (rowHash), stored as one
 // base64 string of 8 bytes a row: 30,000 rows at one instant take 320 KB in the checkpoint

@@ -116,11 +116,11 @@ func (r *rangeProgress) clampStart(done time.Time) bool {
 		r.Start = done
 	}
 	switch {
-	case r.Order == "desc" && !r.Bound.After(done):
+	case r.Order == orderDesc && !r.Bound.After(done):
 		return false // what is left lies before the API's limit
-	case r.Order == "asc" && r.Bound.Before(done):
+	case r.Order == orderAsc && r.Bound.Before(done):
 		r.Bound, r.AtBound = done, boundRows{}
-	case r.Order == "" && !r.Bound.IsZero() && !r.Bound.After(done):
+	case r.Order == orderUnknown && !r.Bound.IsZero() && !r.Bound.After(done):
 		r.Bound, r.AtBound = time.Time{}, boundRows{}
 	}
 	return true
@@ -128,13 +128,7 @@ func (r *rangeProgress) clampStart(done time.Time) bool {
 
 // queryBounds is the time span still to query for a range, given its progress.
 func (r *rangeProgress) queryBounds() (from, to time.Time) {
-	switch r.Order {
-	case "desc":
-		return r.Start, r.Bound
-	case "asc":
-		return r.Bound, r.End
-	}
-	return r.Start, r.End
+	return r.Order.queryBounds(r.Start, r.End, r.Bound)
 }
 
 // contains reports whether a row belongs to the range (Start, End]. The query's bounds are
@@ -158,21 +152,13 @@ func (r *rangeProgress) wants(row *tracepage.Row) bool {
 	if !r.contains(row) {
 		return false
 	}
-	if r.Order == "none" {
+	if r.Order == orderNone || r.Bound.IsZero() {
 		return true
 	}
-	if r.Bound.IsZero() {
-		return true
-	}
-	switch {
-	case t.Equal(r.Bound):
+	if t.Equal(r.Bound) {
 		return !r.AtBound.contains(rowHash(row))
-	case r.Order == "desc":
-		return t.Before(r.Bound)
-	case r.Order == "asc":
-		return t.After(r.Bound)
 	}
-	return true // order unknown: only rows at Bound are known delivered
+	return r.Order.undelivered(t, r.Bound)
 }
 
 // delivered records rows the pipeline accepted, in the order the API sent them.
@@ -180,25 +166,62 @@ func (r *rangeProgress) delivered(rows []tracepage.Row) {
 	for i := range rows {
 		row := &rows[i]
 		r.Rows++
-		if r.Order == "none" {
+		if r.Order == orderNone {
 			continue
 		}
 		t := row.Received
-		switch {
-		case r.Bound.IsZero() || t.Equal(r.Bound):
+		if r.Bound.IsZero() || t.Equal(r.Bound) {
 			r.Bound = t
 			r.AtBound.add(rowHash(row))
 			continue
-		case r.Order == "" && t.Before(r.Bound):
-			r.Order = "desc"
-		case r.Order == "" && t.After(r.Bound):
-			r.Order = "asc"
-		case r.Order == "desc" && t.After(r.Bound), r.Order == "asc" && t.Before(r.Bound):
+		}
+		if r.Order = r.Order.after(t, r.Bound); r.Order == orderNone {
 			// The API broke its order: no exact resume point exists any more.
-			r.Order, r.Bound, r.AtBound = "none", time.Time{}, boundRows{}
+			r.Bound, r.AtBound = time.Time{}, boundRows{}
 			continue
 		}
 		r.Bound = t
 		r.AtBound.reset(rowHash(row))
 	}
+}
+
+// exact says whether progress in this order is stored exactly, so that the rest of a range can
+// be queried afresh from it.
+func (o rangeOrder) exact() bool { return o == orderDesc || o == orderAsc }
+
+// queryBounds is the time span still to query of the range (start, end] whose rows were
+// delivered up to bound.
+func (o rangeOrder) queryBounds(start, end, bound time.Time) (from, to time.Time) {
+	switch o {
+	case orderDesc:
+		return start, bound
+	case orderAsc:
+		return bound, end
+	}
+	return start, end
+}
+
+// undelivered says whether a row at t, not at bound, lies on the side of bound not delivered
+// yet. With the order unknown only rows at bound are known delivered.
+func (o rangeOrder) undelivered(t, bound time.Time) bool {
+	switch o {
+	case orderDesc:
+		return t.Before(bound)
+	case orderAsc:
+		return t.After(bound)
+	}
+	return true
+}
+
+// after is the order once a row at t follows the last one delivered, at bound (t != bound).
+func (o rangeOrder) after(t, bound time.Time) rangeOrder {
+	switch {
+	case o == orderUnknown && t.Before(bound):
+		return orderDesc
+	case o == orderUnknown:
+		return orderAsc
+	case o == orderDesc && t.After(bound), o == orderAsc && t.Before(bound):
+		return orderNone
+	}
+	return o
 }

@@ -32,15 +32,15 @@ func TestPollEndsUnderLatencyWithARealClock(t *testing.T) {
 func TestClampStart(t *testing.T) {
 	t0 := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
 	done := t0.Add(24 * time.Hour)
-	desc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "desc", Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
+	desc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: orderDesc, Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
 	assert.False(t, desc.clampStart(done), "newest-first progress already below the limit: nothing readable is left")
-	desc = rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "desc", Bound: t0.Add(48 * time.Hour)}
+	desc = rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: orderDesc, Bound: t0.Add(48 * time.Hour)}
 	assert.True(t, desc.clampStart(done))
 	from, to := desc.queryBounds()
 	assert.Equal(t, done, from)
 	assert.Equal(t, t0.Add(48*time.Hour), to)
 
-	asc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "asc", Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
+	asc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: orderAsc, Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
 	assert.True(t, asc.clampStart(done))
 	from, _ = asc.queryBounds()
 	assert.Equal(t, done, from, "oldest-first progress resumes at the limit, not before it")
@@ -51,8 +51,8 @@ func TestClampStart(t *testing.T) {
 }
 
 func TestStaleOpenRangeResumesInsideTheLimit(t *testing.T) {
-	for _, order := range []string{"desc", "asc"} {
-		t.Run(order, func(t *testing.T) {
+	for _, order := range []rangeOrder{orderDesc, orderAsc} {
+		t.Run(string(order), func(t *testing.T) {
 			rows := rowsIn(41, 20, msgtracetest.GenerateOptions{})
 			h := newHarness(t, msgtracetest.Options{}, rows)
 			h.cfg.InitialLookback = 90 * 24 * time.Hour

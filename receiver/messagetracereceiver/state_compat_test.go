@@ -74,7 +74,7 @@ func TestStateOfTheLastReleaseLoadsAndRoundTrips(t *testing.T) {
 	require.NotNil(t, cp.Open)
 	assert.Equal(t, base.Add(-time.Hour), cp.Open.Start)
 	assert.Equal(t, base, cp.Open.End)
-	assert.Equal(t, "asc", string(cp.Open.Order))
+	assert.Equal(t, orderAsc, cp.Open.Order)
 	assert.Equal(t, base.Add(-2*time.Minute), cp.Open.Bound)
 	assert.Equal(t, 2, cp.Open.Rows)
 	assert.True(t, cp.Open.AtBound.contains(rowHash(&rows[1])), "bob's row, delivered at the bound")
@@ -84,7 +84,7 @@ func TestStateOfTheLastReleaseLoadsAndRoundTrips(t *testing.T) {
 	require.NotNil(t, cp.Early)
 	assert.Equal(t, base.Add(-5*time.Minute), cp.Early.Done)
 	require.NotNil(t, cp.Early.Open)
-	assert.Equal(t, "", string(cp.Early.Open.Order))
+	assert.Equal(t, orderUnknown, cp.Early.Open.Order)
 	assert.Equal(t, 2, cp.Early.Open.AtBound.len())
 
 	seen, err := loadSeenState(ctx, client)
