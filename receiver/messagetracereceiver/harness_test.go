@@ -185,3 +185,17 @@ func mustParse(t *testing.T, raw string) *url.URL {
 func newMemClient() storage.Client {
 	return storagetest.NewInMemoryClient(component.KindReceiver, component.MustNewID("x"), "")
 }
+
+// prepare is Start without its goroutine: begin and then the state loaded in the caller's
+// goroutine, so that a test can poll directly.
+func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
+	runCtx, ext, err := r.begin(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.loadState(ctx, ext); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	return runCtx, nil
+}

@@ -32,20 +32,6 @@ func (r *messageTraceReceiver) begin(ctx context.Context, host component.Host) (
 	return runCtx, ext, nil
 }
 
-// prepare is begin and then the state loaded in the caller's goroutine. Tests call it and then
-// poll directly.
-func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
-	runCtx, ext, err := r.begin(ctx, host)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.loadState(ctx, ext); err != nil {
-		r.cancel()
-		return nil, err
-	}
-	return runCtx, nil
-}
-
 // loadThenRun is the receiver's goroutine: it loads the state, retrying a storage client that
 // cannot be opened (a locked or unreadable file) as a setup problem, and then polls.
 func (r *messageTraceReceiver) loadThenRun(ctx context.Context, ext storage.Extension) {
