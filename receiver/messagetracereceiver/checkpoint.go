@@ -60,7 +60,7 @@ func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) (*checkpoint,
 	}
 	// initial_lookback may equal the API's limit; start just inside it rather than warning
 	// about a gap on every first run.
-	if oldest := r.planner.oldest(r.now()); fresh.Done.Before(oldest) {
+	if oldest := r.settled.planner.oldest(r.now()); fresh.Done.Before(oldest) {
 		fresh.Done = oldest
 	}
 	stored, err := r.store.load(ctx)

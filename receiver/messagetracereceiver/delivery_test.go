@@ -183,7 +183,7 @@ func TestPermanentConsumerErrorSkipsRows(t *testing.T) {
 	r, ctx := h.receiver(consumertest.NewErr(consumererror.NewPermanent(errors.New("bad data"))))
 	require.NoError(t, r.poll(ctx))
 	assert.Nil(t, r.cp.Open)
-	assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the refused rows")
+	assert.Equal(t, r.settled.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the refused rows")
 	assert.Equal(t, 1, h.logs.FilterMessage("the pipeline refused rows permanently; skipping them").Len())
 }
 

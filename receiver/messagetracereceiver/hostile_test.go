@@ -185,7 +185,7 @@ func TestBadRowsAreDeliveredRawAndTheTenantMovesOn(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{`receivedDateTime "2026-13-45T99:99:99Z" is not an RFC 3339 time`, "no id"}, reasons)
 	assert.Equal(t, int64(2), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
-	assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the bad rows")
+	assert.Equal(t, r.settled.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the bad rows")
 	logged := int64(0)
 	for _, e := range h.logs.FilterMessageSnippet("could not be parsed; delivered them raw").All() {
 		logged += e.ContextMap()["rows"].(int64)
@@ -600,7 +600,7 @@ func TestRowsDatedWhereNoRangeReachesAreCountedAndLogged(t *testing.T) {
 				badIDs[strings.SplitN(k, "|", 2)[0]] = true
 			}
 			assert.Contains(t, badIDs, lines[0].ContextMap()["first_row_id"])
-			assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past them")
+			assert.Equal(t, r.settled.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past them")
 		})
 	}
 }
@@ -646,5 +646,5 @@ func TestRowNestedTooDeepIsDeliveredRawWithItsPage(t *testing.T) {
 	}
 	assert.Equal(t, 300, sink.LogRecordCount())
 	assert.Equal(t, int64(1), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
-	assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the page")
+	assert.Equal(t, r.settled.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the page")
 }

@@ -71,6 +71,48 @@ func (p *rangePlanner) next(done, now time.Time) (rangeProgress, bool) {
 	return rangeProgress{Start: done, End: end}, true
 }
 
+// clampCheckpoint moves a checkpoint the API would refuse forward, with its open range, and
+// reports the time it skipped: from the checkpoint to the oldest time the API serves.
+func (p *rangePlanner) clampCheckpoint(cp *passCheckpoint, now time.Time) (from, to time.Time, gap time.Duration) {
+	to, gap = p.clamp(cp.Done, now)
+	if gap <= 0 {
+		return cp.Done, cp.Done, 0
+	}
+	from, cp.Done = cp.Done, to
+	if cp.Open != nil && !cp.Open.clampStart(to) {
+		cp.Done, cp.Open = cp.Open.End, nil
+	}
+	return from, to, gap
+}
+
+// resume returns the checkpoint's open range, its start moved up to the checkpoint, or plans
+// the next one; false when the checkpoint is caught up.
+func (p *rangePlanner) resume(cp *passCheckpoint, now time.Time) (*rangeProgress, bool) {
+	if open := cp.Open; open != nil {
+		if open.Start.Before(cp.Done) {
+			open.Start = cp.Done
+		}
+		return open, true
+	}
+	next, ok := p.next(cp.Done, now)
+	if !ok {
+		return nil, false
+	}
+	return &next, true
+}
+
+// raiseTo moves a checkpoint before floor up to it, keeping an open range that reaches past
+// floor; it reports whether the checkpoint was before floor.
+func (cp *passCheckpoint) raiseTo(floor time.Time) bool {
+	if !cp.Done.Before(floor) {
+		return false
+	}
+	if cp.Open == nil || !cp.Open.End.After(floor) {
+		cp.Done, cp.Open = floor, nil
+	}
+	return true
+}
+
 // learn adapts the span to the density of a completed range.
 func (p *rangePlanner) learn(span time.Duration, rows int) {
 	if rows <= 0 || span <= 0 {

@@ -120,7 +120,7 @@ func TestCheckpointWithKeysFromBeforeLoads(t *testing.T) {
 		"v": checkpointVersion, "tenant": h.cfg.TenantID, "api": h.cfg.API, "reset": "",
 		"done": start,
 		"open": map[string]any{
-			"start": start, "end": r.planner.limit(r.now()), "order": "desc", "bound": instant,
+			"start": start, "end": r.settled.planner.limit(r.now()), "order": "desc", "bound": instant,
 			"keys": keys, "rows": len(newerThanBound) + len(keys),
 		},
 	}

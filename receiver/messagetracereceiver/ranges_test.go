@@ -68,7 +68,7 @@ func TestStaleOpenRangeResumesInsideTheLimit(t *testing.T) {
 				assert.Equal(t, 200, q.Status, "query %v", q.Query)
 			}
 			assert.Nil(t, r.cp.Open)
-			assert.Equal(t, r.planner.limit(now), r.cp.Done)
+			assert.Equal(t, r.settled.planner.limit(now), r.cp.Done)
 		})
 	}
 }
@@ -100,7 +100,7 @@ func TestPassesTakeTurnsOnALongRange(t *testing.T) {
 	h.cfg.PageSize = 100
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
-	r.planner.targetRows = 300 // three pages a turn
+	r.settled.planner.targetRows = 300 // three pages a turn
 	require.NoError(t, r.poll(ctx))
 	requireExactlyOnce(t, append(rows, early...), delivered(sink))
 	paused := h.logs.FilterMessage("range paused for the other pass")

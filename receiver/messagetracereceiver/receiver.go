@@ -38,9 +38,7 @@ type messageTraceReceiver struct {
 	obs       *receiverhelper.ObsReport
 	telemetry *metadata.TelemetryBuilder
 	builder   *recordBuilder
-	planner   *rangePlanner // of the settled pass
-	settled   *pass
-	early     *pass // nil when early_delay is 0
+	settled   *pass // whose checkpoint is what this receiver has read for good
 	passes    []*pass
 
 	// Seams for tests.
@@ -125,24 +123,12 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 			version:        set.BuildInfo.Version,
 			local:          newLocalDomains(cfg.LocalDomains),
 		},
-		planner: newRangePlanner(cfg, cfg.Delay),
-		now:     time.Now,
-		sleep:   sleepCtx,
-		getenv:  os.Getenv,
-		retry:   retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
+		now:    time.Now,
+		sleep:  sleepCtx,
+		getenv: os.Getenv,
+		retry:  retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
-	r.settled = &pass{name: "settled", planner: r.planner, cp: func() *passCheckpoint { return &r.cp.passCheckpoint }}
-	r.passes = []*pass{r.settled}
-	if cfg.EarlyDelay > 0 {
-		r.early = &pass{name: "early", planner: newRangePlanner(cfg, cfg.EarlyDelay), cp: func() *passCheckpoint {
-			if r.cp.Early == nil {
-				r.cp.Early = &passCheckpoint{}
-			}
-			return r.cp.Early
-		}}
-		// The early pass goes first: freshness is its whole point.
-		r.passes = []*pass{r.early, r.settled}
-	}
+	r.settled, r.passes = r.newPasses()
 	return r, nil
 }
 

@@ -90,7 +90,7 @@ func (r *messageTraceReceiver) loadStored(ctx context.Context) {
 	r.store = &checkpointStore{client: r.storage}
 	var fresh bool
 	r.cp, fresh = r.loadCheckpoint(ctx)
-	if r.early != nil {
+	if r.cfg.EarlyDelay > 0 {
 		var err error
 		if r.seen, err = loadSeenState(ctx, r.storage); err != nil {
 			r.set.Logger.Warn("ignoring the stored remembered rows; rows seen before may be emitted again", zap.Error(err))
