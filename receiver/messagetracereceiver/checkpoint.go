@@ -50,40 +50,40 @@ func (s *checkpointStore) save(ctx context.Context, cp *checkpoint, ops ...*stor
 
 // loadCheckpoint returns the stored checkpoint if it belongs to this configuration, else a new
 // one starting initial_lookback ago.
-func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) (*checkpoint, bool) {
+func (s *receiverState) loadCheckpoint(ctx context.Context, now, oldest time.Time) (*checkpoint, bool) {
 	fresh := &checkpoint{
 		Version:        checkpointVersion,
-		Tenant:         r.cfg.TenantID,
-		API:            r.cfg.API,
-		Reset:          r.cfg.ResetCheckpoint,
-		passCheckpoint: passCheckpoint{Done: r.now().Add(-r.cfg.InitialLookback).UTC().Truncate(time.Second)},
+		Tenant:         s.cfg.TenantID,
+		API:            s.cfg.API,
+		Reset:          s.cfg.ResetCheckpoint,
+		passCheckpoint: passCheckpoint{Done: now.Add(-s.cfg.InitialLookback).UTC().Truncate(time.Second)},
 	}
 	// initial_lookback may equal the API's limit; start just inside it rather than warning
 	// about a gap on every first run.
-	if oldest := r.settled.planner.oldest(r.now()); fresh.Done.Before(oldest) {
+	if fresh.Done.Before(oldest) {
 		fresh.Done = oldest
 	}
-	stored, err := r.store.load(ctx)
+	stored, err := s.store.load(ctx)
 	switch {
 	case err != nil:
-		r.set.Logger.Warn("ignoring the stored checkpoint; starting from initial_lookback", zap.Error(err), zap.Time("start", fresh.Done))
+		s.logger.Warn("ignoring the stored checkpoint; starting from initial_lookback", zap.Error(err), zap.Time("start", fresh.Done))
 		return fresh, true
 	case stored == nil:
-		r.set.Logger.Info("no stored checkpoint; starting from initial_lookback", zap.Time("start", fresh.Done))
+		s.logger.Info("no stored checkpoint; starting from initial_lookback", zap.Time("start", fresh.Done))
 		return fresh, true
-	case stored.Reset != r.cfg.ResetCheckpoint:
-		r.set.Logger.Warn("reset_checkpoint changed: discarding the stored checkpoint and starting from initial_lookback",
-			zap.String("previous", stored.Reset), zap.String("reset_checkpoint", r.cfg.ResetCheckpoint), zap.Time("start", fresh.Done))
+	case stored.Reset != s.cfg.ResetCheckpoint:
+		s.logger.Warn("reset_checkpoint changed: discarding the stored checkpoint and starting from initial_lookback",
+			zap.String("previous", stored.Reset), zap.String("reset_checkpoint", s.cfg.ResetCheckpoint), zap.Time("start", fresh.Done))
 		return fresh, true
-	case stored.Tenant != r.cfg.TenantID || stored.API != r.cfg.API:
-		r.set.Logger.Warn("the stored checkpoint belongs to another tenant or api; starting from initial_lookback",
+	case stored.Tenant != s.cfg.TenantID || stored.API != s.cfg.API:
+		s.logger.Warn("the stored checkpoint belongs to another tenant or api; starting from initial_lookback",
 			zap.String("stored_tenant", stored.Tenant), zap.String("stored_api", stored.API), zap.Time("start", fresh.Done))
 		return fresh, true
 	}
-	if found := futureCheckpoint(stored, r.now().Add(maxClockSkew)); found != "" {
-		r.set.Logger.Warn("the stored checkpoint lies in the future (corrupt, or this machine's clock jumped back): "+
+	if found := futureCheckpoint(stored, now.Add(maxClockSkew)); found != "" {
+		s.logger.Warn("the stored checkpoint lies in the future (corrupt, or this machine's clock jumped back): "+
 			"discarding it and starting from initial_lookback; rows since then may be emitted again",
-			zap.String("found", found), zap.Time("now", r.now().UTC()), zap.Time("start", fresh.Done))
+			zap.String("found", found), zap.Time("now", now.UTC()), zap.Time("start", fresh.Done))
 		return fresh, true
 	}
 	for _, pc := range []*passCheckpoint{&stored.passCheckpoint, stored.Early} {
@@ -91,13 +91,13 @@ func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) (*checkpoint,
 			continue
 		}
 		if o := pc.Open; !o.End.After(o.Start) || o.End.Sub(o.Start) > maxQuerySpan+time.Second {
-			r.set.Logger.Warn("the stored checkpoint's open range is empty or wider than the API allows (10 days): "+
+			s.logger.Warn("the stored checkpoint's open range is empty or wider than the API allows (10 days): "+
 				"discarding the range and reading on from its done time; rows of it already delivered may be emitted again",
 				zap.Time("range_start", o.Start), zap.Time("range_end", o.End), zap.Time("done_until", pc.Done))
 			pc.Open = nil
 		}
 	}
-	r.set.Logger.Info("resuming from the stored checkpoint", zap.Time("done_until", stored.Done), zap.Bool("inside_range", stored.Open != nil))
+	s.logger.Info("resuming from the stored checkpoint", zap.Time("done_until", stored.Done), zap.Bool("inside_range", stored.Open != nil))
 	return stored, false
 }
 
@@ -127,21 +127,21 @@ func futureCheckpoint(cp *checkpoint, limit time.Time) string {
 	return ""
 }
 
-// save stores the checkpoint and the remembered rows in one batch. A storage file that faults
+// save stores the checkpoint and the rest of the state in one batch. A storage file that faults
 // or panics is replaced and the whole state, held in memory, written to the new one
 // (storagefile.go); the state copy beside it follows (statecopy.go).
 func (r *messageTraceReceiver) save(ctx context.Context) {
 	r.checkBeforeSave(ctx)
-	if r.store.client == nil && !r.recoverStorage(ctx, errStorageFault) {
+	if r.state.store.client == nil && !r.recoverStorage(ctx, errStorageFault) {
 		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(errStorageFault))
 		return
 	}
-	err := r.store.save(ctx, r.cp, r.stateOps()...)
+	err := r.state.write(ctx)
 	if errors.Is(err, errStorageFault) {
 		if r.recoverStorage(ctx, err) {
-			err = r.store.save(ctx, r.cp, r.stateOps()...)
+			err = r.state.write(ctx)
 		} else {
-			r.store.client = nil
+			r.state.store.client = nil
 		}
 	}
 	if err != nil {
@@ -149,41 +149,15 @@ func (r *messageTraceReceiver) save(ctx context.Context) {
 		return
 	}
 	r.stampStorageFile()
-	r.savedAt, r.unsaved = r.now(), false
-	r.markSaved()
-	if r.seen != nil {
-		rows, bytes := r.seen.size()
-		r.telemetry.ReceiverMessageTraceRememberedRows.Record(ctx, int64(rows))
-		r.telemetry.ReceiverMessageTraceStateBytes.Record(ctx, int64(bytes))
-	}
+	r.state.saved(r.now())
+	r.state.seen.observe(ctx, r.telemetry)
 	r.writeStateCopy(false)
 }
 
-// stateOps are the operations that store what changed besides the checkpoint.
-func (r *messageTraceReceiver) stateOps() []*storage.Operation {
-	var ops []*storage.Operation
-	if r.seen != nil {
-		ops = r.seen.saveOps()
-	}
-	return append(ops, r.detailsSaveOps()...)
-}
-
-// markSaved marks the state written by stateOps as stored.
-func (r *messageTraceReceiver) markSaved() {
-	r.detailsSaved()
-	if r.seen != nil {
-		r.seen.saved()
-	}
-}
-
-// saveEmpty stores the progress over a range without rows at most every emptyRangeSaveEvery.
-// An idle tenant otherwise writes its storage file twice a minute (one write per pass), and
-// those commits were 40 % of what 1,000 idle tenants allocated (BENCHMARKS.md, issue 15).
-// Losing the rest in a crash only means querying those empty ranges again: nothing was
-// emitted from them, so nothing can be emitted twice, and a row that reached one late is new.
+// saveEmpty stores the progress over a range without rows when its schedule says so
+// (receiverState.holdEmpty).
 func (r *messageTraceReceiver) saveEmpty(ctx context.Context) {
-	if r.now().Sub(r.savedAt) < emptyRangeSaveEvery {
-		r.unsaved = true
+	if r.state.holdEmpty(r.now()) {
 		return
 	}
 	r.save(ctx)
@@ -192,7 +166,7 @@ func (r *messageTraceReceiver) saveEmpty(ctx context.Context) {
 // saveUnsaved stores what saveEmpty held back, when the poll loop ends (Shutdown); the storage
 // client is still open then.
 func (r *messageTraceReceiver) saveUnsaved() {
-	if !r.unsaved {
+	if !r.state.unsaved {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -52,6 +51,7 @@ func (r *messageTraceReceiver) prepareDetails(ctx context.Context, fresh bool) {
 	if fresh {
 		pending.clear()
 	}
+	r.state.pending = pending
 	r.details = &detailsRunner{cfg: d, pending: pending, share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now)}
 	// Opt-in and costly (one request of the tenant's shared quota per row), so said at start.
 	r.set.Logger.Warn("details enrichment is on: every row of the chosen statuses costs one request of the tenant's quota, "+
@@ -98,21 +98,6 @@ func (r *messageTraceReceiver) notFetched(ctx context.Context, reason string, ro
 	r.telemetry.ReceiverMessageTraceDetailsNotFetched.Add(ctx, int64(len(rows)), metric.WithAttributes(attribute.String("reason", reason)))
 	r.set.Logger.Warn("message trace details not fetched: "+why, zap.String("reason", reason), zap.Int("rows", len(rows)),
 		zap.String("first_trace_id", quote.Value(rows[0].TraceID)), zap.String("first_recipient", quote.Value(rows[0].Recipient)))
-}
-
-// detailsSaveOps and detailsSaved are the hooks in save: the pending set is written in the
-// same batch as the checkpoint.
-func (r *messageTraceReceiver) detailsSaveOps() []*storage.Operation {
-	if r.details == nil {
-		return nil
-	}
-	return r.details.pending.saveOps()
-}
-
-func (r *messageTraceReceiver) detailsSaved() {
-	if r.details != nil {
-		r.details.pending.saved()
-	}
 }
 
 // slot takes one request from both the details share and the receiver's budget, without

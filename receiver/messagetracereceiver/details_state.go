@@ -95,6 +95,9 @@ func (s *pendingDetails) saveOps() []*storage.Operation {
 
 func (s *pendingDetails) saved() { s.dirty = false }
 
+// markAllUnsaved makes the next saveOps store the set (to a new storage file).
+func (s *pendingDetails) markAllUnsaved() { s.dirty = true }
+
 // allOps is the operation that stores the whole set (the state copy).
 func (s *pendingDetails) allOps() []*storage.Operation {
 	raw, _ := json.Marshal(pendingFile{Version: detailsPendingVersion, Entries: s.entries})

@@ -199,3 +199,9 @@ func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host)
 	}
 	return runCtx, nil
 }
+
+// seenOf is the receiver's remembered rows; nil without an early pass.
+func seenOf(r *messageTraceReceiver) *seenState {
+	s, _ := r.state.seen.(*seenState)
+	return s
+}

@@ -72,7 +72,7 @@ func TestBodiesWithoutLengthStayWithinThePageBudget(t *testing.T) {
 				slack += limit
 				r.client.maxBody = limit
 			}
-			before := r.cp.Done
+			before := r.state.cp.Done
 			for range polls {
 				h.srv.InjectFaults(msgtracetest.Fault{Kind: kind, Size: size})
 			}
@@ -99,7 +99,7 @@ func TestBodiesWithoutLengthStayWithinThePageBudget(t *testing.T) {
 			assert.LessOrEqual(t, r.memory.peak, int64(defaultPageMemoryBytes))
 			assert.Len(t, apiRequests(h.srv), polls, "refused at once, not retried")
 			assert.Zero(t, sink.LogRecordCount())
-			assert.Equal(t, before, r.cp.Done)
+			assert.Equal(t, before, r.state.cp.Done)
 		})
 	}
 }

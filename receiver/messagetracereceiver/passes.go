@@ -47,8 +47,11 @@ type pass struct {
 	// early pass), so what it emits is remembered.
 	remembers bool
 	// last: no pass reads this pass's ranges again, so what is remembered before its checkpoint
-	// is forgotten, and a row it finds after early_from that no pass emitted before is late.
+	// is forgotten.
 	last bool
+	// countsLate: a row this pass finds after early_from that the early pass did not emit is
+	// late (the settled pass, with an early pass).
+	countsLate bool
 	// shares: another pass takes turns with this one, so a long range is read pageBudget pages
 	// at a time.
 	shares bool
@@ -60,7 +63,7 @@ type pass struct {
 // freshness is its whole point.
 func (r *messageTraceReceiver) newPasses() (settled *pass, passes []*pass) {
 	settled = &pass{name: "settled", planner: newRangePlanner(r.cfg, r.cfg.Delay), last: true,
-		cp: func() *passCheckpoint { return &r.cp.passCheckpoint }}
+		cp: func() *passCheckpoint { return &r.state.cp.passCheckpoint }}
 	settled.bound = func(cp *passCheckpoint, now time.Time) {
 		if from, to, gap := settled.planner.clampCheckpoint(cp, now); gap > 0 {
 			r.set.Logger.Warn("the checkpoint is older than the API allows; rows in the gap cannot be read any more",
@@ -72,17 +75,17 @@ func (r *messageTraceReceiver) newPasses() (settled *pass, passes []*pass) {
 	}
 	early := &pass{name: "early", planner: newRangePlanner(r.cfg, r.cfg.EarlyDelay), remembers: true, shares: true,
 		cp: func() *passCheckpoint {
-			if r.cp.Early == nil {
-				r.cp.Early = &passCheckpoint{}
+			if r.state.cp.Early == nil {
+				r.state.cp.Early = &passCheckpoint{}
 			}
-			return r.cp.Early
+			return r.state.cp.Early
 		}}
 	early.bound = func(cp *passCheckpoint, now time.Time) {
-		if floor := settled.planner.limit(now); cp.raiseTo(floor) && r.cp.EarlyFrom.IsZero() {
-			r.cp.EarlyFrom = floor
+		if floor := settled.planner.limit(now); cp.raiseTo(floor) && r.state.cp.EarlyFrom.IsZero() {
+			r.state.cp.EarlyFrom = floor
 		}
 	}
-	settled.shares = true
+	settled.shares, settled.countsLate = true, true
 	return settled, []*pass{early, settled}
 }
 
@@ -144,9 +147,9 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 	p.planner.learn(prog.End.Sub(prog.Start), prog.Rows)
 	cp := p.cp()
 	cp.Done, cp.Open = prog.End, nil
-	if p.last && r.seen != nil {
-		// The settled pass never returns here: what it remembered of this range is done.
-		r.seen.forgetBefore(cp.Done.Add(-bucketSpan))
+	if p.last {
+		// No pass returns here: what was remembered of this range is done.
+		r.state.seen.forgetBefore(cp.Done.Add(-bucketSpan))
 	}
 	if prog.Rows == 0 {
 		r.saveEmpty(ctx)
@@ -306,7 +309,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 // outside its range but elsewhere is left to the range that holds it: emitting it here too
 // would send it twice.
 func (r *messageTraceReceiver) unreachable(t, observed time.Time) bool {
-	return !t.After(r.cp.Done) || t.After(observed.Add(maxClockSkew))
+	return !t.After(r.state.cp.Done) || t.After(observed.Add(maxClockSkew))
 }
 
 // outOfRange counts the rows of one walk that were dated where no range reaches.
@@ -388,17 +391,15 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 	emit := make([]traceRecord, 0, len(rows))
 	for i := range rows {
 		rec := traceRecord{row: &rows[i], status: normaliseStatus(rows[i].Status)}
-		if r.seen != nil {
-			rec.before = r.seen.lookup(rec.row)
-			if rec.before == statusCode(rec.status) {
-				continue // emitted before with this status: a boundary or restart repeat
-			}
-			switch {
-			case rec.before != statusUnknown:
-				r.telemetry.ReceiverMessageTraceStatusUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
-			case p.last && rec.row.Received.After(r.cp.EarlyFrom) && !r.cp.EarlyFrom.IsZero():
-				r.telemetry.ReceiverMessageTraceLateRows.Add(ctx, 1)
-			}
+		rec.before = r.state.seen.lookup(rec.row)
+		if rec.before == statusCode(rec.status) {
+			continue // emitted before with this status: a boundary or restart repeat
+		}
+		switch {
+		case rec.before != statusUnknown:
+			r.telemetry.ReceiverMessageTraceStatusUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
+		case p.countsLate && rec.row.Received.After(r.state.cp.EarlyFrom) && !r.state.cp.EarlyFrom.IsZero():
+			r.telemetry.ReceiverMessageTraceLateRows.Add(ctx, 1)
 		}
 		emit = append(emit, rec)
 	}
@@ -421,8 +422,8 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 	}
 	// Only the early pass's rows are read again (by the settled pass); what the settled pass
 	// emits is never read again, so remembering it would only cost memory.
-	if r.seen != nil && p.remembers {
-		r.seen.rememberAll(emit)
+	if p.remembers {
+		r.state.seen.rememberAll(emit)
 	}
 	return len(emit), nil
 }

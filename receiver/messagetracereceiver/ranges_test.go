@@ -59,16 +59,16 @@ func TestStaleOpenRangeResumesInsideTheLimit(t *testing.T) {
 			sink := new(consumertest.LogsSink)
 			r, ctx := h.receiver(sink)
 			now := r.now()
-			r.cp.Done = now.Add(-95 * 24 * time.Hour)
-			r.cp.Open = &rangeProgress{Start: r.cp.Done, End: now.Add(-85 * 24 * time.Hour), Order: order, Bound: now.Add(-91 * 24 * time.Hour), Rows: 10}
+			r.state.cp.Done = now.Add(-95 * 24 * time.Hour)
+			r.state.cp.Open = &rangeProgress{Start: r.state.cp.Done, End: now.Add(-85 * 24 * time.Hour), Order: order, Bound: now.Add(-91 * 24 * time.Hour), Rows: 10}
 			require.NoError(t, r.poll(ctx))
 			// The walk reached the limit through the tenant's rows, not past an empty answer.
 			requireExactlyOnce(t, rows, delivered(sink))
 			for _, q := range apiRequests(h.srv) {
 				assert.Equal(t, 200, q.Status, "query %v", q.Query)
 			}
-			assert.Nil(t, r.cp.Open)
-			assert.Equal(t, r.settled.planner.limit(now), r.cp.Done)
+			assert.Nil(t, r.state.cp.Open)
+			assert.Equal(t, r.settled.planner.limit(now), r.state.cp.Done)
 		})
 	}
 }

@@ -39,6 +39,7 @@ type messageTraceReceiver struct {
 	telemetry *metadata.TelemetryBuilder
 	builder   *recordBuilder
 	settled   *pass // whose checkpoint is what this receiver has read for good
+	state     *receiverState
 	passes    []*pass
 
 	// Seams for tests.
@@ -54,20 +55,15 @@ type messageTraceReceiver struct {
 	metadata *http.Client // managed identity requests' own client; nil without managed_identity
 	client   *apiClient
 	storage  storage.Client
-	store    *checkpointStore
 	// storageExt and storageFile are where storage comes from: the extension, and the file of
 	// file_storage ("" for other extensions), verified before opening (storagefile.go).
 	storageExt  storage.Extension
 	storageFile string
 	// storageStamp is the storage file's stamp after this receiver's last write.
 	storageStamp fileStamp
-	copiedAt     time.Time // last state copy written (statecopy.go)
-	cp           *checkpoint
-	seen         *seenState   // what was emitted per row; nil without an early pass
+	copiedAt     time.Time    // last state copy written (statecopy.go)
 	requests     atomic.Int64 // API requests sent, for range summaries
 	setupErr     time.Duration
-	savedAt      time.Time // last stored checkpoint (checkpoint.go saveEmpty)
-	unsaved      bool      // progress over empty ranges not stored yet
 	health       pollHealth
 
 	// details is nil unless details.enabled (details.go).
@@ -128,6 +124,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 		getenv: os.Getenv,
 		retry:  retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
+	r.state = newReceiverState(cfg, set.Logger)
 	r.settled, r.passes = r.newPasses()
 	return r, nil
 }

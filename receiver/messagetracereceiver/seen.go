@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
@@ -141,6 +142,13 @@ func (s *seenState) size() (rows, bytes int) {
 		rows += len(b.hashes)
 	}
 	return rows, rows * entryBytes
+}
+
+// observe records how many rows are remembered and the bytes they take in storage.
+func (s *seenState) observe(ctx context.Context, tb *metadata.TelemetryBuilder) {
+	rows, bytes := s.size()
+	tb.ReceiverMessageTraceRememberedRows.Record(ctx, int64(rows))
+	tb.ReceiverMessageTraceStateBytes.Record(ctx, int64(bytes))
 }
 
 // saveOps are the storage operations that persist what changed since the last save.

@@ -3,11 +3,9 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
-	"go.uber.org/zap"
 )
 
 // The collector starts its receivers one after the other. With the storage client opened and the
@@ -87,19 +85,6 @@ func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extens
 // loadStored loads the checkpoint, the remembered rows and the rows waiting for details from
 // the storage client.
 func (r *messageTraceReceiver) loadStored(ctx context.Context) {
-	r.store = &checkpointStore{client: r.storage}
-	var fresh bool
-	r.cp, fresh = r.loadCheckpoint(ctx)
-	if r.cfg.EarlyDelay > 0 {
-		var err error
-		if r.seen, err = loadSeenState(ctx, r.storage); err != nil {
-			r.set.Logger.Warn("ignoring the stored remembered rows; rows seen before may be emitted again", zap.Error(err))
-		}
-		if fresh {
-			// A new start (reset_checkpoint, another tenant) re-reads everything: rows remembered
-			// from before must not suppress them.
-			r.seen.forgetBefore(time.Unix(1<<40, 0))
-		}
-	}
+	fresh := r.state.load(ctx, r.storage, r.now(), r.settled.planner.oldest(r.now()))
 	r.prepareDetails(ctx, fresh)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
@@ -62,8 +63,11 @@ func TestStateOfTheLastReleaseLoadsAndRoundTrips(t *testing.T) {
 		{ID: "3e9b6f7b-bc7d-4f74-8a8b-5c4d0e2f3a44", Recipient: "dave@example.com", Received: base.Add(-2 * time.Minute)},
 	}
 
-	cp, err := (&checkpointStore{client: client}).load(ctx)
-	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	cfg.TenantID, cfg.API, cfg.ResetCheckpoint, cfg.EarlyDelay = "contoso.onmicrosoft.com", apiGraph, "2026-11-01", 2*time.Minute
+	st := newReceiverState(cfg, zap.NewNop())
+	require.False(t, st.load(ctx, client, base, base.Add(-89*24*time.Hour)), "the stored checkpoint is this configuration's")
+	cp := st.cp
 	require.NotNil(t, cp)
 	assert.Equal(t, checkpointVersion, cp.Version)
 	assert.Equal(t, "contoso.onmicrosoft.com", cp.Tenant)
@@ -87,8 +91,8 @@ func TestStateOfTheLastReleaseLoadsAndRoundTrips(t *testing.T) {
 	assert.Equal(t, orderUnknown, cp.Early.Open.Order)
 	assert.Equal(t, 2, cp.Early.Open.AtBound.len())
 
-	seen, err := loadSeenState(ctx, client)
-	require.NoError(t, err)
+	seen, ok := st.seen.(*seenState)
+	require.True(t, ok, "with an early pass the rows are remembered")
 	n, bytes := seen.size()
 	assert.Equal(t, 3, n)
 	assert.Equal(t, 3*entryBytes, bytes)
@@ -100,26 +104,38 @@ func TestStateOfTheLastReleaseLoadsAndRoundTrips(t *testing.T) {
 	pending, dropped, err := loadPendingDetails(ctx, client, 100, 1<<20)
 	require.NoError(t, err)
 	assert.Empty(t, dropped)
+	st.pending = pending
 	require.Len(t, pending.entries, 2)
 	assert.Equal(t, pendingDetail{TraceID: rows[1].ID, Recipient: "bob@example.com", MessageID: "<b2@example.com>", Status: "pending",
 		Received: base.Add(-2 * time.Minute), Added: base}, pending.entries[0])
 	assert.Equal(t, pendingDetail{TraceID: rows[2].ID, Recipient: "carol@example.com", Status: "failed",
 		Received: base.Add(-25 * time.Minute), Added: base, Attempts: 2}, pending.entries[1])
 
-	// Written back: the same keys and the same bytes (the index lists its buckets in any order).
+	// Written back, whole (as to a new storage file) and as the state copy: the same keys and
+	// the same bytes (the index lists its buckets in any order).
 	out := newMemClient()
-	ops := append(seen.allOps(), pending.allOps()...)
-	require.NoError(t, (&checkpointStore{client: out}).save(ctx, cp, ops...))
+	st.store = &checkpointStore{client: out}
+	st.markAllUnsaved()
+	require.NoError(t, st.write(ctx))
+	entries, err := st.entries()
+	require.NoError(t, err)
+	copied := map[string][]byte{}
+	for _, e := range entries {
+		copied[e.Key] = e.Value
+	}
+	assert.Len(t, copied, len(state))
 	for k, want := range state {
 		got, err := out.Get(ctx, k)
 		require.NoError(t, err)
-		if k == seenIndexKey {
-			var w, g []int64
-			require.NoError(t, json.Unmarshal(want, &w))
-			require.NoError(t, json.Unmarshal(got, &g))
-			assert.ElementsMatch(t, w, g)
-			continue
+		for _, got := range [][]byte{got, copied[k]} {
+			if k == seenIndexKey {
+				var w, g []int64
+				require.NoError(t, json.Unmarshal(want, &w))
+				require.NoError(t, json.Unmarshal(got, &g))
+				assert.ElementsMatch(t, w, g)
+				continue
+			}
+			assert.Equal(t, string(want), string(got), k)
 		}
-		assert.Equal(t, string(want), string(got), k)
 	}
 }

@@ -38,24 +38,11 @@ func (r *messageTraceReceiver) writeStateCopy(force bool) {
 		return
 	}
 	// The whole state, not what changed since the last save.
-	var ops []*storage.Operation
-	if r.seen != nil {
-		ops = r.seen.allOps()
-	}
-	if r.details != nil {
-		ops = append(ops, r.details.pending.allOps()...)
-	}
-	cp, err := json.Marshal(r.cp)
+	entries, err := r.state.entries()
 	if err != nil {
 		return
 	}
-	c := stateCopy{Version: stateCopyVersion, Receiver: r.set.ID.String(), Saved: r.now().UTC(),
-		Entries: []stateCopyKey{{Key: checkpointKey, Value: cp}}}
-	for _, op := range ops {
-		if op.Type == storage.Set {
-			c.Entries = append(c.Entries, stateCopyKey{Key: op.Key, Value: op.Value})
-		}
-	}
+	c := stateCopy{Version: stateCopyVersion, Receiver: r.set.ID.String(), Saved: r.now().UTC(), Entries: entries}
 	if err := writeFileAtomic(path, c); err != nil {
 		r.set.Logger.Warn("could not write the state copy beside the storage file; a damaged storage file would cost more duplicates",
 			zap.String("file", path), zap.Error(err))

@@ -174,8 +174,8 @@ func (r *messageTraceReceiver) recoverStorage(ctx context.Context, cause error) 
 	}
 	// Until a new file is open nothing may use the closed client: a nil client makes the next
 	// save come back here, whoever called (save, the check before a save, loading).
-	if r.store != nil {
-		r.store.client = nil
+	if r.state.store != nil {
+		r.state.store.client = nil
 	}
 	switch _, err := os.Stat(r.storageFile); {
 	case err == nil:
@@ -192,8 +192,8 @@ func (r *messageTraceReceiver) recoverStorage(ctx context.Context, cause error) 
 		return false
 	}
 	r.storage = &guardedClient{Client: client}
-	r.store.client = r.storage
-	r.markAllUnsaved()
+	r.state.store.client = r.storage
+	r.state.markAllUnsaved()
 	return true
 }
 
@@ -228,7 +228,7 @@ func (r *messageTraceReceiver) stampStorageFile() {
 // (the freelist rebuilt for NoFreelistSync), whose panic or fault no recover reaches. A file
 // unchanged since the last write is not read again, so the check costs one stat per save.
 func (r *messageTraceReceiver) checkBeforeSave(ctx context.Context) {
-	if r.storageFile == "" || r.store == nil || r.store.client == nil {
+	if r.storageFile == "" || r.state.store == nil || r.state.store.client == nil {
 		return
 	}
 	st, err := stampOf(r.storageFile)
@@ -244,16 +244,6 @@ func (r *messageTraceReceiver) checkBeforeSave(ctx context.Context) {
 	}
 	// Damaged, or gone (its writes would go to an unlinked file): a new file, the whole state.
 	if !r.recoverStorage(ctx, err) {
-		r.store.client = nil
-	}
-}
-
-// markAllUnsaved makes the next save write the whole state, not only what changed.
-func (r *messageTraceReceiver) markAllUnsaved() {
-	if r.seen != nil {
-		r.seen.markAllUnsaved()
-	}
-	if r.details != nil {
-		r.details.pending.dirty = true
+		r.state.store.client = nil
 	}
 }
