@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 )
 
@@ -22,6 +24,37 @@ type detailsRunner struct {
 	cfg     DetailsConfig
 	pending *pendingDetails
 	share   *requestBudget // the details' own window: max_requests_per_window per interval
+	client  detailsClient
+
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	builder   *recordBuilder
+	// consume hands records to the pipeline (the receiver's consume, which deliver uses too).
+	consume func(ctx context.Context, ld plog.Logs, n int) error
+	// save stores the state after the pending set changed.
+	save func(ctx context.Context)
+	now  func() time.Time
+}
+
+// detailsQueue is what the poll path sees of details: rows queued once the pipeline accepted
+// them, and a turn at the end of a poll. noDetails stands in while details are off.
+type detailsQueue interface {
+	queue(ctx context.Context, rows []traceRecord)
+	turn(ctx context.Context)
+}
+
+type noDetails struct{}
+
+func (noDetails) queue(context.Context, []traceRecord) {}
+func (noDetails) turn(context.Context)                 {}
+
+// detailsClient is what details need of the Microsoft client (details_adapter.go).
+type detailsClient interface {
+	// tryRequest takes a request of the receiver's budget if one is free now, without waiting.
+	tryRequest() (release func(), ok bool)
+	// fetchDetails sends one details request that already holds its budget slots. It never
+	// retries by itself: a failed row is tried again at a later turn, up to max_attempts.
+	fetchDetails(ctx context.Context, p *pendingDetail) ([]detailEvent, error)
 }
 
 // Reasons of receiver_message_trace_details_not_fetched.
@@ -34,46 +67,47 @@ const (
 	notFetchedRejected = "rejected" // the pipeline refused the detail records permanently
 )
 
-// prepareDetails loads the pending set (hook in prepare). A fresh checkpoint (reset, other
-// tenant) starts with an empty set, since the rows will be read and queued again.
-func (r *messageTraceReceiver) prepareDetails(ctx context.Context, fresh bool) {
+// openDetails loads the pending set into the state and returns the details' queue (noDetails
+// while details are off). A fresh checkpoint (reset, other tenant) starts with an empty set,
+// since the rows will be read and queued again.
+func (r *messageTraceReceiver) openDetails(ctx context.Context, fresh bool) detailsQueue {
 	if !r.cfg.Details.Enabled {
-		return
+		return noDetails{}
 	}
 	d := r.cfg.Details
+	run := &detailsRunner{cfg: d, share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now),
+		client: detailsAdapter{r.client}, logger: r.set.Logger, telemetry: r.telemetry, builder: r.builder,
+		consume: r.consume, save: r.save, now: func() time.Time { return r.now() }}
 	pending, dropped, err := loadPendingDetails(ctx, r.storage, d.MaxPending, d.MaxPendingBytes)
 	if err != nil {
 		r.set.Logger.Warn("ignoring the stored rows waiting for details; their details will not be fetched", zap.Error(err))
 	}
 	if len(dropped) > 0 {
-		r.notFetched(ctx, notFetchedInvalid, dropped, "stored rows waiting for details failed their checks or exceed the bounds")
+		run.notFetched(ctx, notFetchedInvalid, dropped, "stored rows waiting for details failed their checks or exceed the bounds")
 	}
 	if fresh {
 		pending.clear()
 	}
-	r.state.pending = pending
-	r.details = &detailsRunner{cfg: d, pending: pending, share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now)}
+	run.pending, r.state.pending = pending, pending
 	// Opt-in and costly (one request of the tenant's shared quota per row), so said at start.
 	r.set.Logger.Warn("details enrichment is on: every row of the chosen statuses costs one request of the tenant's quota, "+
 		"shared with the list, other tools and people",
 		zap.Strings("statuses", d.Statuses), zap.Int("max_requests_per_window", d.MaxRequestsPerWindow),
 		zap.Duration("window", r.cfg.RequestBudget.Interval), zap.Int("pending", len(pending.entries)))
+	return run
 }
 
-// queueDetails adds delivered rows of the chosen statuses to the pending set (hook in deliver,
-// after the pipeline accepted them; stored by the save that follows).
-func (r *messageTraceReceiver) queueDetails(ctx context.Context, rows []traceRecord) {
-	if r.details == nil {
-		return
-	}
-	now := r.now()
+// queue adds delivered rows of the chosen statuses to the pending set (in deliver, after the
+// pipeline accepted them; stored by the save that follows).
+func (d *detailsRunner) queue(ctx context.Context, rows []traceRecord) {
+	now := d.now()
 	var overflow, invalid []pendingDetail
 	for i := range rows {
 		row, status := rows[i].row, rows[i].status
 		if row.ParseError != "" {
 			continue // its status is not known for sure; the raw row is delivered for a person
 		}
-		if !r.details.cfg.wants(status) {
+		if !d.cfg.wants(status) {
 			continue
 		}
 		p := pendingDetail{TraceID: row.ID, Recipient: row.Recipient, MessageID: row.MessageID, Status: status, Received: row.Received, Added: now}
@@ -81,94 +115,81 @@ func (r *messageTraceReceiver) queueDetails(ctx context.Context, rows []traceRec
 			invalid = append(invalid, p)
 			continue
 		}
-		if _, full := r.details.pending.add(p); full {
+		if _, full := d.pending.add(p); full {
 			overflow = append(overflow, p)
 		}
 	}
-	r.notFetched(ctx, notFetchedOverflow, overflow, "the set of rows waiting for details is full (details.max_pending, details.max_pending_bytes); raise the share or the bounds")
-	r.notFetched(ctx, notFetchedInvalid, invalid, "rows with an id or recipient that cannot be asked about")
-	r.telemetry.ReceiverMessageTraceDetailsPending.Record(ctx, int64(len(r.details.pending.entries)))
+	d.notFetched(ctx, notFetchedOverflow, overflow, "the set of rows waiting for details is full (details.max_pending, details.max_pending_bytes); raise the share or the bounds")
+	d.notFetched(ctx, notFetchedInvalid, invalid, "rows with an id or recipient that cannot be asked about")
+	d.telemetry.ReceiverMessageTraceDetailsPending.Record(ctx, int64(len(d.pending.entries)))
 }
 
 // notFetched counts rows given up on and logs one line for them all.
-func (r *messageTraceReceiver) notFetched(ctx context.Context, reason string, rows []pendingDetail, why string) {
+func (d *detailsRunner) notFetched(ctx context.Context, reason string, rows []pendingDetail, why string) {
 	if len(rows) == 0 {
 		return
 	}
-	r.telemetry.ReceiverMessageTraceDetailsNotFetched.Add(ctx, int64(len(rows)), metric.WithAttributes(attribute.String("reason", reason)))
-	r.set.Logger.Warn("message trace details not fetched: "+why, zap.String("reason", reason), zap.Int("rows", len(rows)),
+	d.telemetry.ReceiverMessageTraceDetailsNotFetched.Add(ctx, int64(len(rows)), metric.WithAttributes(attribute.String("reason", reason)))
+	d.logger.Warn("message trace details not fetched: "+why, zap.String("reason", reason), zap.Int("rows", len(rows)),
 		zap.String("first_trace_id", quote.Value(rows[0].TraceID)), zap.String("first_recipient", quote.Value(rows[0].Recipient)))
 }
 
 // slot takes one request from both the details share and the receiver's budget, without
 // waiting for either: a details request only ever uses what is free now.
-func (d *detailsRunner) slot(list *requestBudget) (func(), bool) {
-	if d.share.full() || list.full() {
+func (d *detailsRunner) slot() (func(), bool) {
+	if d.share.full() {
+		return nil, false
+	}
+	releaseList, ok := d.client.tryRequest()
+	if !ok {
 		return nil, false
 	}
 	_, shareSlot := d.share.tryAcquire()
-	_, listSlot := list.tryAcquire()
-	return func() { d.share.finish(shareSlot); list.finish(listSlot) }, true
+	return func() { d.share.finish(shareSlot); releaseList() }, true
 }
 
-// full says whether a request would have to wait now.
-func (b *requestBudget) full() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	if now.Before(b.blockedUntil) {
-		return true
-	}
-	return len(b.sent) == b.max && !b.sent[b.head].Add(b.interval).Add(time.Millisecond).Before(now)
-}
-
-// detailsTurn fetches details for the oldest pending rows (hook at the end of a poll), at most
+// turn fetches details for the oldest pending rows (at the end of a poll), at most
 // max_per_poll, while both budgets have a free request. Each fetched row's records are
 // delivered, then the row leaves the pending set in the storage write that follows.
-func (r *messageTraceReceiver) detailsTurn(ctx context.Context) {
-	d := r.details
-	if d == nil {
-		return
-	}
-	defer func() { r.telemetry.ReceiverMessageTraceDetailsPending.Record(ctx, int64(len(d.pending.entries))) }()
-	r.expireDetails(ctx)
+func (d *detailsRunner) turn(ctx context.Context) {
+	defer func() { d.telemetry.ReceiverMessageTraceDetailsPending.Record(ctx, int64(len(d.pending.entries))) }()
+	d.expire(ctx)
 	queue := append([]pendingDetail(nil), d.pending.entries...)
 	fetched := 0
 	for i := 0; i < len(queue) && fetched < d.cfg.MaxPerPoll && ctx.Err() == nil; i++ {
 		p := &queue[i]
-		finished, ok := d.slot(r.client.budget)
+		finished, ok := d.slot()
 		if !ok {
 			return
 		}
-		events, err := r.client.fetchDetails(ctx, p)
+		events, err := d.client.fetchDetails(ctx, p)
 		finished()
 		fetched++
 		switch {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, errDetailsThrottled):
-			r.set.Logger.Info("Microsoft throttled a details request; all requests pause and the row stays pending")
+			d.logger.Info("Microsoft throttled a details request; all requests pause and the row stays pending")
 			return
 		case errors.Is(err, errDetailsRefused):
 			d.pending.remove(p.key())
-			r.notFetched(ctx, notFetchedRefused, []pendingDetail{*p}, "the API refused the details request: "+err.Error())
-			r.save(ctx)
+			d.notFetched(ctx, notFetchedRefused, []pendingDetail{*p}, "the API refused the details request: "+err.Error())
+			d.save(ctx)
 			continue
 		case err != nil:
-			r.detailFailed(ctx, p, err)
+			d.failed(ctx, p, err)
 			continue
 		}
-		if !r.deliverDetails(ctx, p, events) {
+		if !d.deliver(ctx, p, events) {
 			return
 		}
 		d.pending.remove(p.key())
-		r.save(ctx)
+		d.save(ctx)
 	}
 }
 
-// detailFailed counts a failed request on the row and gives up after max_attempts.
-func (r *messageTraceReceiver) detailFailed(ctx context.Context, p *pendingDetail, err error) {
-	d := r.details
+// failed counts a failed request on the row and gives up after max_attempts.
+func (d *detailsRunner) failed(ctx context.Context, p *pendingDetail, err error) {
 	for i := range d.pending.entries {
 		e := &d.pending.entries[i]
 		if !e.is(p.key()) {
@@ -179,19 +200,18 @@ func (r *messageTraceReceiver) detailFailed(ctx context.Context, p *pendingDetai
 		if e.Attempts >= d.cfg.MaxAttempts {
 			gone := *e
 			d.pending.remove(p.key())
-			r.notFetched(ctx, notFetchedFailed, []pendingDetail{gone}, "details requests failed details.max_attempts times: "+err.Error())
+			d.notFetched(ctx, notFetchedFailed, []pendingDetail{gone}, "details requests failed details.max_attempts times: "+err.Error())
 		} else {
-			r.set.Logger.Warn("details request failed; the row stays pending", zap.Error(err), zap.Int("attempt", e.Attempts), zap.String("trace_id", quote.Value(p.TraceID)))
+			d.logger.Warn("details request failed; the row stays pending", zap.Error(err), zap.Int("attempt", e.Attempts), zap.String("trace_id", quote.Value(p.TraceID)))
 		}
 		break
 	}
-	r.save(ctx)
+	d.save(ctx)
 }
 
-// expireDetails gives up on rows that waited longer than max_wait.
-func (r *messageTraceReceiver) expireDetails(ctx context.Context) {
-	d := r.details
-	limit := r.now().Add(-d.cfg.MaxWait)
+// expire gives up on rows that waited longer than max_wait.
+func (d *detailsRunner) expire(ctx context.Context) {
+	limit := d.now().Add(-d.cfg.MaxWait)
 	var expired []pendingDetail
 	for _, p := range d.pending.entries {
 		if p.Added.Before(limit) {
@@ -204,29 +224,26 @@ func (r *messageTraceReceiver) expireDetails(ctx context.Context) {
 	for _, p := range expired {
 		d.pending.remove(p.key())
 	}
-	r.notFetched(ctx, notFetchedExpired, expired, "rows waited longer than details.max_wait; raise details.max_requests_per_window or narrow details.statuses")
-	r.save(ctx)
+	d.notFetched(ctx, notFetchedExpired, expired, "rows waited longer than details.max_wait; raise details.max_requests_per_window or narrow details.statuses")
+	d.save(ctx)
 }
 
-// deliverDetails hands a row's detail records to the pipeline. It reports false when the
-// pipeline refused them for now: the row stays pending and is fetched again later.
-func (r *messageTraceReceiver) deliverDetails(ctx context.Context, p *pendingDetail, events []detailEvent) bool {
+// deliver hands a row's detail records to the pipeline. It reports false when the pipeline
+// refused them for now: the row stays pending and is fetched again later.
+func (d *detailsRunner) deliver(ctx context.Context, p *pendingDetail, events []detailEvent) bool {
 	if len(events) > 0 {
-		ld := r.builder.buildDetails(p, events, r.now(), r.details.cfg.Tag)
-		opCtx := r.obs.StartLogsOp(ctx)
-		err := r.next.ConsumeLogs(opCtx, ld)
-		r.obs.EndLogsOp(opCtx, "json", len(events), err)
+		err := d.consume(ctx, d.builder.buildDetails(p, events, d.now(), d.cfg.Tag), len(events))
 		switch {
 		case err == nil:
-			r.telemetry.ReceiverMessageTraceDetails.Add(ctx, int64(len(events)))
+			d.telemetry.ReceiverMessageTraceDetails.Add(ctx, int64(len(events)))
 		case consumererror.IsPermanent(err):
-			r.notFetched(ctx, notFetchedRejected, []pendingDetail{*p}, "the pipeline refused detail records permanently: "+err.Error())
+			d.notFetched(ctx, notFetchedRejected, []pendingDetail{*p}, "the pipeline refused detail records permanently: "+err.Error())
 			return true
 		default:
-			r.set.Logger.Warn("the pipeline refused detail records; the row stays pending", zap.Error(err))
+			d.logger.Warn("the pipeline refused detail records; the row stays pending", zap.Error(err))
 			return false
 		}
 	}
-	r.telemetry.ReceiverMessageTraceDetailsFetched.Add(ctx, 1)
+	d.telemetry.ReceiverMessageTraceDetailsFetched.Add(ctx, 1)
 	return true
 }

@@ -205,3 +205,9 @@ func seenOf(r *messageTraceReceiver) *seenState {
 	s, _ := r.state.seen.(*seenState)
 	return s
 }
+
+// detailsOf is the receiver's details runner; nil while details are off.
+func detailsOf(r *messageTraceReceiver) *detailsRunner {
+	d, _ := r.details.(*detailsRunner)
+	return d
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -107,7 +108,7 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 			progressed = progressed || ok
 		}
 		if !progressed {
-			r.detailsTurn(ctx) // details only once the list has caught up
+			r.details.turn(ctx) // details only once the list has caught up
 			return nil
 		}
 	}
@@ -404,15 +405,12 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		emit = append(emit, rec)
 	}
 	if len(emit) > 0 {
-		ld := r.builder.build(emit, observed)
-		opCtx := r.obs.StartLogsOp(ctx)
-		err := r.next.ConsumeLogs(opCtx, ld)
-		r.obs.EndLogsOp(opCtx, "json", len(emit), err)
+		err := r.consume(ctx, r.builder.build(emit, observed), len(emit))
 		switch {
 		case err == nil:
 			r.telemetry.ReceiverMessageTraceRows.Add(ctx, int64(len(emit)), metric.WithAttributes(attribute.String("pass", p.name)))
 			r.countUnparsed(ctx, p, emit)
-			r.queueDetails(ctx, emit)
+			r.details.queue(ctx, emit)
 		case consumererror.IsPermanent(err):
 			r.telemetry.ReceiverMessageTraceRejectedRows.Add(ctx, int64(len(emit)))
 			r.set.Logger.Error("the pipeline refused rows permanently; skipping them", zap.Int("rows", len(emit)), zap.Error(err))
@@ -426,6 +424,14 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		r.state.seen.rememberAll(emit)
 	}
 	return len(emit), nil
+}
+
+// consume hands n rows' records to the pipeline, reported as one receiver operation.
+func (r *messageTraceReceiver) consume(ctx context.Context, ld plog.Logs, n int) error {
+	opCtx := r.obs.StartLogsOp(ctx)
+	err := r.next.ConsumeLogs(opCtx, ld)
+	r.obs.EndLogsOp(opCtx, "json", n, err)
+	return err
 }
 
 // countUnparsed counts the rows delivered raw because they could not be parsed, and logs one

@@ -66,8 +66,8 @@ type messageTraceReceiver struct {
 	setupErr     time.Duration
 	health       pollHealth
 
-	// details is nil unless details.enabled (details.go).
-	details *detailsRunner
+	// details are fetched for rows of chosen statuses; noDetails unless details.enabled (details.go).
+	details detailsQueue
 
 	// memory bounds the pages in flight of all receivers of one factory; set by the factory,
 	// or a budget of this receiver's own when created directly.
@@ -124,7 +124,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 		getenv: os.Getenv,
 		retry:  retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
-	r.state = newReceiverState(cfg, set.Logger)
+	r.state, r.details = newReceiverState(cfg, set.Logger), noDetails{}
 	r.settled, r.passes = r.newPasses()
 	return r, nil
 }

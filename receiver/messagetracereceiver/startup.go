@@ -86,5 +86,5 @@ func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extens
 // the storage client.
 func (r *messageTraceReceiver) loadStored(ctx context.Context) {
 	fresh := r.state.load(ctx, r.storage, r.now(), r.settled.planner.oldest(r.now()))
-	r.prepareDetails(ctx, fresh)
+	r.details = r.openDetails(ctx, fresh)
 }
