@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -424,14 +423,6 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 		r.state.seen.rememberAll(emit)
 	}
 	return len(emit), nil
-}
-
-// consume hands n rows' records to the pipeline, reported as one receiver operation.
-func (r *messageTraceReceiver) consume(ctx context.Context, ld plog.Logs, n int) error {
-	opCtx := r.obs.StartLogsOp(ctx)
-	err := r.next.ConsumeLogs(opCtx, ld)
-	r.obs.EndLogsOp(opCtx, "json", n, err)
-	return err
 }
 
 // countUnparsed counts the rows delivered raw because they could not be parsed, and logs one

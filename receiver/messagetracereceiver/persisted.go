@@ -79,28 +79,28 @@ func seenBucketKey(start int64) string { return seenKeyPrefix + strconv.FormatIn
 
 // encodeSeenBucket is a bucket's stored value: the version byte, then per row its hash (8
 // bytes, little-endian) and its status code (1 byte), sorted by hash.
-func encodeSeenBucket(b *seenBucket) []byte {
-	buf := make([]byte, 1+len(b.hashes)*entryBytes)
+func encodeSeenBucket(hashes []uint64, statuses []uint8) []byte {
+	buf := make([]byte, 1+len(hashes)*entryBytes)
 	buf[0] = seenKeyVersion
-	for i, h := range b.hashes {
+	for i, h := range hashes {
 		binary.LittleEndian.PutUint64(buf[1+i*entryBytes:], h)
-		buf[1+i*entryBytes+8] = b.statuses[i]
+		buf[1+i*entryBytes+8] = statuses[i]
 	}
 	return buf
 }
 
 // decodeSeenBucket reads encodeSeenBucket's value; false when it is not one.
-func decodeSeenBucket(buf []byte) (*seenBucket, bool) {
+func decodeSeenBucket(buf []byte) (hashes []uint64, statuses []uint8, ok bool) {
 	if len(buf) == 0 || buf[0] != seenKeyVersion || (len(buf)-1)%entryBytes != 0 {
-		return nil, false
+		return nil, nil, false
 	}
 	n := (len(buf) - 1) / entryBytes
-	b := &seenBucket{hashes: make([]uint64, n), statuses: make([]uint8, n)}
+	hashes, statuses = make([]uint64, n), make([]uint8, n)
 	for i := range n {
-		b.hashes[i] = binary.LittleEndian.Uint64(buf[1+i*entryBytes:])
-		b.statuses[i] = buf[1+i*entryBytes+8]
+		hashes[i] = binary.LittleEndian.Uint64(buf[1+i*entryBytes:])
+		statuses[i] = buf[1+i*entryBytes+8]
 	}
-	return b, true
+	return hashes, statuses, true
 }
 
 // pendingDetail is a row waiting for its details.
@@ -198,7 +198,10 @@ func (r *rangeProgress) UnmarshalJSON(data []byte) error {
 	}
 	*r = rangeProgress(stored.plain)
 	for _, k := range stored.Keys {
-		r.AtBound.add(keyHash(k))
+		r.AtBound.hashes = append(r.AtBound.hashes, keyHash(k))
+	}
+	if len(stored.Keys) > 0 {
+		r.AtBound.sorted = len(r.AtBound.hashes) == 1
 	}
 	return nil
 }

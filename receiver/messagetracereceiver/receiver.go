@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
@@ -277,4 +278,12 @@ func (r *messageTraceReceiver) afterFailure(err error) time.Duration {
 	r.set.Logger.Warn("message trace poll stopped early; the checkpoint is unchanged and the next poll resumes from it",
 		zap.Error(err), zap.Duration("retry_in", r.cfg.PollInterval))
 	return r.cfg.PollInterval
+}
+
+// consume hands n rows' records to the pipeline, reported as one receiver operation.
+func (r *messageTraceReceiver) consume(ctx context.Context, ld plog.Logs, n int) error {
+	opCtx := r.obs.StartLogsOp(ctx)
+	err := r.next.ConsumeLogs(opCtx, ld)
+	r.obs.EndLogsOp(opCtx, "json", n, err)
+	return err
 }

@@ -166,7 +166,7 @@ func (s *seenState) ops(all bool) []*storage.Operation {
 		}
 		changed = true
 		b.sortIfNeeded()
-		ops = append(ops, storage.SetOperation(seenBucketKey(k), encodeSeenBucket(b)))
+		ops = append(ops, storage.SetOperation(seenBucketKey(k), encodeSeenBucket(b.hashes, b.statuses)))
 	}
 	for _, k := range s.removed {
 		if !all {
@@ -215,11 +215,11 @@ func loadSeenState(ctx context.Context, client storage.Client) (*seenState, erro
 		if err != nil {
 			return newSeenState(), err
 		}
-		b, ok := decodeSeenBucket(buf)
+		hashes, statuses, ok := decodeSeenBucket(buf)
 		if !ok {
 			return newSeenState(), fmt.Errorf("remembered rows bucket %d is corrupt", k)
 		}
-		s.buckets[k] = b
+		s.buckets[k] = &seenBucket{hashes: hashes, statuses: statuses}
 	}
 	return s, nil
 }

@@ -3,9 +3,11 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
 )
 
 // The collector starts its receivers one after the other. With the storage client opened and the
@@ -87,4 +89,34 @@ func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extens
 func (r *messageTraceReceiver) loadStored(ctx context.Context) {
 	fresh := r.state.load(ctx, r.storage, r.now(), r.settled.planner.oldest(r.now()))
 	r.details = r.openDetails(ctx, fresh)
+}
+
+// openDetails loads the pending set into the state and returns the details' queue (noDetails
+// while details are off). A fresh checkpoint (reset, other tenant) starts with an empty set,
+// since the rows will be read and queued again.
+func (r *messageTraceReceiver) openDetails(ctx context.Context, fresh bool) detailsQueue {
+	if !r.cfg.Details.Enabled {
+		return noDetails{}
+	}
+	d := r.cfg.Details
+	run := &detailsRunner{cfg: d, share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now),
+		client: detailsAdapter{r.client}, logger: r.set.Logger, telemetry: r.telemetry, builder: r.builder,
+		consume: r.consume, save: r.save, now: func() time.Time { return r.now() }}
+	pending, dropped, err := loadPendingDetails(ctx, r.storage, d.MaxPending, d.MaxPendingBytes)
+	if err != nil {
+		r.set.Logger.Warn("ignoring the stored rows waiting for details; their details will not be fetched", zap.Error(err))
+	}
+	if len(dropped) > 0 {
+		run.notFetched(ctx, notFetchedInvalid, dropped, "stored rows waiting for details failed their checks or exceed the bounds")
+	}
+	if fresh {
+		pending.clear()
+	}
+	run.pending, r.state.pending = pending, pending
+	// Opt-in and costly (one request of the tenant's shared quota per row), so said at start.
+	r.set.Logger.Warn("details enrichment is on: every row of the chosen statuses costs one request of the tenant's quota, "+
+		"shared with the list, other tools and people",
+		zap.Strings("statuses", d.Statuses), zap.Int("max_requests_per_window", d.MaxRequestsPerWindow),
+		zap.Duration("window", r.cfg.RequestBudget.Interval), zap.Int("pending", len(pending.entries)))
+	return run
 }
