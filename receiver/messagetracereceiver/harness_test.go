@@ -206,8 +206,8 @@ func seenOf(r *messageTraceReceiver) *seenState {
 	return s
 }
 
-// detailsOf is the receiver's details runner; nil while details are off.
-func detailsOf(r *messageTraceReceiver) *detailsRunner {
-	d, _ := r.details.(*detailsRunner)
+// detailsOf is the receiver's details wiring; nil while details are off.
+func detailsOf(r *messageTraceReceiver) *detailsWiring {
+	d, _ := r.details.(*detailsWiring)
 	return d
 }

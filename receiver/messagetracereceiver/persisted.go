@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/details"
 )
 
 // Everything this receiver persists, in one place: the storage keys, their versions and the
@@ -69,10 +71,6 @@ const (
 const (
 	detailsPendingKey     = "details_pending"
 	detailsPendingVersion = 1
-	// pendingOverhead bounds what one entry costs in storage beyond its strings (JSON keys,
-	// two RFC 3339 times with nanoseconds, attempts).
-	pendingOverhead = 160
-	maxRecipientLen = 320 // RFC 5321 bound on a mailbox
 )
 
 func seenBucketKey(start int64) string { return seenKeyPrefix + strconv.FormatInt(start, 10) }
@@ -103,8 +101,8 @@ func decodeSeenBucket(buf []byte) (hashes []uint64, statuses []uint8, ok bool) {
 	return hashes, statuses, true
 }
 
-// pendingDetail is a row waiting for its details.
-type pendingDetail struct {
+// storedPending is a row waiting for its details (details.Row) as stored.
+type storedPending struct {
 	TraceID   string    `json:"id"`
 	Recipient string    `json:"rcpt"`
 	MessageID string    `json:"mid,omitempty"`
@@ -116,7 +114,23 @@ type pendingDetail struct {
 
 type pendingFile struct {
 	Version int             `json:"v"`
-	Entries []pendingDetail `json:"pending"`
+	Entries []storedPending `json:"pending"`
+}
+
+func encodePending(rows []details.Row) pendingFile {
+	f := pendingFile{Version: detailsPendingVersion, Entries: make([]storedPending, len(rows))}
+	for i := range rows {
+		f.Entries[i] = storedPending(rows[i])
+	}
+	return f
+}
+
+func decodePending(f pendingFile) []details.Row {
+	rows := make([]details.Row, len(f.Entries))
+	for i := range f.Entries {
+		rows[i] = details.Row(f.Entries[i])
+	}
+	return rows
 }
 
 // rangeProgress is a range (Start, End] and what of it was delivered. Rows arrive in time

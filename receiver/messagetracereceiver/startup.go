@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/details"
 )
 
 // The collector starts its receivers one after the other. With the storage client opened and the
@@ -99,24 +101,27 @@ func (r *messageTraceReceiver) openDetails(ctx context.Context, fresh bool) deta
 		return noDetails{}
 	}
 	d := r.cfg.Details
-	run := &detailsRunner{cfg: d, share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now),
-		client: detailsAdapter{r.client}, logger: r.set.Logger, telemetry: r.telemetry, builder: r.builder,
-		consume: r.consume, save: r.save, now: func() time.Time { return r.now() }}
 	pending, dropped, err := loadPendingDetails(ctx, r.storage, d.MaxPending, d.MaxPendingBytes)
 	if err != nil {
 		r.set.Logger.Warn("ignoring the stored rows waiting for details; their details will not be fetched", zap.Error(err))
 	}
+	w := &detailsWiring{share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now),
+		client: r.client, builder: r.builder, tag: d.Tag, consume: r.consume, now: func() time.Time { return r.now() }}
+	w.run = details.New(details.Settings{
+		Config:  details.Config{Wants: d.wants, MaxPerPoll: d.MaxPerPoll, MaxAttempts: d.MaxAttempts, MaxWait: d.MaxWait},
+		Pending: pending, Client: w, Sink: w, Save: r.save, Now: w.now, Logger: r.set.Logger, Telemetry: r.telemetry,
+	})
 	if len(dropped) > 0 {
-		run.notFetched(ctx, notFetchedInvalid, dropped, "stored rows waiting for details failed their checks or exceed the bounds")
+		w.run.NotFetched(ctx, details.ReasonInvalid, dropped, "stored rows waiting for details failed their checks or exceed the bounds")
 	}
 	if fresh {
-		pending.clear()
+		pending.Clear()
 	}
-	run.pending, r.state.pending = pending, pending
+	r.state.pending = pending
 	// Opt-in and costly (one request of the tenant's shared quota per row), so said at start.
 	r.set.Logger.Warn("details enrichment is on: every row of the chosen statuses costs one request of the tenant's quota, "+
 		"shared with the list, other tools and people",
 		zap.Strings("statuses", d.Statuses), zap.Int("max_requests_per_window", d.MaxRequestsPerWindow),
-		zap.Duration("window", r.cfg.RequestBudget.Interval), zap.Int("pending", len(pending.entries)))
-	return run
+		zap.Duration("window", r.cfg.RequestBudget.Interval), zap.Int("pending", len(pending.Entries())))
+	return w
 }

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/details"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
@@ -27,7 +28,7 @@ type receiverState struct {
 	// twice.
 	seen rowMemory
 	// pending are the rows waiting for details; nil unless details.enabled (details.go).
-	pending *pendingDetails
+	pending *details.Set
 
 	savedAt time.Time // last stored (save, holdEmpty)
 	unsaved bool      // progress over empty ranges not stored yet
@@ -95,7 +96,7 @@ func (s *receiverState) load(ctx context.Context, client storage.Client, now, ol
 func (s *receiverState) parts() []statePart {
 	parts := []statePart{s.seen}
 	if s.pending != nil {
-		parts = append(parts, s.pending)
+		parts = append(parts, pendingPart{s.pending})
 	}
 	return parts
 }
