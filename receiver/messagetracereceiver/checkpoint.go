@@ -12,14 +12,14 @@ import (
 // or panics is replaced and the whole state, held in memory, written to the new one
 // (storagefile.go); the state copy beside it follows (statecopy.go).
 func (r *messageTraceReceiver) save(ctx context.Context) {
-	r.checkBeforeSave(ctx)
-	if r.state.store.client == nil && !r.recoverStorage(ctx, errStorageFault) {
+	r.disk.checkBeforeSave(ctx)
+	if r.state.store.client == nil && !r.disk.recoverStorage(ctx, errStorageFault) {
 		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(errStorageFault))
 		return
 	}
 	err := r.state.write(ctx)
 	if errors.Is(err, errStorageFault) {
-		if r.recoverStorage(ctx, err) {
+		if r.disk.recoverStorage(ctx, err) {
 			err = r.state.write(ctx)
 		} else {
 			r.state.store.client = nil
@@ -29,10 +29,10 @@ func (r *messageTraceReceiver) save(ctx context.Context) {
 		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
 		return
 	}
-	r.stampStorageFile()
+	r.disk.stampStorageFile()
 	r.state.saved(r.now())
 	r.state.seen.observe(ctx, r.telemetry)
-	r.writeStateCopy(false)
+	r.disk.writeStateCopy(false)
 }
 
 // saveEmpty stores the progress over a range without rows when its schedule says so

@@ -11,7 +11,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
@@ -41,6 +40,7 @@ type messageTraceReceiver struct {
 	builder   *recordBuilder
 	settled   *pass // whose checkpoint is what this receiver has read for good
 	state     *receiverState
+	disk      *stateStorage // where state is stored (storagefile.go)
 	passes    []*pass
 
 	// Seams for tests.
@@ -55,17 +55,9 @@ type messageTraceReceiver struct {
 	http     *http.Client
 	metadata *http.Client // managed identity requests' own client; nil without managed_identity
 	client   *apiClient
-	storage  storage.Client
-	// storageExt and storageFile are where storage comes from: the extension, and the file of
-	// file_storage ("" for other extensions), verified before opening (storagefile.go).
-	storageExt  storage.Extension
-	storageFile string
-	// storageStamp is the storage file's stamp after this receiver's last write.
-	storageStamp fileStamp
-	copiedAt     time.Time    // last state copy written (statecopy.go)
-	requests     atomic.Int64 // API requests sent, for range summaries
-	setupErr     time.Duration
-	health       pollHealth
+	requests atomic.Int64 // API requests sent, for range summaries
+	setupErr time.Duration
+	health   pollHealth
 
 	// details are fetched for rows of chosen statuses; noDetails unless details.enabled (details.go).
 	details detailsQueue
@@ -126,6 +118,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 		retry:  retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
 	r.state, r.details = newReceiverState(cfg, set.Logger), noDetails{}
+	r.disk = &stateStorage{cfg: cfg, id: set.ID, logger: set.Logger, now: func() time.Time { return r.now() }, health: &r.health, state: r.state}
 	r.settled, r.passes = r.newPasses()
 	return r, nil
 }
@@ -226,9 +219,9 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 		r.metadata.CloseIdleConnections()
 	}
 	var err error
-	if r.storage != nil {
-		err = r.storage.Close(ctx)
-		r.storage = nil
+	if r.disk.client != nil {
+		err = r.disk.client.Close(ctx)
+		r.disk.client = nil
 	}
 	r.telemetry.Shutdown()
 	return err
@@ -237,7 +230,7 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 // run polls at once and then every poll_interval, or after a setup back-off.
 func (r *messageTraceReceiver) run(ctx context.Context) {
 	defer close(r.done)
-	defer r.writeStateCopy(true)
+	defer r.disk.writeStateCopy(true)
 	defer r.saveUnsaved()
 	for {
 		wait := r.cfg.PollInterval

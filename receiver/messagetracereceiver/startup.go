@@ -71,25 +71,25 @@ func (r *messageTraceReceiver) storageExtension(host component.Host) (storage.Ex
 func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extension) error {
 	if ext == nil {
 		r.set.Logger.Warn("no `storage` configured: the checkpoint is kept in memory only, so a restart re-reads from initial_lookback and emits those rows again; set storage: file_storage to keep it")
-		r.storage = storage.NewNopClient()
-	} else if err := r.openStorage(ctx, ext); err != nil {
+		r.disk.client = storage.NewNopClient()
+	} else if err := r.disk.openStorage(ctx, ext); err != nil {
 		return err
 	}
 	r.loadStored(ctx)
-	if g, ok := r.storage.(*guardedClient); ok && g.faulted() && r.recoverStorage(ctx, errStorageFault) {
+	if g, ok := r.disk.client.(*guardedClient); ok && g.faulted() && r.disk.recoverStorage(ctx, errStorageFault) {
 		// The file passed the check but faulted while being read: the new file holds the
 		// state copy (restored by recoverStorage's caller below), loaded like a stored one.
-		r.restoreStateCopy(ctx)
+		r.disk.restoreStateCopy(ctx)
 		r.loadStored(ctx)
 	}
-	r.stampStorageFile()
+	r.disk.stampStorageFile()
 	return nil
 }
 
 // loadStored loads the checkpoint, the remembered rows and the rows waiting for details from
 // the storage client.
 func (r *messageTraceReceiver) loadStored(ctx context.Context) {
-	fresh := r.state.load(ctx, r.storage, r.now(), r.settled.planner.oldest(r.now()))
+	fresh := r.state.load(ctx, r.disk.client, r.now(), r.settled.planner.oldest(r.now()))
 	r.details = r.openDetails(ctx, fresh)
 }
 
@@ -101,7 +101,7 @@ func (r *messageTraceReceiver) openDetails(ctx context.Context, fresh bool) deta
 		return noDetails{}
 	}
 	d := r.cfg.Details
-	pending, dropped, err := loadPendingDetails(ctx, r.storage, d.MaxPending, d.MaxPendingBytes)
+	pending, dropped, err := loadPendingDetails(ctx, r.disk.client, d.MaxPending, d.MaxPendingBytes)
 	if err != nil {
 		r.set.Logger.Warn("ignoring the stored rows waiting for details; their details will not be fetched", zap.Error(err))
 	}

@@ -48,7 +48,7 @@ func BenchmarkSaveStorageChecks(b *testing.B) {
 		}
 		r.save(context.Background())
 		if !checked {
-			r.storageFile = ""
+			r.disk.path = ""
 		}
 		return r
 	}
@@ -73,7 +73,7 @@ func BenchmarkSaveStorageChecks(b *testing.B) {
 	b.Run("copy", func(b *testing.B) {
 		r := newR(b, true)
 		for b.Loop() {
-			r.writeStateCopy(true)
+			r.disk.writeStateCopy(true)
 		}
 	})
 }
