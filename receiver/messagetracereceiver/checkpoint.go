@@ -11,46 +11,46 @@ import (
 // save stores the checkpoint and the rest of the state in one batch. A storage file that faults
 // or panics is replaced and the whole state, held in memory, written to the new one
 // (storagefile.go); the state copy beside it follows (statecopy.go).
-func (r *messageTraceReceiver) save(ctx context.Context) {
-	r.disk.checkBeforeSave(ctx)
-	if r.state.store.client == nil && !r.disk.recoverStorage(ctx, errStorageFault) {
-		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(errStorageFault))
+func (sf *stateStorage) save(ctx context.Context) {
+	sf.checkBeforeSave(ctx)
+	if sf.state.store.client == nil && !sf.recoverStorage(ctx, errStorageFault) {
+		sf.logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(errStorageFault))
 		return
 	}
-	err := r.state.write(ctx)
+	err := sf.state.write(ctx)
 	if errors.Is(err, errStorageFault) {
-		if r.disk.recoverStorage(ctx, err) {
-			err = r.state.write(ctx)
+		if sf.recoverStorage(ctx, err) {
+			err = sf.state.write(ctx)
 		} else {
-			r.state.store.client = nil
+			sf.state.store.client = nil
 		}
 	}
 	if err != nil {
-		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
+		sf.logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
 		return
 	}
-	r.disk.stampStorageFile()
-	r.state.saved(r.now())
-	r.state.seen.observe(ctx, r.telemetry)
-	r.disk.writeStateCopy(false)
+	sf.stampStorageFile()
+	sf.state.saved(sf.now())
+	sf.state.seen.observe(ctx, sf.telemetry)
+	sf.writeStateCopy(false)
 }
 
 // saveEmpty stores the progress over a range without rows when its schedule says so
 // (receiverState.holdEmpty).
-func (r *messageTraceReceiver) saveEmpty(ctx context.Context) {
-	if r.state.holdEmpty(r.now()) {
+func (sf *stateStorage) saveEmpty(ctx context.Context) {
+	if sf.state.holdEmpty(sf.now()) {
 		return
 	}
-	r.save(ctx)
+	sf.save(ctx)
 }
 
 // saveUnsaved stores what saveEmpty held back, when the poll loop ends (Shutdown); the storage
 // client is still open then.
-func (r *messageTraceReceiver) saveUnsaved() {
-	if !r.state.unsaved {
+func (sf *stateStorage) saveUnsaved() {
+	if !sf.state.unsaved {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r.save(ctx)
+	sf.save(ctx)
 }

@@ -369,7 +369,7 @@ func seedCheckpoint(t *testing.T, h *harness, edit func(cp *checkpoint, now time
 	t.Helper()
 	r, ctx := h.receiver(new(consumertest.LogsSink))
 	edit(r.state.cp, r.now())
-	r.save(ctx)
+	r.disk.save(ctx)
 	require.NoError(t, r.Shutdown(context.Background()))
 }
 

@@ -152,9 +152,9 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 		r.state.seen.forgetBefore(cp.Done.Add(-bucketSpan))
 	}
 	if prog.Rows == 0 {
-		r.saveEmpty(ctx)
+		r.disk.saveEmpty(ctx)
 	} else {
-		r.save(ctx)
+		r.disk.save(ctx)
 	}
 	r.summary.add(prog.Rows, emitted, pages, r.requests.Load()-requests)
 	r.logRange(p, p.planner.limit(observed).Sub(cp.Done),
@@ -276,7 +276,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			requeries, fresh = 0, true
 			prog.delivered(handled)
 			*p.cp() = passCheckpoint{Done: p.cp().Done, Open: prog}
-			r.save(ctx)
+			r.disk.save(ctx)
 		}
 		if page.Next == "" {
 			return pages, emitted, true, nil

@@ -118,7 +118,8 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 		retry:  retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
 	r.state, r.details = newReceiverState(cfg, set.Logger), noDetails{}
-	r.disk = &stateStorage{cfg: cfg, id: set.ID, logger: set.Logger, now: func() time.Time { return r.now() }, health: &r.health, state: r.state}
+	r.disk = &stateStorage{cfg: cfg, id: set.ID, logger: set.Logger, now: func() time.Time { return r.now() }, health: &r.health,
+		telemetry: tb, state: r.state}
 	r.settled, r.passes = r.newPasses()
 	return r, nil
 }
@@ -231,7 +232,7 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 func (r *messageTraceReceiver) run(ctx context.Context) {
 	defer close(r.done)
 	defer r.disk.writeStateCopy(true)
-	defer r.saveUnsaved()
+	defer r.disk.saveUnsaved()
 	for {
 		wait := r.cfg.PollInterval
 		if err := r.pollOnFreshStack(ctx); err != nil {

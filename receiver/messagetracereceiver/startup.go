@@ -109,7 +109,7 @@ func (r *messageTraceReceiver) openDetails(ctx context.Context, fresh bool) deta
 		client: r.client, builder: r.builder, tag: d.Tag, consume: r.consume, now: func() time.Time { return r.now() }}
 	w.run = details.New(details.Settings{
 		Config:  details.Config{Wants: d.wants, MaxPerPoll: d.MaxPerPoll, MaxAttempts: d.MaxAttempts, MaxWait: d.MaxWait},
-		Pending: pending, Client: w, Sink: w, Save: r.save, Now: w.now, Logger: r.set.Logger, Telemetry: r.telemetry,
+		Pending: pending, Client: w, Sink: w, Save: r.disk.save, Now: w.now, Logger: r.set.Logger, Telemetry: r.telemetry,
 	})
 	if len(dropped) > 0 {
 		w.run.NotFetched(ctx, details.ReasonInvalid, dropped, "stored rows waiting for details failed their checks or exceed the bounds")

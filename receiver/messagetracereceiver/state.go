@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
@@ -32,6 +33,34 @@ type receiverState struct {
 
 	savedAt time.Time // last stored (save, holdEmpty)
 	unsaved bool      // progress over empty ranges not stored yet
+}
+
+// stateStorage is where the receiver's state is stored: the storage client and, for
+// file_storage, its file, verified before it is opened and before a save, replaced when
+// damaged, with the state copy beside it (statecopy.go).
+type stateStorage struct {
+	cfg       *Config
+	id        component.ID
+	logger    *zap.Logger
+	now       func() time.Time
+	health    *pollHealth
+	telemetry *metadata.TelemetryBuilder
+	state     *receiverState // written whole to a new file
+
+	client storage.Client // set by loadState; nil after Shutdown
+	// ext and path are where client comes from: the extension, and the file of file_storage
+	// ("" for other extensions), verified before opening.
+	ext  storage.Extension
+	path string
+	// stamp is the storage file's stamp after this receiver's last write.
+	stamp    fileStamp
+	copiedAt time.Time // last state copy written
+}
+
+// fileStamp is what changes when anything writes to a file: size and modification time.
+type fileStamp struct {
+	size int64
+	mod  time.Time
 }
 
 // rowMemory is what was emitted for each row, remembered until the settled pass is past it

@@ -36,27 +36,6 @@ import (
 // The file's path is only known for contrib's file_storage (internal/storagefile); with another
 // storage extension the calls are still guarded, but there is no check and no copy.
 
-// stateStorage is where the receiver's state is stored: the storage client and, for
-// file_storage, its file, verified before it is opened and before a save, replaced when
-// damaged, with the state copy beside it (statecopy.go).
-type stateStorage struct {
-	cfg    *Config
-	id     component.ID
-	logger *zap.Logger
-	now    func() time.Time
-	health *pollHealth
-	state  *receiverState // written whole to a new file
-
-	client storage.Client // set by loadState; nil after Shutdown
-	// ext and path are where client comes from: the extension, and the file of file_storage
-	// ("" for other extensions), verified before opening.
-	ext  storage.Extension
-	path string
-	// stamp is the storage file's stamp after this receiver's last write.
-	stamp    fileStamp
-	copiedAt time.Time // last state copy written
-}
-
 // errStorageFault is what a guarded storage call returns when the storage panicked or faulted.
 var errStorageFault = errors.New("the storage file is damaged: its client panicked or faulted")
 
@@ -216,12 +195,6 @@ func (sf *stateStorage) recoverStorage(ctx context.Context, cause error) bool {
 	sf.state.store.client = sf.client
 	sf.state.markAllUnsaved()
 	return true
-}
-
-// fileStamp is what changes when anything writes to a file: size and modification time.
-type fileStamp struct {
-	size int64
-	mod  time.Time
 }
 
 func stampOf(path string) (fileStamp, error) {

@@ -46,7 +46,7 @@ func BenchmarkSaveStorageChecks(b *testing.B) {
 			bk.dirty = true
 			seenOf(r).buckets[int64(k)*int64(bucketSpan/time.Second)] = bk
 		}
-		r.save(context.Background())
+		r.disk.save(context.Background())
 		if !checked {
 			r.disk.path = ""
 		}
@@ -63,7 +63,7 @@ func BenchmarkSaveStorageChecks(b *testing.B) {
 			for b.Loop() {
 				seenOf(r).buckets[k%100*int64(bucketSpan/time.Second)].dirty = true
 				k++
-				r.save(context.Background())
+				r.disk.save(context.Background())
 				if r.state.unsaved || r.state.store.client == nil {
 					b.Fatal("save failed")
 				}

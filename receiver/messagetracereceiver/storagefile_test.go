@@ -49,7 +49,7 @@ func TestStorageFileOfTheReceiver(t *testing.T) {
 	a := tenantOnFileStorage(t, ext, nil)
 	r, _ := a.tenantReceiver("a", new(consumertest.LogsSink))
 	require.Equal(t, filepath.Join(dir, "receiver_office365_message_trace_a"), r.disk.path)
-	r.save(context.Background())
+	r.disk.save(context.Background())
 	require.NoError(t, boltcheck.Verify(r.disk.path))
 	require.FileExists(t, r.disk.path+stateCopySuffix)
 
@@ -361,10 +361,10 @@ func TestStateCopyAtMostEveryMinute(t *testing.T) {
 	clock := time.Now()
 	r.now = func() time.Time { return clock }
 	clock = first.Add(30 * time.Second)
-	r.save(ctx)
+	r.disk.save(ctx)
 	require.Equal(t, first, savedAt(), "30 s later: not written again")
 	clock = first.Add(61 * time.Second)
-	r.save(ctx)
+	r.disk.save(ctx)
 	require.Equal(t, clock.UTC().Truncate(time.Nanosecond), savedAt().UTC(), "61 s later: written")
 	clock = clock.Add(time.Second)
 	r.disk.writeStateCopy(true)
