@@ -1,3 +1,8 @@
+// Package details fetches the message trace details of delivered rows of chosen statuses: rows
+// wait in a bounded set (Set) stored with the receiver's checkpoint, and a Runner takes a turn
+// at the end of a poll with only the requests free at that moment. It knows the Microsoft
+// client, the budgets and the log records only through Client and Sink, and the storage not at
+// all: the receiver stores the set (its stored form is the receiver's persisted.go).
 package details // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/details"
 
 import (
