@@ -11,9 +11,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
+	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
 
@@ -136,6 +140,43 @@ func TestStateOfTheLastReleaseLoadsAndRoundTrips(t *testing.T) {
 				continue
 			}
 			assert.Equal(t, string(want), string(got), k)
+		}
+	}
+}
+
+// A receiver started on storage holding the last release's state resumes from it (its
+// checkpoint, remembered rows and pending details), and writes it back unchanged.
+func TestReceiverResumesTheLastReleasesState(t *testing.T) {
+	state := readReleaseState(t)
+	h := newHarness(t, msgtracetest.Options{}, nil)
+	enableDetails(h.cfg)
+	h.cfg.TenantID, h.cfg.API, h.cfg.ResetCheckpoint, h.cfg.EarlyDelay = "contoso.onmicrosoft.com", apiGraph, "2026-11-01", 2*time.Minute
+	id := component.NewIDWithName(metadata.Type, "tenant") // as h.receiver names it
+	client, err := h.storage.GetClient(context.Background(), component.KindReceiver, id, "")
+	require.NoError(t, err)
+	for k, v := range state {
+		require.NoError(t, client.Set(context.Background(), k, v))
+	}
+	require.NoError(t, client.Close(context.Background()))
+
+	r, ctx := h.receiver(new(consumertest.LogsSink))
+	require.Len(t, h.logs.FilterMessage("resuming from the stored checkpoint").All(), 1)
+	require.Empty(t, h.logs.FilterMessageSnippet("ignoring the stored").All())
+	want, err := (&checkpointStore{client: storedClient(t, state)}).load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, want, r.state.cp)
+	require.NotNil(t, seenOf(r))
+	rows, _ := seenOf(r).size()
+	assert.Equal(t, 3, rows)
+	require.Len(t, detailsOf(r).run.Pending().Entries(), 2)
+
+	r.state.markAllUnsaved()
+	r.disk.save(ctx)
+	for k, v := range state {
+		got, err := r.disk.client.Get(ctx, k)
+		require.NoError(t, err)
+		if k != seenIndexKey {
+			assert.Equal(t, string(v), string(got), k)
 		}
 	}
 }
