@@ -17,8 +17,9 @@ import (
 // troubleshootingDoc is the table operators look messages up in.
 const troubleshootingDoc = "docs/troubleshooting.md"
 
-// componentDirs are the packages whose messages the table must hold.
-var componentDirs = []string{"receiver/messagetracereceiver", "exporter/devoexporter"}
+// componentDirs are the packages whose messages the table must hold (the receiver's details
+// log from their own package).
+var componentDirs = []string{"receiver/messagetracereceiver", "receiver/messagetracereceiver/internal/details", "exporter/devoexporter"}
 
 // codeMessage is one message the code can log, in the table's form: every part the code fills
 // in at run time (a %v, a variable) is "...".

@@ -189,12 +189,12 @@ func TestTokenIsCachedAndRefreshed(t *testing.T) {
 	// 20m2s it is stale after 15m2s.
 	clock = clock.Add(15*time.Minute + time.Second)
 	h.srv.AddRows(rowsIn(12, 5, msgtracetest.GenerateOptions{})...)
-	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	r.state.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 	require.NoError(t, r.poll(ctx))
 	assert.Equal(t, 1, h.srv.TokensIssued(), "still fresh 15m1s later")
 	clock = clock.Add(1500 * time.Millisecond)
 	h.srv.AddRows(rowsIn(12, 10, msgtracetest.GenerateOptions{})...)
-	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	r.state.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 	require.NoError(t, r.poll(ctx))
 	assert.Equal(t, 2, h.srv.TokensIssued())
 }
@@ -287,12 +287,12 @@ func TestShortTokenLifetimeBoundsLogins(t *testing.T) {
 
 			clock = clock.Add(tt.reuse - time.Second)
 			h.srv.AddRows(rowsIn(20, 5, msgtracetest.GenerateOptions{})...)
-			r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+			r.state.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 			require.NoError(t, r.poll(ctx))
 			assert.Equal(t, 1, h.srv.TokensIssued(), "still used %s after the login", tt.reuse-time.Second)
 
 			clock = clock.Add(2 * time.Second)
-			r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+			r.state.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 			require.NoError(t, r.poll(ctx))
 			assert.Equal(t, 2, h.srv.TokensIssued(), "renewed once %s passed", tt.reuse)
 

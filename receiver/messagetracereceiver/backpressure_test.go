@@ -30,7 +30,7 @@ func TestBlockedPipelineSpendsNoQuotaAndShutdownKeepsCheckpoint(t *testing.T) {
 		return ctx.Err()
 	})
 	r, ctx := h.receiver(blocked)
-	before := r.cp.Done
+	before := r.state.cp.Done
 	ctx, cancel := context.WithCancel(ctx)
 	polled := make(chan error, 1)
 	go func() { polled <- r.poll(ctx) }()
@@ -49,6 +49,6 @@ func TestBlockedPipelineSpendsNoQuotaAndShutdownKeepsCheckpoint(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the poll did not end when its context was cancelled")
 	}
-	assert.Equal(t, before, r.cp.Done, "the checkpoint did not move")
-	assert.Nil(t, r.cp.Open, "no progress inside the range was stored")
+	assert.Equal(t, before, r.state.cp.Done, "the checkpoint did not move")
+	assert.Nil(t, r.state.cp.Open, "no progress inside the range was stored")
 }

@@ -2,232 +2,55 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 )
 
-// checkpointKey is the storage key; the storage client is already scoped to this receiver's
-// component ID, so several receivers (one per tenant) never share a checkpoint.
-const checkpointKey = "message_trace_checkpoint"
-
-// checkpointVersion changes whenever the stored layout changes incompatibly.
-const checkpointVersion = 1
-
-// checkpoint is what survives a restart.
-type checkpoint struct {
-	Version int    `json:"v"`
-	Tenant  string `json:"tenant"`
-	API     string `json:"api"`
-	// Reset is the reset_checkpoint value this checkpoint was started under.
-	Reset string `json:"reset"`
-	// passCheckpoint (promoted: Done, Open) is the settled pass, the one at `delay`.
-	passCheckpoint
-	// Early is the early pass at `early_delay`; nil while it is off or has not started.
-	Early *passCheckpoint `json:"early,omitempty"`
-	// EarlyFrom is where the early pass started covering time: rows the settled pass finds
-	// after it that the early pass did not see are late rows.
-	EarlyFrom time.Time `json:"early_from,omitzero"`
-}
-
-// passCheckpoint is one pass's position.
-type passCheckpoint struct {
-	// Done is the end of the newest fully delivered range: every row received at or before it
-	// (as far as the API showed it) has been accepted by the pipeline.
-	Done time.Time `json:"done"`
-	// Open is the range being walked, with exact progress inside it; nil between ranges.
-	Open *rangeProgress `json:"open,omitempty"`
-}
-
-// checkpointStore persists the checkpoint after the pipeline accepted what it covers.
-type checkpointStore struct {
-	client storage.Client
-}
-
-func (s *checkpointStore) load(ctx context.Context) (*checkpoint, error) {
-	raw, err := s.client.Get(ctx, checkpointKey)
-	if err != nil {
-		return nil, fmt.Errorf("reading checkpoint: %w", err)
-	}
-	if raw == nil {
-		return nil, nil
-	}
-	var cp checkpoint
-	if err := json.Unmarshal(raw, &cp); err != nil {
-		return nil, fmt.Errorf("stored checkpoint is corrupt: %w", err)
-	}
-	if cp.Version != checkpointVersion {
-		return nil, fmt.Errorf("stored checkpoint has version %d, this build reads %d", cp.Version, checkpointVersion)
-	}
-	return &cp, nil
-}
-
-// save writes the checkpoint together with other operations (the remembered rows) in one
-// batch, which storage extensions such as file_storage apply in one transaction.
-func (s *checkpointStore) save(ctx context.Context, cp *checkpoint, ops ...*storage.Operation) error {
-	raw, err := json.Marshal(cp)
-	if err != nil {
-		return err
-	}
-	ops = append(ops, storage.SetOperation(checkpointKey, raw))
-	if err := s.client.Batch(ctx, ops...); err != nil {
-		return fmt.Errorf("writing checkpoint: %w", err)
-	}
-	return nil
-}
-
-// loadCheckpoint returns the stored checkpoint if it belongs to this configuration, else a new
-// one starting initial_lookback ago.
-func (r *messageTraceReceiver) loadCheckpoint(ctx context.Context) (*checkpoint, bool) {
-	fresh := &checkpoint{
-		Version:        checkpointVersion,
-		Tenant:         r.cfg.TenantID,
-		API:            r.cfg.API,
-		Reset:          r.cfg.ResetCheckpoint,
-		passCheckpoint: passCheckpoint{Done: r.now().Add(-r.cfg.InitialLookback).UTC().Truncate(time.Second)},
-	}
-	// initial_lookback may equal the API's limit; start just inside it rather than warning
-	// about a gap on every first run.
-	if oldest := r.planner.oldest(r.now()); fresh.Done.Before(oldest) {
-		fresh.Done = oldest
-	}
-	stored, err := r.store.load(ctx)
-	switch {
-	case err != nil:
-		r.set.Logger.Warn("ignoring the stored checkpoint; starting from initial_lookback", zap.Error(err), zap.Time("start", fresh.Done))
-		return fresh, true
-	case stored == nil:
-		r.set.Logger.Info("no stored checkpoint; starting from initial_lookback", zap.Time("start", fresh.Done))
-		return fresh, true
-	case stored.Reset != r.cfg.ResetCheckpoint:
-		r.set.Logger.Warn("reset_checkpoint changed: discarding the stored checkpoint and starting from initial_lookback",
-			zap.String("previous", stored.Reset), zap.String("reset_checkpoint", r.cfg.ResetCheckpoint), zap.Time("start", fresh.Done))
-		return fresh, true
-	case stored.Tenant != r.cfg.TenantID || stored.API != r.cfg.API:
-		r.set.Logger.Warn("the stored checkpoint belongs to another tenant or api; starting from initial_lookback",
-			zap.String("stored_tenant", stored.Tenant), zap.String("stored_api", stored.API), zap.Time("start", fresh.Done))
-		return fresh, true
-	}
-	if found := futureCheckpoint(stored, r.now().Add(maxClockSkew)); found != "" {
-		r.set.Logger.Warn("the stored checkpoint lies in the future (corrupt, or this machine's clock jumped back): "+
-			"discarding it and starting from initial_lookback; rows since then may be emitted again",
-			zap.String("found", found), zap.Time("now", r.now().UTC()), zap.Time("start", fresh.Done))
-		return fresh, true
-	}
-	for _, pc := range []*passCheckpoint{&stored.passCheckpoint, stored.Early} {
-		if pc == nil || pc.Open == nil {
-			continue
-		}
-		if o := pc.Open; !o.End.After(o.Start) || o.End.Sub(o.Start) > maxQuerySpan+time.Second {
-			r.set.Logger.Warn("the stored checkpoint's open range is empty or wider than the API allows (10 days): "+
-				"discarding the range and reading on from its done time; rows of it already delivered may be emitted again",
-				zap.Time("range_start", o.Start), zap.Time("range_end", o.End), zap.Time("done_until", pc.Done))
-			pc.Open = nil
-		}
-	}
-	r.set.Logger.Info("resuming from the stored checkpoint", zap.Time("done_until", stored.Done), zap.Bool("inside_range", stored.Open != nil))
-	return stored, false
-}
-
-// futureCheckpoint describes the first time of a stored checkpoint that lies after limit, or
-// returns "". Such a checkpoint would make the receiver send nothing (done ahead) or queries
-// the API refuses (an open range ahead) until the clock catches up, possibly for years.
-func futureCheckpoint(cp *checkpoint, limit time.Time) string {
-	check := func(name string, pc *passCheckpoint) string {
-		switch {
-		case pc == nil:
-		case pc.Done.After(limit):
-			return name + " done " + pc.Done.UTC().Format(time.RFC3339)
-		case pc.Open != nil && (pc.Open.End.After(limit) || pc.Open.Start.After(limit)):
-			return name + " open range " + pc.Open.Start.UTC().Format(time.RFC3339) + " to " + pc.Open.End.UTC().Format(time.RFC3339)
-		}
-		return ""
-	}
-	if s := check("settled pass", &cp.passCheckpoint); s != "" {
-		return s
-	}
-	if s := check("early pass", cp.Early); s != "" {
-		return s
-	}
-	if cp.EarlyFrom.After(limit) {
-		return "early_from " + cp.EarlyFrom.UTC().Format(time.RFC3339)
-	}
-	return ""
-}
-
-// save stores the checkpoint and the remembered rows in one batch. A storage file that faults
+// save stores the checkpoint and the rest of the state in one batch. A storage file that faults
 // or panics is replaced and the whole state, held in memory, written to the new one
 // (storagefile.go); the state copy beside it follows (statecopy.go).
-func (r *messageTraceReceiver) save(ctx context.Context) {
-	r.checkBeforeSave(ctx)
-	if r.store.client == nil && !r.recoverStorage(ctx, errStorageFault) {
-		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(errStorageFault))
+func (sf *stateStorage) save(ctx context.Context) {
+	sf.checkBeforeSave(ctx)
+	if sf.state.store.client == nil && !sf.recoverStorage(ctx, errStorageFault) {
+		sf.logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(errStorageFault))
 		return
 	}
-	err := r.store.save(ctx, r.cp, r.stateOps()...)
+	err := sf.state.write(ctx)
 	if errors.Is(err, errStorageFault) {
-		if r.recoverStorage(ctx, err) {
-			err = r.store.save(ctx, r.cp, r.stateOps()...)
+		if sf.recoverStorage(ctx, err) {
+			err = sf.state.write(ctx)
 		} else {
-			r.store.client = nil
+			sf.state.store.client = nil
 		}
 	}
 	if err != nil {
-		r.set.Logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
+		sf.logger.Warn("could not store the checkpoint; it is kept in memory and stored with the next page", zap.Error(err))
 		return
 	}
-	r.stampStorageFile()
-	r.savedAt, r.unsaved = r.now(), false
-	r.markSaved()
-	if r.seen != nil {
-		rows, bytes := r.seen.size()
-		r.telemetry.ReceiverMessageTraceRememberedRows.Record(ctx, int64(rows))
-		r.telemetry.ReceiverMessageTraceStateBytes.Record(ctx, int64(bytes))
-	}
-	r.writeStateCopy(false)
+	sf.stampStorageFile()
+	sf.state.saved(sf.now())
+	sf.state.seen.observe(ctx, sf.telemetry)
+	sf.writeStateCopy(false)
 }
 
-// stateOps are the operations that store what changed besides the checkpoint.
-func (r *messageTraceReceiver) stateOps() []*storage.Operation {
-	var ops []*storage.Operation
-	if r.seen != nil {
-		ops = r.seen.saveOps()
-	}
-	return append(ops, r.detailsSaveOps()...)
-}
-
-// markSaved marks the state written by stateOps as stored.
-func (r *messageTraceReceiver) markSaved() {
-	r.detailsSaved()
-	if r.seen != nil {
-		r.seen.saved()
-	}
-}
-
-// saveEmpty stores the progress over a range without rows at most every emptyRangeSaveEvery.
-// An idle tenant otherwise writes its storage file twice a minute (one write per pass), and
-// those commits were 40 % of what 1,000 idle tenants allocated (BENCHMARKS.md, issue 15).
-// Losing the rest in a crash only means querying those empty ranges again: nothing was
-// emitted from them, so nothing can be emitted twice, and a row that reached one late is new.
-func (r *messageTraceReceiver) saveEmpty(ctx context.Context) {
-	if r.now().Sub(r.savedAt) < emptyRangeSaveEvery {
-		r.unsaved = true
+// saveEmpty stores the progress over a range without rows when its schedule says so
+// (receiverState.holdEmpty).
+func (sf *stateStorage) saveEmpty(ctx context.Context) {
+	if sf.state.holdEmpty(sf.now()) {
 		return
 	}
-	r.save(ctx)
+	sf.save(ctx)
 }
 
 // saveUnsaved stores what saveEmpty held back, when the poll loop ends (Shutdown); the storage
 // client is still open then.
-func (r *messageTraceReceiver) saveUnsaved() {
-	if !r.unsaved {
+func (sf *stateStorage) saveUnsaved() {
+	if !sf.state.unsaved {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r.save(ctx)
+	sf.save(ctx)
 }

@@ -35,13 +35,13 @@ func TestEmptyRangesAreStoredAtMostEveryFiveMinutes(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
 	r.now = clock.Now
-	counted := &countingClient{Client: r.store.client}
-	r.store.client = counted
-	r.cp.Done = clock.Now().Add(-h.cfg.Delay) // caught up: every poll reads one new minute
-	r.savedAt = time.Time{}
+	counted := &countingClient{Client: r.state.store.client}
+	r.state.store.client = counted
+	r.state.cp.Done = clock.Now().Add(-h.cfg.Delay) // caught up: every poll reads one new minute
+	r.state.savedAt = time.Time{}
 
 	stored := func() time.Time {
-		cp, err := r.store.load(context.Background())
+		cp, err := r.state.store.load(context.Background())
 		require.NoError(t, err)
 		require.NotNil(t, cp)
 		return cp.Done
@@ -52,8 +52,8 @@ func TestEmptyRangesAreStoredAtMostEveryFiveMinutes(t *testing.T) {
 	}
 	require.Empty(t, delivered(sink))
 	assert.Equal(t, int32(3), counted.batches.Load(), "stored at 0, 5 and 10 minutes, not at each of 22 empty ranges")
-	assert.True(t, r.unsaved, "the last poll's early range waits for the next save")
-	behind := r.cp.Done.Sub(stored())
+	assert.True(t, r.state.unsaved, "the last poll's early range waits for the next save")
+	behind := r.state.cp.Done.Sub(stored())
 	assert.Greater(t, behind, time.Duration(0))
 	assert.LessOrEqual(t, behind, emptyRangeSaveEvery, "a crash now re-reads at most %v of empty ranges", emptyRangeSaveEvery)
 
@@ -65,18 +65,18 @@ func TestEmptyRangesAreStoredAtMostEveryFiveMinutes(t *testing.T) {
 	require.NoError(t, r.poll(ctx))
 	require.Len(t, delivered(sink), 1)
 	assert.Greater(t, counted.batches.Load(), before)
-	assert.Equal(t, r.cp.Done, stored(), "the range with a row is stored with everything before it")
+	assert.Equal(t, r.state.cp.Done, stored(), "the range with a row is stored with everything before it")
 
 	// Shutdown stores what is pending.
 	clock.Advance(time.Minute)
 	require.NoError(t, r.poll(ctx))
-	require.True(t, r.unsaved)
-	done := r.cp.Done
+	require.True(t, r.state.unsaved)
+	done := r.state.cp.Done
 	r.done = make(chan struct{})
 	go r.run(cancelled())
 	<-r.done
 	r.done = nil
-	assert.False(t, r.unsaved)
+	assert.False(t, r.state.unsaved)
 	assert.Equal(t, done, stored(), "the end of the poll loop stores the held-back progress")
 }
 

@@ -61,7 +61,7 @@ func TestBoundaryRowsAreEmittedOnce(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
 	r.now = func() time.Time { return now }
-	r.cp.Done = start
+	r.state.cp.Done = start
 
 	require.NoError(t, r.poll(ctx))
 	assert.ElementsMatch(t, keysOf([]msgtracetest.Row{rows[1], rows[2], rows[4]}), delivered(sink))
@@ -125,14 +125,14 @@ func TestCrashMidRangeLosesNothingAndRepeatsAtMostOnePage(t *testing.T) {
 			r1, ctx1 := h.receiver(first)
 			crashCtx, kill := context.WithCancel(ctx1)
 			first.crash = func() { crashing.crashed.Store(true); kill() }
-			r1.store = &checkpointStore{client: crashing}
+			r1.state.store = &checkpointStore{client: crashing}
 			require.ErrorIs(t, r1.poll(crashCtx), context.Canceled)
 
 			// A new process on the same storage (the checkpoint written before the crash).
 			second := new(consumertest.LogsSink)
 			r2, ctx2 := h.receiver(second)
-			r2.store = &checkpointStore{client: store}
-			r2.cp, _ = r2.loadCheckpoint(ctx2)
+			r2.state.store = &checkpointStore{client: store}
+			r2.state.cp, _ = r2.state.loadCheckpoint(ctx2, r2.now(), r2.settled.planner.oldest(r2.now()))
 			require.NoError(t, r2.poll(ctx2))
 
 			all := append(delivered(&first.LogsSink), delivered(second)...)
@@ -170,7 +170,7 @@ func TestRestartWithoutCrashRepeatsNothing(t *testing.T) {
 
 	second := new(consumertest.LogsSink)
 	r2, ctx2 := h.receiver(second)
-	require.NotNil(t, r2.cp.Open, "progress inside the range was stored")
+	require.NotNil(t, r2.state.cp.Open, "progress inside the range was stored")
 	require.NoError(t, r2.poll(ctx2))
 	requireExactlyOnce(t, rows, append(delivered(first), delivered(second)...))
 }
@@ -182,8 +182,8 @@ func TestPermanentConsumerErrorSkipsRows(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	r, ctx := h.receiver(consumertest.NewErr(consumererror.NewPermanent(errors.New("bad data"))))
 	require.NoError(t, r.poll(ctx))
-	assert.Nil(t, r.cp.Open)
-	assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the refused rows")
+	assert.Nil(t, r.state.cp.Open)
+	assert.Equal(t, r.settled.planner.limit(r.now()), r.state.cp.Done, "the checkpoint moved past the refused rows")
 	assert.Equal(t, 1, h.logs.FilterMessage("the pipeline refused rows permanently; skipping them").Len())
 }
 
@@ -191,10 +191,10 @@ func TestRetryableConsumerErrorKeepsCheckpoint(t *testing.T) {
 	rows := rowsIn(5, 50, msgtracetest.GenerateOptions{})
 	h := newHarness(t, msgtracetest.Options{}, rows)
 	r, ctx := h.receiver(consumertest.NewErr(errors.New("downstream unavailable")))
-	before := r.cp.Done
+	before := r.state.cp.Done
 	require.Error(t, r.poll(ctx))
-	assert.Equal(t, before, r.cp.Done)
-	assert.Nil(t, r.cp.Open, "nothing was delivered, so there is no progress to store")
+	assert.Equal(t, before, r.state.cp.Done)
+	assert.Nil(t, r.state.cp.Open, "nothing was delivered, so there is no progress to store")
 
 	sink := new(consumertest.LogsSink)
 	r.next = sink

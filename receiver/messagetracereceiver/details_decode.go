@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/details"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
@@ -20,7 +21,7 @@ import (
 const (
 	maxDetailBodyBytes   = 1 << 20
 	maxDetailEvents      = 500
-	maxDetailFieldBytes  = 1024
+	maxDetailFieldBytes  = details.MaxFieldBytes
 	maxDetailDataBytes   = 16 << 10
 	maxDetailDataEntries = 100
 )

@@ -190,7 +190,7 @@ func TestDetailsForConfiguredStatusesOnly(t *testing.T) {
 	assert.Len(t, fetches, len(chosen), "no details for other statuses")
 	assert.Zero(t, h.srv.QuotaViolations())
 	assert.Equal(t, int64(len(chosen)), metricSum(t, tel, "otelcol_receiver_message_trace_details_fetched"))
-	assert.Empty(t, r.details.pending.entries)
+	assert.Empty(t, detailsOf(r).run.Pending().Entries())
 	assert.Equal(t, 1, h.logs.FilterMessageSnippet("details enrichment is on").FilterLevelExact(zapcore.WarnLevel).Len(), "warned at start")
 }
 
@@ -209,13 +209,13 @@ func TestDetailsStayWithinShareAndLeftover(t *testing.T) {
 	chosen := chosenRows(rows, "failed", "quarantined", "filteredAsSpam")
 	require.Greater(t, len(chosen), 3)
 	assert.Len(t, h.srv.DetailRequests(), 3, "the share (3 per window) caps details even with max_per_poll 1000")
-	assert.Len(t, r.details.pending.entries, len(chosen)-3, "the others wait")
+	assert.Len(t, detailsOf(r).run.Pending().Entries(), len(chosen)-3, "the others wait")
 	require.NoError(t, r.poll(ctx))
 	assert.Len(t, h.srv.DetailRequests(), 3, "still the same window")
 
 	// The list's budget full: details take nothing, even with share left.
 	h.cfg.Details.MaxRequestsPerWindow = 9
-	r.details.share = newRequestBudget(9, time.Hour, time.Now)
+	detailsOf(r).share = newRequestBudget(9, time.Hour, time.Now)
 	for !r.client.budget.full() {
 		_, _ = r.client.budget.tryAcquire()
 	}
@@ -246,11 +246,11 @@ func TestDetailsRestartNeitherLosesNorRepeats(t *testing.T) {
 
 	second := new(consumertest.LogsSink)
 	r2, ctx2 := h.receiver(second)
-	require.Len(t, r2.details.pending.entries, len(chosen)-4, "the pending rows came back from storage")
-	for i := 0; i < 20 && len(r2.details.pending.entries) > 0; i++ {
+	require.Len(t, detailsOf(r2).run.Pending().Entries(), len(chosen)-4, "the pending rows came back from storage")
+	for i := 0; i < 20 && len(detailsOf(r2).run.Pending().Entries()) > 0; i++ {
 		require.NoError(t, r2.poll(ctx2))
 	}
-	require.Empty(t, r2.details.pending.entries)
+	require.Empty(t, detailsOf(r2).run.Pending().Entries())
 	fetches := detailFetches(t, h.srv)
 	d1, _ := detailRecords(first)
 	d2, _ := detailRecords(second)
@@ -288,7 +288,7 @@ func TestDetailsNotFetchedAreCounted(t *testing.T) {
 		r, ctx, _, tel := receiverWithTelemetry(t, h)
 		require.NoError(t, r.poll(ctx))
 		require.NoError(t, r.poll(ctx))
-		assert.Empty(t, r.details.pending.entries)
+		assert.Empty(t, detailsOf(r).run.Pending().Entries())
 		assert.Len(t, h.srv.DetailRequests(), 2*len(chosen))
 		assert.Equal(t, int64(len(chosen)), metricSum(t, tel, "otelcol_receiver_message_trace_details_not_fetched"))
 		assert.Equal(t, len(chosen), h.logs.FilterMessageSnippet("details not fetched").Len())
@@ -300,7 +300,7 @@ func TestDetailsNotFetchedAreCounted(t *testing.T) {
 		h.cfg.Details.MaxRequestsPerWindow = 1
 		r, ctx, _, tel := receiverWithTelemetry(t, h)
 		require.NoError(t, r.poll(ctx))
-		assert.LessOrEqual(t, len(r.details.pending.entries), 2)
+		assert.LessOrEqual(t, len(detailsOf(r).run.Pending().Entries()), 2)
 		assert.Equal(t, int64(len(chosen)-2), metricSum(t, tel, "otelcol_receiver_message_trace_details_not_fetched"))
 		assert.Positive(t, h.logs.FilterMessageSnippet("is full").Len())
 	})
@@ -310,12 +310,12 @@ func TestDetailsNotFetchedAreCounted(t *testing.T) {
 		h.cfg.Details.MaxRequestsPerWindow = 1
 		r, ctx, _, tel := receiverWithTelemetry(t, h)
 		require.NoError(t, r.poll(ctx))
-		left := len(r.details.pending.entries)
+		left := len(detailsOf(r).run.Pending().Entries())
 		require.Equal(t, len(chosen)-1, left)
 		later := r.now().Add(h.cfg.Details.MaxWait + time.Minute)
 		r.now = func() time.Time { return later }
-		r.detailsTurn(ctx)
-		assert.Empty(t, r.details.pending.entries)
+		r.details.turn(ctx)
+		assert.Empty(t, detailsOf(r).run.Pending().Entries())
 		assert.Equal(t, int64(left), metricSum(t, tel, "otelcol_receiver_message_trace_details_not_fetched"))
 		assert.Equal(t, 1, h.logs.FilterMessageSnippet("max_wait").Len(), "one line for all of them")
 	})
@@ -369,7 +369,7 @@ func TestDetailsStoredPendingChecked(t *testing.T) {
 	require.NoError(t, client.Close(context.Background()))
 
 	r, _ := h.receiver(new(consumertest.LogsSink))
-	require.Len(t, r.details.pending.entries, 2)
+	require.Len(t, detailsOf(r).run.Pending().Entries(), 2)
 	logged := h.logs.FilterMessageSnippet("stored rows waiting for details failed their checks").All()
 	require.Len(t, logged, 1)
 	assert.Equal(t, int64(2), logged[0].ContextMap()["rows"], "the bad entry and the one over max_pending, counted as not fetched")

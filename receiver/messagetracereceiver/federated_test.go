@@ -77,7 +77,7 @@ func TestFederatedLoginReadsTheFileAtEveryLogin(t *testing.T) {
 			h.srv.RevokeTokens()
 			more := rowsIn(42, 10, msgtracetest.GenerateOptions{})
 			h.srv.AddRows(more...)
-			r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+			r.state.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 			require.NoError(t, r.poll(ctx))
 			logins = federatedLogins(h.srv)
 			require.Len(t, logins, 2)

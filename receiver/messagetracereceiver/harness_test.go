@@ -185,3 +185,29 @@ func mustParse(t *testing.T, raw string) *url.URL {
 func newMemClient() storage.Client {
 	return storagetest.NewInMemoryClient(component.KindReceiver, component.MustNewID("x"), "")
 }
+
+// prepare is Start without its goroutine: begin and then the state loaded in the caller's
+// goroutine, so that a test can poll directly.
+func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
+	runCtx, ext, err := r.begin(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.loadState(ctx, ext); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	return runCtx, nil
+}
+
+// seenOf is the receiver's remembered rows; nil without an early pass.
+func seenOf(r *messageTraceReceiver) *seenState {
+	s, _ := r.state.seen.(*seenState)
+	return s
+}
+
+// detailsOf is the receiver's details wiring; nil while details are off.
+func detailsOf(r *messageTraceReceiver) *detailsWiring {
+	d, _ := r.details.(*detailsWiring)
+	return d
+}

@@ -73,7 +73,7 @@ func TestBodiesWithoutLengthStayWithinThePageBudget(t *testing.T) {
 				r.client.limit = limit
 			}
 			watchMemory(r.memory)
-			before := r.cp.Done
+			before := r.state.cp.Done
 			for range polls {
 				h.srv.InjectFaults(msgtracetest.Fault{Kind: kind, Size: size})
 			}
@@ -101,7 +101,7 @@ func TestBodiesWithoutLengthStayWithinThePageBudget(t *testing.T) {
 			assert.LessOrEqual(t, memoryPeak, int64(defaultPageMemoryBytes))
 			assert.Len(t, apiRequests(h.srv), polls, "refused at once, not retried")
 			assert.Zero(t, sink.LogRecordCount())
-			assert.Equal(t, before, r.cp.Done)
+			assert.Equal(t, before, r.state.cp.Done)
 		})
 	}
 }

@@ -60,7 +60,7 @@ func TestAPIRedirectIsRefused(t *testing.T) {
 			h := newHarness(t, msgtracetest.Options{}, rows)
 			sink := new(consumertest.LogsSink)
 			r, ctx := h.receiver(sink)
-			before := r.cp.Done
+			before := r.state.cp.Done
 			h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultRedirect, Location: location})
 			err := r.poll(ctx)
 			require.Error(t, err)
@@ -69,7 +69,7 @@ func TestAPIRedirectIsRefused(t *testing.T) {
 			var se *setupError
 			assert.True(t, errors.As(err, &se), "a redirect is a setup problem, backed off in minutes: %v", err)
 			assert.Zero(t, sink.LogRecordCount(), "nothing from the redirect target is delivered")
-			assert.Equal(t, before, r.cp.Done)
+			assert.Equal(t, before, r.state.cp.Done)
 			requireNothingReached(t, trap)
 
 			// Once the server answers normally again, the rows are read as usual.
@@ -185,7 +185,7 @@ func TestBadRowsAreDeliveredRawAndTheTenantMovesOn(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{`receivedDateTime "2026-13-45T99:99:99Z" is not an RFC 3339 time`, "no id"}, reasons)
 	assert.Equal(t, int64(2), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
-	assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the bad rows")
+	assert.Equal(t, r.settled.planner.limit(r.now()), r.state.cp.Done, "the checkpoint moved past the bad rows")
 	logged := int64(0)
 	for _, e := range h.logs.FilterMessageSnippet("could not be parsed; delivered them raw").All() {
 		logged += e.ContextMap()["rows"].(int64)
@@ -224,7 +224,7 @@ func TestUnparsedRowsAreNotEmittedAgainByTheSettledPass(t *testing.T) {
 	r.settled.planner.delay = 5 * time.Minute
 	require.NoError(t, r.poll(ctx))
 	assert.Equal(t, first, delivered(sink), "the settled pass emitted nothing again")
-	assert.True(t, r.cp.Done.After(now.Add(-15*time.Minute)), "the settled pass read the rows' range")
+	assert.True(t, r.state.cp.Done.After(now.Add(-15*time.Minute)), "the settled pass read the rows' range")
 }
 
 // Rows 3 and 4: a 5 MB value in a bad row is neither quoted in full into an error or a log
@@ -331,14 +331,14 @@ func TestOversizedBodyIsRefused(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
 	r.client.limit = 1 << 20
-	before := r.cp.Done
+	before := r.state.cp.Done
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultOversized, Size: 2 << 20})
 	err := r.poll(ctx)
 	require.ErrorIs(t, err, errPageRefused)
 	assert.Contains(t, err.Error(), "over the limit of 1048576 bytes")
 	assert.Len(t, apiRequests(h.srv), 1)
 	assert.Zero(t, sink.LogRecordCount())
-	assert.Equal(t, before, r.cp.Done)
+	assert.Equal(t, before, r.state.cp.Done)
 }
 
 type readCloser struct{ *strings.Reader }
@@ -352,14 +352,14 @@ func TestMoreRowsThanTopIsRefused(t *testing.T) {
 	h.cfg.PageSize = 10
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
-	before := r.cp.Done
+	before := r.state.cp.Done
 	h.srv.InjectFaults(msgtracetest.Fault{Kind: msgtracetest.FaultExtraRows, Rows: 500})
 	err := r.poll(ctx)
 	require.ErrorIs(t, err, errPageRefused)
 	assert.Contains(t, err.Error(), "more than the 10 rows asked for ($top)")
 	assert.Len(t, apiRequests(h.srv), 1, "not retried at once")
 	assert.Zero(t, sink.LogRecordCount())
-	assert.Equal(t, before, r.cp.Done)
+	assert.Equal(t, before, r.state.cp.Done)
 	require.NoError(t, r.poll(ctx))
 	requireExactlyOnce(t, rows, delivered(sink))
 }
@@ -368,8 +368,8 @@ func TestMoreRowsThanTopIsRefused(t *testing.T) {
 func seedCheckpoint(t *testing.T, h *harness, edit func(cp *checkpoint, now time.Time)) {
 	t.Helper()
 	r, ctx := h.receiver(new(consumertest.LogsSink))
-	edit(r.cp, r.now())
-	r.save(ctx)
+	edit(r.state.cp, r.now())
+	r.disk.save(ctx)
 	require.NoError(t, r.Shutdown(context.Background()))
 }
 
@@ -416,7 +416,7 @@ func TestStoredCheckpointIsCheckedOnLoad(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
 	require.Equal(t, 1, h.logs.FilterMessageSnippet("open range is empty or wider than the API allows").Len())
-	assert.Nil(t, r.cp.Open)
+	assert.Nil(t, r.state.cp.Open)
 	require.NoError(t, r.poll(ctx))
 	requireExactlyOnce(t, rows, delivered(sink))
 
@@ -425,7 +425,7 @@ func TestStoredCheckpointIsCheckedOnLoad(t *testing.T) {
 	var seeded time.Time
 	seedCheckpoint(t, h2, func(cp *checkpoint, now time.Time) { seeded = now.Add(time.Minute).UTC(); cp.Done = seeded })
 	r2, _ := h2.receiver(new(consumertest.LogsSink))
-	assert.True(t, seeded.Equal(r2.cp.Done))
+	assert.True(t, seeded.Equal(r2.state.cp.Done))
 	assert.Zero(t, h2.logs.FilterMessageSnippet("lies in the future").Len())
 }
 
@@ -433,14 +433,14 @@ func TestStoredCheckpointIsCheckedOnLoad(t *testing.T) {
 func TestCheckpointAheadOfTheClockIsWarned(t *testing.T) {
 	h := newHarness(t, msgtracetest.Options{}, nil)
 	r, ctx := h.receiver(new(consumertest.LogsSink))
-	r.cp.Done = r.now().Add(time.Hour)
+	r.state.cp.Done = r.now().Add(time.Hour)
 	require.NoError(t, r.poll(ctx))
 	assert.Equal(t, 1, h.logs.FilterMessageSnippet("lies ahead of this machine's clock").Len())
 
 	// An open range ahead is not sent to the API (which refuses it with a 400 that would read
 	// as a configuration problem).
-	r.cp.Done = r.now().Add(-2 * time.Hour)
-	r.cp.Open = &rangeProgress{Start: r.now().Add(time.Hour), End: r.now().Add(2 * time.Hour)}
+	r.state.cp.Done = r.now().Add(-2 * time.Hour)
+	r.state.cp.Open = &rangeProgress{Start: r.now().Add(time.Hour), End: r.now().Add(2 * time.Hour)}
 	require.NoError(t, r.poll(ctx))
 	assert.Equal(t, 2, h.logs.FilterMessageSnippet("lies ahead of this machine's clock").Len())
 	assert.Empty(t, apiRequests(h.srv))
@@ -600,7 +600,7 @@ func TestRowsDatedWhereNoRangeReachesAreCountedAndLogged(t *testing.T) {
 				badIDs[strings.SplitN(k, "|", 2)[0]] = true
 			}
 			assert.Contains(t, badIDs, lines[0].ContextMap()["first_row_id"])
-			assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past them")
+			assert.Equal(t, r.settled.planner.limit(r.now()), r.state.cp.Done, "the checkpoint moved past them")
 		})
 	}
 }
@@ -646,5 +646,5 @@ func TestRowNestedTooDeepIsDeliveredRawWithItsPage(t *testing.T) {
 	}
 	assert.Equal(t, 300, sink.LogRecordCount())
 	assert.Equal(t, int64(1), metricSum(t, tel, "otelcol_receiver_message_trace_unparsed_rows"))
-	assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the checkpoint moved past the page")
+	assert.Equal(t, r.settled.planner.limit(r.now()), r.state.cp.Done, "the checkpoint moved past the page")
 }

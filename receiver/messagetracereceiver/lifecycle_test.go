@@ -43,7 +43,7 @@ func TestWithoutStorageWarnsOnce(t *testing.T) {
 	h.cfg.StorageID = nil
 	r, _ := h.receiver(new(consumertest.LogsSink))
 	assert.Equal(t, 1, h.logs.FilterMessageSnippet("no `storage` configured").Len())
-	assert.NotNil(t, r.cp)
+	assert.NotNil(t, r.state.cp)
 }
 
 func TestResetCheckpointDiscardsStoredProgress(t *testing.T) {

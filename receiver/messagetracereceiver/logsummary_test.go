@@ -25,7 +25,7 @@ func TestInfoLogsAreHourlyPerTenant(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
 	r.now = clock.Now
-	r.cp.Done = clock.Now().Add(-h.cfg.InitialLookback) // prepare computed it from the real clock
+	r.state.cp.Done = clock.Now().Add(-h.cfg.InitialLookback) // prepare computed it from the real clock
 	// The first poll reads the backlog: its ranges are info (what the setup guide tells an
 	// operator to look for), then each pass says once that it caught up.
 	for range 2 { // the early pass starts where the settled one ended, one poll later

@@ -132,7 +132,7 @@ func TestManagedIdentityTokenIsCachedAndRenewedAfter401(t *testing.T) {
 	assert.Len(t, md.Requests(), 1)
 	h.srv.RevokeTokens()
 	h.srv.AddRows(rowsIn(55, 5, msgtracetest.GenerateOptions{})...)
-	r.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	r.state.cp.Done = time.Now().Add(-48 * time.Hour).Truncate(time.Second)
 	require.NoError(t, r.poll(ctx))
 	assert.Len(t, md.Requests(), 2)
 }

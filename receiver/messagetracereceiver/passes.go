@@ -34,12 +34,59 @@ var errRepeatingPages = errors.New("the API keeps repeating pages")
 
 // pass is one reading of time: the settled pass at `delay` (complete data) or the early pass
 // at `early_delay` (fresh data). Both share the request budget and take turns range by range.
+// What differs between them is set once, by newPasses.
 type pass struct {
 	name    string
 	planner *rangePlanner
 	cp      func() *passCheckpoint
+	// bound moves the pass's checkpoint to where it may read now, before its next range (the
+	// settled pass: not before the oldest time the API serves; the early pass: not before what
+	// the settled pass may read already).
+	bound func(cp *passCheckpoint, now time.Time)
+	// remembers: another pass reads this pass's ranges again (the settled pass those of the
+	// early pass), so what it emits is remembered.
+	remembers bool
+	// last: no pass reads this pass's ranges again, so what is remembered before its checkpoint
+	// is forgotten.
+	last bool
+	// countsLate: a row this pass finds after early_from that the early pass did not emit is
+	// late (the settled pass, with an early pass).
+	countsLate bool
+	// shares: another pass takes turns with this one, so a long range is read pageBudget pages
+	// at a time.
+	shares bool
 
 	caughtUp bool // since start: its per-range lines are then debug (see logRange)
+}
+
+// newPasses makes the settled pass and, with early_delay, the early pass, which goes first:
+// freshness is its whole point.
+func (r *messageTraceReceiver) newPasses() (settled *pass, passes []*pass) {
+	settled = &pass{name: "settled", planner: newRangePlanner(r.cfg, r.cfg.Delay), last: true,
+		cp: func() *passCheckpoint { return &r.state.cp.passCheckpoint }}
+	settled.bound = func(cp *passCheckpoint, now time.Time) {
+		if from, to, gap := settled.planner.clampCheckpoint(cp, now); gap > 0 {
+			r.set.Logger.Warn("the checkpoint is older than the API allows; rows in the gap cannot be read any more",
+				zap.Time("checkpoint", from), zap.Time("clamped_to", to), zap.Duration("gap", gap))
+		}
+	}
+	if r.cfg.EarlyDelay <= 0 {
+		return settled, []*pass{settled}
+	}
+	early := &pass{name: "early", planner: newRangePlanner(r.cfg, r.cfg.EarlyDelay), remembers: true, shares: true,
+		cp: func() *passCheckpoint {
+			if r.state.cp.Early == nil {
+				r.state.cp.Early = &passCheckpoint{}
+			}
+			return r.state.cp.Early
+		}}
+	early.bound = func(cp *passCheckpoint, now time.Time) {
+		if floor := settled.planner.limit(now); cp.raiseTo(floor) && r.state.cp.EarlyFrom.IsZero() {
+			r.state.cp.EarlyFrom = floor
+		}
+	}
+	settled.shares, settled.countsLate = true, true
+	return settled, []*pass{early, settled}
 }
 
 // poll walks both passes from their checkpoints to now - delay (settled) and now - early_delay
@@ -60,7 +107,7 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 			progressed = progressed || ok
 		}
 		if !progressed {
-			r.detailsTurn(ctx) // details only once the list has caught up
+			r.details.turn(ctx) // details only once the list has caught up
 			return nil
 		}
 	}
@@ -70,7 +117,8 @@ func (r *messageTraceReceiver) poll(ctx context.Context) error {
 // step reads the next range of a pass, or the next pageBudget pages of it, so that the other
 // pass gets its turn while one has a long range.
 func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.Time) (bool, error) {
-	prog, ok := r.nextRange(p, observed)
+	p.bound(p.cp(), observed)
+	prog, ok := p.planner.resume(p.cp(), observed)
 	ahead := p.cp().Done
 	if ok {
 		ahead = prog.End
@@ -99,14 +147,14 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 	p.planner.learn(prog.End.Sub(prog.Start), prog.Rows)
 	cp := p.cp()
 	cp.Done, cp.Open = prog.End, nil
-	if p == r.settled && r.seen != nil {
-		// The settled pass never returns here: what it remembered of this range is done.
-		r.seen.forgetBefore(cp.Done.Add(-bucketSpan))
+	if p.last {
+		// No pass returns here: what was remembered of this range is done.
+		r.state.seen.forgetBefore(cp.Done.Add(-bucketSpan))
 	}
 	if prog.Rows == 0 {
-		r.saveEmpty(ctx)
+		r.disk.saveEmpty(ctx)
 	} else {
-		r.save(ctx)
+		r.disk.save(ctx)
 	}
 	r.summary.add(prog.Rows, emitted, pages, r.requests.Load()-requests)
 	r.logRange(p, p.planner.limit(observed).Sub(cp.Done),
@@ -118,41 +166,6 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 		zap.Duration("lag", p.planner.limit(observed).Sub(cp.Done)))
 	r.recordLag(ctx)
 	return true, nil
-}
-
-// nextRange resumes the pass's open range or plans its next one. The settled pass clamps a
-// checkpoint the API would refuse and reports the gap; the early pass never reads what the
-// settled pass may already read.
-func (r *messageTraceReceiver) nextRange(p *pass, now time.Time) (*rangeProgress, bool) {
-	cp := p.cp()
-	if p == r.settled {
-		if done, gap := p.planner.clamp(cp.Done, now); gap > 0 {
-			r.set.Logger.Warn("the checkpoint is older than the API allows; rows in the gap cannot be read any more",
-				zap.Time("checkpoint", cp.Done), zap.Time("clamped_to", done), zap.Duration("gap", gap))
-			cp.Done = done
-			if cp.Open != nil && !cp.Open.clampStart(done) {
-				cp.Done, cp.Open = cp.Open.End, nil
-			}
-		}
-	} else if floor := r.settled.planner.limit(now); cp.Done.Before(floor) {
-		if cp.Open == nil || !cp.Open.End.After(floor) {
-			cp.Done, cp.Open = floor, nil
-		}
-		if r.cp.EarlyFrom.IsZero() {
-			r.cp.EarlyFrom = floor
-		}
-	}
-	if open := cp.Open; open != nil {
-		if open.Start.Before(cp.Done) {
-			open.Start = cp.Done
-		}
-		return open, true
-	}
-	next, ok := p.planner.next(cp.Done, now)
-	if !ok {
-		return nil, false
-	}
-	return &next, true
 }
 
 // walk reads one range page by page, delivering each page before storing progress past it.
@@ -260,12 +273,12 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 			requeries, fresh = 0, true
 			prog.delivered(handled)
 			*p.cp() = passCheckpoint{Done: p.cp().Done, Open: prog}
-			r.save(ctx)
+			r.disk.save(ctx)
 		}
 		if page.Next == "" {
 			return pages, emitted, true, nil
 		}
-		if r.early != nil && pages >= p.planner.pageBudget() && (prog.Order == "desc" || prog.Order == "asc") {
+		if p.shares && pages >= p.planner.pageBudget() && prog.Order.exact() {
 			// Progress is stored exactly, so the rest is queried afresh on the next turn.
 			return pages, emitted, false, nil
 		}
@@ -293,7 +306,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 // outside its range but elsewhere is left to the range that holds it: emitting it here too
 // would send it twice.
 func (r *messageTraceReceiver) unreachable(t, observed time.Time) bool {
-	return !t.After(r.cp.Done) || t.After(observed.Add(maxClockSkew))
+	return !t.After(r.state.cp.Done) || t.After(observed.Add(maxClockSkew))
 }
 
 // outOfRange counts the rows of one walk that were dated where no range reaches.
@@ -375,30 +388,25 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 	emit := make([]traceRecord, 0, len(rows))
 	for i := range rows {
 		rec := traceRecord{row: &rows[i], status: normaliseStatus(rows[i].Status)}
-		if r.seen != nil {
-			rec.before = r.seen.lookup(rec.row)
-			if rec.before == statusCode(rec.status) {
-				continue // emitted before with this status: a boundary or restart repeat
-			}
-			switch {
-			case rec.before != statusUnknown:
-				r.telemetry.ReceiverMessageTraceStatusUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
-			case p == r.settled && rec.row.Received.After(r.cp.EarlyFrom) && !r.cp.EarlyFrom.IsZero():
-				r.telemetry.ReceiverMessageTraceLateRows.Add(ctx, 1)
-			}
+		rec.before = r.state.seen.lookup(rec.row)
+		if rec.before == statusCode(rec.status) {
+			continue // emitted before with this status: a boundary or restart repeat
+		}
+		switch {
+		case rec.before != statusUnknown:
+			r.telemetry.ReceiverMessageTraceStatusUpdates.Add(ctx, 1, metric.WithAttributes(attribute.String("pass", p.name)))
+		case p.countsLate && rec.row.Received.After(r.state.cp.EarlyFrom) && !r.state.cp.EarlyFrom.IsZero():
+			r.telemetry.ReceiverMessageTraceLateRows.Add(ctx, 1)
 		}
 		emit = append(emit, rec)
 	}
 	if len(emit) > 0 {
-		ld := r.builder.build(emit, observed)
-		opCtx := r.obs.StartLogsOp(ctx)
-		err := r.next.ConsumeLogs(opCtx, ld)
-		r.obs.EndLogsOp(opCtx, "json", len(emit), err)
+		err := r.consume(ctx, r.builder.build(emit, observed), len(emit))
 		switch {
 		case err == nil:
 			r.telemetry.ReceiverMessageTraceRows.Add(ctx, int64(len(emit)), metric.WithAttributes(attribute.String("pass", p.name)))
 			r.countUnparsed(ctx, p, emit)
-			r.queueDetails(ctx, emit)
+			r.details.queue(ctx, emit)
 		case consumererror.IsPermanent(err):
 			r.telemetry.ReceiverMessageTraceRejectedRows.Add(ctx, int64(len(emit)))
 			r.set.Logger.Error("the pipeline refused rows permanently; skipping them", zap.Int("rows", len(emit)), zap.Error(err))
@@ -408,8 +416,8 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 	}
 	// Only the early pass's rows are read again (by the settled pass); what the settled pass
 	// emits is never read again, so remembering it would only cost memory.
-	if r.seen != nil && p != r.settled {
-		r.seen.rememberAll(emit)
+	if p.remembers {
+		r.state.seen.rememberAll(emit)
 	}
 	return len(emit), nil
 }

@@ -1,9 +1,6 @@
 package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver"
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -74,6 +71,48 @@ func (p *rangePlanner) next(done, now time.Time) (rangeProgress, bool) {
 	return rangeProgress{Start: done, End: end}, true
 }
 
+// clampCheckpoint moves a checkpoint the API would refuse forward, with its open range, and
+// reports the time it skipped: from the checkpoint to the oldest time the API serves.
+func (p *rangePlanner) clampCheckpoint(cp *passCheckpoint, now time.Time) (from, to time.Time, gap time.Duration) {
+	to, gap = p.clamp(cp.Done, now)
+	if gap <= 0 {
+		return cp.Done, cp.Done, 0
+	}
+	from, cp.Done = cp.Done, to
+	if cp.Open != nil && !cp.Open.clampStart(to) {
+		cp.Done, cp.Open = cp.Open.End, nil
+	}
+	return from, to, gap
+}
+
+// resume returns the checkpoint's open range, its start moved up to the checkpoint, or plans
+// the next one; false when the checkpoint is caught up.
+func (p *rangePlanner) resume(cp *passCheckpoint, now time.Time) (*rangeProgress, bool) {
+	if open := cp.Open; open != nil {
+		if open.Start.Before(cp.Done) {
+			open.Start = cp.Done
+		}
+		return open, true
+	}
+	next, ok := p.next(cp.Done, now)
+	if !ok {
+		return nil, false
+	}
+	return &next, true
+}
+
+// raiseTo moves a checkpoint before floor up to it, keeping an open range that reaches past
+// floor; it reports whether the checkpoint was before floor.
+func (cp *passCheckpoint) raiseTo(floor time.Time) bool {
+	if !cp.Done.Before(floor) {
+		return false
+	}
+	if cp.Open == nil || !cp.Open.End.After(floor) {
+		cp.Done, cp.Open = floor, nil
+	}
+	return true
+}
+
 // learn adapts the span to the density of a completed range.
 func (p *rangePlanner) learn(span time.Duration, rows int) {
 	if rows <= 0 || span <= 0 {
@@ -86,35 +125,6 @@ func (p *rangePlanner) learn(span time.Duration, rows int) {
 		next = maxQuerySpan
 	}
 	p.span = min(max(next, minSpan), maxQuerySpan)
-}
-
-// rangeProgress is a range (Start, End] and what of it was delivered. Rows arrive in time
-// order, so "delivered" is every row on one side of Bound plus the rows exactly at Bound
-// listed in AtBound; a restart re-queries only the other side and emits nothing twice.
-type rangeProgress struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-	// Order is "desc" (newest first, Graph), "asc", "" (not known yet: only rows at Bound
-	// delivered) or "none" (the API broke order: progress cannot be exact, re-read the range).
-	Order string    `json:"order,omitempty"`
-	Bound time.Time `json:"bound,omitzero"`
-	// AtBound are the rows delivered at Bound. They are remembered by identity, not counted:
-	// a re-query lists them again, and neither API documents an order among rows of one
-	// instant (message-trace-api.md: Graph is newest-first and stable across the pages of one
-	// query, nothing more), so "the first n" could skip a row never delivered. A checkpoint
-	// written before issue 20 lists them as "keys" (id|recipient); they are read into this.
-	AtBound boundRows `json:"at_bound,omitzero"`
-	// Rows is how many rows of the range were delivered (for the range summary).
-	Rows int `json:"rows"`
-}
-
-// boundRows is a set of rows as 64-bit hashes of their identity (rowHash), stored as one
-// base64 string of 8 bytes a row: 30,000 rows at one instant take 320 KB in the checkpoint
-// instead of the 8 MB their keys took. Two rows of one instant sharing a hash (about 1 in 4e10
-// for 30,000 rows) would make a restart inside that instant skip one of them.
-type boundRows struct {
-	hashes []uint64
-	sorted bool // hashes is sorted (contains searches it); appends clear it
 }
 
 func (b *boundRows) add(h uint64) {
@@ -137,61 +147,6 @@ func (b *boundRows) contains(h uint64) bool {
 
 func (b *boundRows) len() int { return len(b.hashes) }
 
-// IsZero makes omitzero drop an empty set.
-func (b boundRows) IsZero() bool { return len(b.hashes) == 0 }
-
-func (b boundRows) MarshalJSON() ([]byte, error) {
-	raw := make([]byte, 8*len(b.hashes))
-	for i, h := range b.hashes {
-		binary.LittleEndian.PutUint64(raw[8*i:], h)
-	}
-	return json.Marshal(raw) // []byte: a base64 string
-}
-
-func (b *boundRows) UnmarshalJSON(data []byte) error {
-	var raw []byte
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
-	}
-	if len(raw)%8 != 0 {
-		return fmt.Errorf("at_bound holds %d bytes, not a multiple of 8", len(raw))
-	}
-	b.hashes, b.sorted = make([]uint64, len(raw)/8), false
-	for i := range b.hashes {
-		b.hashes[i] = binary.LittleEndian.Uint64(raw[8*i:])
-	}
-	return nil
-}
-
-// UnmarshalJSON reads progress in this layout or in the one before issue 20, whose rows at
-// Bound were a list of keys ("keys": ["id|recipient", ...]).
-func (r *rangeProgress) UnmarshalJSON(data []byte) error {
-	type plain rangeProgress // without this method
-	var stored struct {
-		plain
-		Keys []string `json:"keys"`
-	}
-	if err := json.Unmarshal(data, &stored); err != nil {
-		return err
-	}
-	*r = rangeProgress(stored.plain)
-	for _, k := range stored.Keys {
-		r.AtBound.add(keyHash(k))
-	}
-	return nil
-}
-
-// keyHash is rowHash of the row whose Key() is k: both hash id, "|" and the lower-cased
-// recipient, byte by byte.
-func keyHash(k string) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	for i := 0; i < len(k); i++ {
-		h = (h ^ uint64(k[i])) * prime
-	}
-	return h
-}
-
 // clampStart moves the range's start forward to done (the oldest time the API still serves)
 // and drops progress that pointed before it. It reports false when nothing of the range that
 // is left to read can be read any more.
@@ -203,11 +158,11 @@ func (r *rangeProgress) clampStart(done time.Time) bool {
 		r.Start = done
 	}
 	switch {
-	case r.Order == "desc" && !r.Bound.After(done):
+	case r.Order == orderDesc && !r.Bound.After(done):
 		return false // what is left lies before the API's limit
-	case r.Order == "asc" && r.Bound.Before(done):
+	case r.Order == orderAsc && r.Bound.Before(done):
 		r.Bound, r.AtBound = done, boundRows{}
-	case r.Order == "" && !r.Bound.IsZero() && !r.Bound.After(done):
+	case r.Order == orderUnknown && !r.Bound.IsZero() && !r.Bound.After(done):
 		r.Bound, r.AtBound = time.Time{}, boundRows{}
 	}
 	return true
@@ -215,13 +170,7 @@ func (r *rangeProgress) clampStart(done time.Time) bool {
 
 // queryBounds is the time span still to query for a range, given its progress.
 func (r *rangeProgress) queryBounds() (from, to time.Time) {
-	switch r.Order {
-	case "desc":
-		return r.Start, r.Bound
-	case "asc":
-		return r.Bound, r.End
-	}
-	return r.Start, r.End
+	return r.Order.queryBounds(r.Start, r.End, r.Bound)
 }
 
 // contains reports whether a row belongs to the range (Start, End]. The query's bounds are
@@ -245,21 +194,13 @@ func (r *rangeProgress) wants(row *tracepage.Row) bool {
 	if !r.contains(row) {
 		return false
 	}
-	if r.Order == "none" {
+	if r.Order == orderNone || r.Bound.IsZero() {
 		return true
 	}
-	if r.Bound.IsZero() {
-		return true
-	}
-	switch {
-	case t.Equal(r.Bound):
+	if t.Equal(r.Bound) {
 		return !r.AtBound.contains(rowHash(row))
-	case r.Order == "desc":
-		return t.Before(r.Bound)
-	case r.Order == "asc":
-		return t.After(r.Bound)
 	}
-	return true // order unknown: only rows at Bound are known delivered
+	return r.Order.undelivered(t, r.Bound)
 }
 
 // delivered records rows the pipeline accepted, in the order the API sent them.
@@ -267,25 +208,62 @@ func (r *rangeProgress) delivered(rows []tracepage.Row) {
 	for i := range rows {
 		row := &rows[i]
 		r.Rows++
-		if r.Order == "none" {
+		if r.Order == orderNone {
 			continue
 		}
 		t := row.Received
-		switch {
-		case r.Bound.IsZero() || t.Equal(r.Bound):
+		if r.Bound.IsZero() || t.Equal(r.Bound) {
 			r.Bound = t
 			r.AtBound.add(rowHash(row))
 			continue
-		case r.Order == "" && t.Before(r.Bound):
-			r.Order = "desc"
-		case r.Order == "" && t.After(r.Bound):
-			r.Order = "asc"
-		case r.Order == "desc" && t.After(r.Bound), r.Order == "asc" && t.Before(r.Bound):
+		}
+		if r.Order = r.Order.after(t, r.Bound); r.Order == orderNone {
 			// The API broke its order: no exact resume point exists any more.
-			r.Order, r.Bound, r.AtBound = "none", time.Time{}, boundRows{}
+			r.Bound, r.AtBound = time.Time{}, boundRows{}
 			continue
 		}
 		r.Bound = t
 		r.AtBound.reset(rowHash(row))
 	}
+}
+
+// exact says whether progress in this order is stored exactly, so that the rest of a range can
+// be queried afresh from it.
+func (o rangeOrder) exact() bool { return o == orderDesc || o == orderAsc }
+
+// queryBounds is the time span still to query of the range (start, end] whose rows were
+// delivered up to bound.
+func (o rangeOrder) queryBounds(start, end, bound time.Time) (from, to time.Time) {
+	switch o {
+	case orderDesc:
+		return start, bound
+	case orderAsc:
+		return bound, end
+	}
+	return start, end
+}
+
+// undelivered says whether a row at t, not at bound, lies on the side of bound not delivered
+// yet. With the order unknown only rows at bound are known delivered.
+func (o rangeOrder) undelivered(t, bound time.Time) bool {
+	switch o {
+	case orderDesc:
+		return t.Before(bound)
+	case orderAsc:
+		return t.After(bound)
+	}
+	return true
+}
+
+// after is the order once a row at t follows the last one delivered, at bound (t != bound).
+func (o rangeOrder) after(t, bound time.Time) rangeOrder {
+	switch {
+	case o == orderUnknown && t.Before(bound):
+		return orderDesc
+	case o == orderUnknown:
+		return orderAsc
+	case o == orderDesc && t.After(bound), o == orderAsc && t.Before(bound):
+		return orderNone
+	}
+	return o
 }

@@ -71,7 +71,7 @@ func TestProgressNewestFirstResumesExactly(t *testing.T) {
 	// Page 1 (newest first) ends in the middle of a message at minute 30.
 	page1 := []tracepage.Row{row("a", "x@c", at(50)), row("b", "x@c", at(40)), row("c", "x@c", at(30)), row("c", "Y@c", at(30))}
 	p.delivered(page1)
-	assert.Equal(t, "desc", p.Order)
+	assert.Equal(t, orderDesc, p.Order)
 	assert.Equal(t, at(30), p.Bound)
 	assert.ElementsMatch(t, []uint64{keyHash("c|x@c"), keyHash("c|y@c")}, p.AtBound.hashes)
 
@@ -94,7 +94,7 @@ func TestProgressOldestFirst(t *testing.T) {
 	t0 := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
 	p := rangeProgress{Start: t0, End: t0.Add(time.Hour)}
 	p.delivered([]tracepage.Row{row("a", "x", t0.Add(time.Minute)), row("b", "x", t0.Add(2*time.Minute))})
-	assert.Equal(t, "asc", p.Order)
+	assert.Equal(t, orderAsc, p.Order)
 	from, to := p.queryBounds()
 	assert.Equal(t, t0.Add(2*time.Minute), from)
 	assert.Equal(t, p.End, to)
@@ -108,7 +108,7 @@ func TestProgressBrokenOrderFallsBackToRereading(t *testing.T) {
 	t0 := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
 	p := rangeProgress{Start: t0, End: t0.Add(time.Hour)}
 	p.delivered([]tracepage.Row{row("a", "x", t0.Add(30*time.Minute)), row("b", "x", t0.Add(20*time.Minute)), row("c", "x", t0.Add(40*time.Minute))})
-	assert.Equal(t, "none", p.Order)
+	assert.Equal(t, orderNone, p.Order)
 	from, to := p.queryBounds()
 	assert.Equal(t, t0, from)
 	assert.Equal(t, p.End, to)

@@ -42,8 +42,8 @@ func TestLateRowsWithinDelayAreNotLost(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
 	r.now = clock.Now
-	r.cp.Done = clock.Now().Add(-h.cfg.InitialLookback) // prepare computed it from the real clock
-	for range 40 {                                      // poll every 10 minutes for 6.7 hours of the fake's time
+	r.state.cp.Done = clock.Now().Add(-h.cfg.InitialLookback) // prepare computed it from the real clock
+	for range 40 {                                            // poll every 10 minutes for 6.7 hours of the fake's time
 		require.NoError(t, r.poll(ctx))
 		clock.Advance(10 * time.Minute)
 	}
@@ -53,7 +53,7 @@ func TestLateRowsWithinDelayAreNotLost(t *testing.T) {
 func TestStaleCheckpointIsClampedWithAWarning(t *testing.T) {
 	h := newHarness(t, msgtracetest.Options{}, nil)
 	r, ctx := h.receiver(new(consumertest.LogsSink))
-	r.cp.Done = r.now().Add(-100 * 24 * time.Hour)
+	r.state.cp.Done = r.now().Add(-100 * 24 * time.Hour)
 	require.NoError(t, r.poll(ctx))
 	warn := h.logs.FilterMessageSnippet("older than the API allows")
 	require.Equal(t, 1, warn.Len())
@@ -96,9 +96,9 @@ func TestSeveralTenantsKeepTheirOwnCheckpoints(t *testing.T) {
 	// Restarted, each resumes from its own checkpoint and finds nothing new.
 	ra2, sa2, ctxA2 := start(a, "tenant_a")
 	rb2, sb2, ctxB2 := start(b, "tenant_b")
-	assert.Equal(t, ra.cp.Done, ra2.cp.Done)
-	assert.Equal(t, rb.cp.Done, rb2.cp.Done)
-	assert.Equal(t, b.cfg.TenantID, rb2.cp.Tenant)
+	assert.Equal(t, ra.state.cp.Done, ra2.state.cp.Done)
+	assert.Equal(t, rb.state.cp.Done, rb2.state.cp.Done)
+	assert.Equal(t, b.cfg.TenantID, rb2.state.cp.Tenant)
 	require.NoError(t, ra2.poll(ctxA2))
 	require.NoError(t, rb2.poll(ctxB2))
 	assert.Zero(t, sa2.LogRecordCount()+sb2.LogRecordCount())

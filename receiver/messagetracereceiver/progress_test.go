@@ -70,8 +70,8 @@ func TestRowsAtOneInstantKeepTheCheckpointSmall(t *testing.T) {
 		return first.ConsumeLogs(ctx, ld)
 	})
 	r1, ctx1 := h.receiver(refusing)
-	rec := &sizeRecordingClient{Client: r1.store.client}
-	r1.store.client = rec
+	rec := &sizeRecordingClient{Client: r1.state.store.client}
+	r1.state.store.client = rec
 	require.ErrorContains(t, r1.poll(ctx1), "will be offered again")
 	require.NoError(t, r1.Shutdown(context.Background()))
 	require.Equal(t, 3*pageSize, first.LogRecordCount())
@@ -84,10 +84,10 @@ func TestRowsAtOneInstantKeepTheCheckpointSmall(t *testing.T) {
 
 	second := new(consumertest.LogsSink)
 	r2, ctx2 := h.receiver(second)
-	require.NotNil(t, r2.cp.Open, "progress inside the range was stored")
-	require.Equal(t, 3*pageSize, r2.cp.Open.AtBound.len())
-	rec2 := &sizeRecordingClient{Client: r2.store.client}
-	r2.store.client = rec2
+	require.NotNil(t, r2.state.cp.Open, "progress inside the range was stored")
+	require.Equal(t, 3*pageSize, r2.state.cp.Open.AtBound.len())
+	rec2 := &sizeRecordingClient{Client: r2.state.store.client}
+	r2.state.store.client = rec2
 	require.NoError(t, r2.poll(ctx2))
 	t.Logf("largest checkpoint with all %d rows at one instant delivered: %d bytes", n, rec2.largest.Load())
 	assert.Less(t, rec2.largest.Load(), int64(bound))
@@ -120,19 +120,19 @@ func TestCheckpointWithKeysFromBeforeLoads(t *testing.T) {
 		"v": checkpointVersion, "tenant": h.cfg.TenantID, "api": h.cfg.API, "reset": "",
 		"done": start,
 		"open": map[string]any{
-			"start": start, "end": r.planner.limit(r.now()), "order": "desc", "bound": instant,
+			"start": start, "end": r.settled.planner.limit(r.now()), "order": "desc", "bound": instant,
 			"keys": keys, "rows": len(newerThanBound) + len(keys),
 		},
 	}
 	raw, err := json.Marshal(old)
 	require.NoError(t, err)
 	require.Contains(t, string(raw), `"keys":["`)
-	require.NoError(t, r.store.client.Set(ctx, checkpointKey, raw))
+	require.NoError(t, r.state.store.client.Set(ctx, checkpointKey, raw))
 	var fresh bool
-	r.cp, fresh = r.loadCheckpoint(ctx)
+	r.state.cp, fresh = r.state.loadCheckpoint(ctx, r.now(), r.settled.planner.oldest(r.now()))
 	require.False(t, fresh, "the stored checkpoint is used")
-	require.NotNil(t, r.cp.Open)
-	assert.Equal(t, 20, r.cp.Open.AtBound.len())
+	require.NotNil(t, r.state.cp.Open)
+	assert.Equal(t, 20, r.state.cp.Open.AtBound.len())
 	require.NoError(t, r.poll(ctx))
 
 	var rest []msgtracetest.Row

@@ -32,15 +32,15 @@ func TestPollEndsUnderLatencyWithARealClock(t *testing.T) {
 func TestClampStart(t *testing.T) {
 	t0 := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
 	done := t0.Add(24 * time.Hour)
-	desc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "desc", Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
+	desc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: orderDesc, Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
 	assert.False(t, desc.clampStart(done), "newest-first progress already below the limit: nothing readable is left")
-	desc = rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "desc", Bound: t0.Add(48 * time.Hour)}
+	desc = rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: orderDesc, Bound: t0.Add(48 * time.Hour)}
 	assert.True(t, desc.clampStart(done))
 	from, to := desc.queryBounds()
 	assert.Equal(t, done, from)
 	assert.Equal(t, t0.Add(48*time.Hour), to)
 
-	asc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: "asc", Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
+	asc := rangeProgress{Start: t0, End: t0.Add(72 * time.Hour), Order: orderAsc, Bound: t0.Add(12 * time.Hour), AtBound: boundRows{hashes: []uint64{keyHash("k")}}}
 	assert.True(t, asc.clampStart(done))
 	from, _ = asc.queryBounds()
 	assert.Equal(t, done, from, "oldest-first progress resumes at the limit, not before it")
@@ -51,24 +51,24 @@ func TestClampStart(t *testing.T) {
 }
 
 func TestStaleOpenRangeResumesInsideTheLimit(t *testing.T) {
-	for _, order := range []string{"desc", "asc"} {
-		t.Run(order, func(t *testing.T) {
+	for _, order := range []rangeOrder{orderDesc, orderAsc} {
+		t.Run(string(order), func(t *testing.T) {
 			rows := rowsIn(41, 20, msgtracetest.GenerateOptions{})
 			h := newHarness(t, msgtracetest.Options{}, rows)
 			h.cfg.InitialLookback = 90 * 24 * time.Hour
 			sink := new(consumertest.LogsSink)
 			r, ctx := h.receiver(sink)
 			now := r.now()
-			r.cp.Done = now.Add(-95 * 24 * time.Hour)
-			r.cp.Open = &rangeProgress{Start: r.cp.Done, End: now.Add(-85 * 24 * time.Hour), Order: order, Bound: now.Add(-91 * 24 * time.Hour), Rows: 10}
+			r.state.cp.Done = now.Add(-95 * 24 * time.Hour)
+			r.state.cp.Open = &rangeProgress{Start: r.state.cp.Done, End: now.Add(-85 * 24 * time.Hour), Order: order, Bound: now.Add(-91 * 24 * time.Hour), Rows: 10}
 			require.NoError(t, r.poll(ctx))
 			// The walk reached the limit through the tenant's rows, not past an empty answer.
 			requireExactlyOnce(t, rows, delivered(sink))
 			for _, q := range apiRequests(h.srv) {
 				assert.Equal(t, 200, q.Status, "query %v", q.Query)
 			}
-			assert.Nil(t, r.cp.Open)
-			assert.Equal(t, r.planner.limit(now), r.cp.Done)
+			assert.Nil(t, r.state.cp.Open)
+			assert.Equal(t, r.settled.planner.limit(now), r.state.cp.Done)
 		})
 	}
 }
@@ -100,7 +100,7 @@ func TestPassesTakeTurnsOnALongRange(t *testing.T) {
 	h.cfg.PageSize = 100
 	sink := new(consumertest.LogsSink)
 	r, ctx := h.receiver(sink)
-	r.planner.targetRows = 300 // three pages a turn
+	r.settled.planner.targetRows = 300 // three pages a turn
 	require.NoError(t, r.poll(ctx))
 	requireExactlyOnce(t, append(rows, early...), delivered(sink))
 	paused := h.logs.FilterMessage("range paused for the other pass")

@@ -11,7 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
@@ -38,9 +38,9 @@ type messageTraceReceiver struct {
 	obs       *receiverhelper.ObsReport
 	telemetry *metadata.TelemetryBuilder
 	builder   *recordBuilder
-	planner   *rangePlanner // of the settled pass
-	settled   *pass
-	early     *pass // nil when early_delay is 0
+	settled   *pass // whose checkpoint is what this receiver has read for good
+	state     *receiverState
+	disk      *stateStorage // where state is stored (storagefile.go)
 	passes    []*pass
 
 	// Seams for tests.
@@ -55,25 +55,12 @@ type messageTraceReceiver struct {
 	http     *http.Client
 	metadata *http.Client // managed identity requests' own client; nil without managed_identity
 	client   *apiClient
-	storage  storage.Client
-	store    *checkpointStore
-	// storageExt and storageFile are where storage comes from: the extension, and the file of
-	// file_storage ("" for other extensions), verified before opening (storagefile.go).
-	storageExt  storage.Extension
-	storageFile string
-	// storageStamp is the storage file's stamp after this receiver's last write.
-	storageStamp fileStamp
-	copiedAt     time.Time // last state copy written (statecopy.go)
-	cp           *checkpoint
-	seen         *seenState   // what was emitted per row; nil without an early pass
-	requests     atomic.Int64 // API requests sent, for range summaries
-	setupErr     time.Duration
-	savedAt      time.Time // last stored checkpoint (checkpoint.go saveEmpty)
-	unsaved      bool      // progress over empty ranges not stored yet
-	health       pollHealth
+	requests atomic.Int64 // API requests sent, for range summaries
+	setupErr time.Duration
+	health   pollHealth
 
-	// details is nil unless details.enabled (details.go).
-	details *detailsRunner
+	// details are fetched for rows of chosen statuses; noDetails unless details.enabled (details.go).
+	details detailsQueue
 
 	// memory bounds the pages in flight of all receivers of one factory; set by the factory,
 	// or a budget of this receiver's own when created directly.
@@ -125,24 +112,15 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 			version:        set.BuildInfo.Version,
 			local:          newLocalDomains(cfg.LocalDomains),
 		},
-		planner: newRangePlanner(cfg, cfg.Delay),
-		now:     time.Now,
-		sleep:   sleepCtx,
-		getenv:  os.Getenv,
-		retry:   retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
+		now:    time.Now,
+		sleep:  sleepCtx,
+		getenv: os.Getenv,
+		retry:  retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
-	r.settled = &pass{name: "settled", planner: r.planner, cp: func() *passCheckpoint { return &r.cp.passCheckpoint }}
-	r.passes = []*pass{r.settled}
-	if cfg.EarlyDelay > 0 {
-		r.early = &pass{name: "early", planner: newRangePlanner(cfg, cfg.EarlyDelay), cp: func() *passCheckpoint {
-			if r.cp.Early == nil {
-				r.cp.Early = &passCheckpoint{}
-			}
-			return r.cp.Early
-		}}
-		// The early pass goes first: freshness is its whole point.
-		r.passes = []*pass{r.early, r.settled}
-	}
+	r.state, r.details = newReceiverState(cfg, set.Logger), noDetails{}
+	r.disk = &stateStorage{cfg: cfg, id: set.ID, logger: set.Logger, now: func() time.Time { return r.now() }, health: &r.health,
+		telemetry: tb, state: r.state}
+	r.settled, r.passes = r.newPasses()
 	return r, nil
 }
 
@@ -247,9 +225,9 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 		r.metadata.CloseIdleConnections()
 	}
 	var err error
-	if r.storage != nil {
-		err = r.storage.Close(ctx)
-		r.storage = nil
+	if r.disk.client != nil {
+		err = r.disk.client.Close(ctx)
+		r.disk.client = nil
 	}
 	r.telemetry.Shutdown()
 	return err
@@ -258,8 +236,8 @@ func (r *messageTraceReceiver) Shutdown(ctx context.Context) error {
 // run polls at once and then every poll_interval, or after a setup back-off.
 func (r *messageTraceReceiver) run(ctx context.Context) {
 	defer close(r.done)
-	defer r.writeStateCopy(true)
-	defer r.saveUnsaved()
+	defer r.disk.writeStateCopy(true)
+	defer r.disk.saveUnsaved()
 	for {
 		wait := r.cfg.PollInterval
 		if err := r.pollOnFreshStack(ctx); err != nil {
@@ -299,4 +277,12 @@ func (r *messageTraceReceiver) afterFailure(err error) time.Duration {
 	r.set.Logger.Warn("message trace poll stopped early; the checkpoint is unchanged and the next poll resumes from it",
 		zap.Error(err), zap.Duration("retry_in", r.cfg.PollInterval))
 	return r.cfg.PollInterval
+}
+
+// consume hands n rows' records to the pipeline, reported as one receiver operation.
+func (r *messageTraceReceiver) consume(ctx context.Context, ld plog.Logs, n int) error {
+	opCtx := r.obs.StartLogsOp(ctx)
+	err := r.next.ConsumeLogs(opCtx, ld)
+	r.obs.EndLogsOp(opCtx, "json", n, err)
+	return err
 }

@@ -53,7 +53,7 @@ func TestRepeatingNextLinkIsWarnedAndTheRangeReadAfresh(t *testing.T) {
 			assert.LessOrEqual(t, requests, 2*pages+2, "requests")
 			warned := h.logs.FilterMessageSnippet("the API repeated a page or a next-link")
 			assert.Equal(t, 1, warned.FilterLevelExact(zapcore.WarnLevel).Len(), "one warning")
-			assert.Equal(t, r.planner.limit(r.now()), r.cp.Done, "the whole lookback read")
+			assert.Equal(t, r.settled.planner.limit(r.now()), r.state.cp.Done, "the whole lookback read")
 		})
 	}
 }

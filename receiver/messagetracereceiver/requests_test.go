@@ -79,7 +79,7 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 			h.srv.InjectFaults(msgtracetest.Fault{Kind: kind})
 			require.NoError(t, r.poll(ctx))
 			requireExactlyOnce(t, rows, delivered(sink))
-			assert.Nil(t, r.cp.Open)
+			assert.Nil(t, r.state.cp.Open)
 		})
 	}
 }
@@ -123,11 +123,11 @@ func TestPersistentServerErrorsEndThePollWithoutMovingTheCheckpoint(t *testing.T
 		faults[i] = msgtracetest.Fault{Kind: msgtracetest.FaultServerError}
 	}
 	h.srv.InjectFaults(faults...)
-	before := r.cp.Done
+	before := r.state.cp.Done
 	err := r.poll(ctx)
 	require.ErrorContains(t, err, "giving up on this page after")
 	require.ErrorContains(t, err, "(retry_on_failure.max_elapsed_time 200ms)")
-	assert.Equal(t, before, r.cp.Done)
+	assert.Equal(t, before, r.state.cp.Done)
 	assert.Zero(t, sink.LogRecordCount())
 	assert.GreaterOrEqual(t, h.srv.APIRequestCount(), 2, "retried")
 	assert.Less(t, h.srv.APIRequestCount(), persistentFaults, "bounded retries")

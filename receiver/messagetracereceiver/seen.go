@@ -2,27 +2,16 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
-)
-
-const (
-	// bucketSpan groups remembered rows by received time, so that a page rewrites only the few
-	// buckets its rows fall in and old buckets are forgotten whole.
-	bucketSpan     = 10 * time.Minute
-	seenIndexKey   = "seen_index"
-	seenKeyPrefix  = "seen/"
-	entryBytes     = 9 // 8-byte key hash + 1-byte status (statusCode)
-	seenKeyVersion = 1
 )
 
 // rowHash is the 64-bit FNV-1a hash of a row's identity (trace id, "|", lower-cased
@@ -155,6 +144,13 @@ func (s *seenState) size() (rows, bytes int) {
 	return rows, rows * entryBytes
 }
 
+// observe records how many rows are remembered and the bytes they take in storage.
+func (s *seenState) observe(ctx context.Context, tb *metadata.TelemetryBuilder) {
+	rows, bytes := s.size()
+	tb.ReceiverMessageTraceRememberedRows.Record(ctx, int64(rows))
+	tb.ReceiverMessageTraceStateBytes.Record(ctx, int64(bytes))
+}
+
 // saveOps are the storage operations that persist what changed since the last save.
 func (s *seenState) saveOps() []*storage.Operation { return s.ops(false) }
 
@@ -170,17 +166,11 @@ func (s *seenState) ops(all bool) []*storage.Operation {
 		}
 		changed = true
 		b.sortIfNeeded()
-		buf := make([]byte, 1+len(b.hashes)*entryBytes)
-		buf[0] = seenKeyVersion
-		for i, h := range b.hashes {
-			binary.LittleEndian.PutUint64(buf[1+i*entryBytes:], h)
-			buf[1+i*entryBytes+8] = b.statuses[i]
-		}
-		ops = append(ops, storage.SetOperation(seenKeyPrefix+strconv.FormatInt(k, 10), buf))
+		ops = append(ops, storage.SetOperation(seenBucketKey(k), encodeSeenBucket(b.hashes, b.statuses)))
 	}
 	for _, k := range s.removed {
 		if !all {
-			ops = append(ops, storage.DeleteOperation(seenKeyPrefix+strconv.FormatInt(k, 10)))
+			ops = append(ops, storage.DeleteOperation(seenBucketKey(k)))
 		}
 	}
 	if changed {
@@ -221,20 +211,15 @@ func loadSeenState(ctx context.Context, client storage.Client) (*seenState, erro
 		return newSeenState(), fmt.Errorf("remembered rows index is corrupt: %w", err)
 	}
 	for _, k := range keys {
-		buf, err := client.Get(ctx, seenKeyPrefix+strconv.FormatInt(k, 10))
+		buf, err := client.Get(ctx, seenBucketKey(k))
 		if err != nil {
 			return newSeenState(), err
 		}
-		if len(buf) == 0 || buf[0] != seenKeyVersion || (len(buf)-1)%entryBytes != 0 {
+		hashes, statuses, ok := decodeSeenBucket(buf)
+		if !ok {
 			return newSeenState(), fmt.Errorf("remembered rows bucket %d is corrupt", k)
 		}
-		n := (len(buf) - 1) / entryBytes
-		b := &seenBucket{hashes: make([]uint64, n), statuses: make([]uint8, n)}
-		for i := range n {
-			b.hashes[i] = binary.LittleEndian.Uint64(buf[1+i*entryBytes:])
-			b.statuses[i] = buf[1+i*entryBytes+8]
-		}
-		s.buckets[k] = b
+		s.buckets[k] = &seenBucket{hashes: hashes, statuses: statuses}
 	}
 	return s, nil
 }

@@ -154,6 +154,6 @@ func TestCaughtUpReceiverDoesNotWaitForItsStartWave(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("a poll without a backlog waited for the wave")
 		}
-		r.cp.Done = r.cp.Done.Add(-time.Hour)
+		r.state.cp.Done = r.state.cp.Done.Add(-time.Hour)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
+
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/details"
 )
 
 // The collector starts its receivers one after the other. With the storage client opened and the
@@ -30,20 +32,6 @@ func (r *messageTraceReceiver) begin(ctx context.Context, host component.Host) (
 		return nil, nil, err
 	}
 	return runCtx, ext, nil
-}
-
-// prepare is begin and then the state loaded in the caller's goroutine. Tests call it and then
-// poll directly.
-func (r *messageTraceReceiver) prepare(ctx context.Context, host component.Host) (context.Context, error) {
-	runCtx, ext, err := r.begin(ctx, host)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.loadState(ctx, ext); err != nil {
-		r.cancel()
-		return nil, err
-	}
-	return runCtx, nil
 }
 
 // loadThenRun is the receiver's goroutine: it loads the state, retrying a storage client that
@@ -83,37 +71,57 @@ func (r *messageTraceReceiver) storageExtension(host component.Host) (storage.Ex
 func (r *messageTraceReceiver) loadState(ctx context.Context, ext storage.Extension) error {
 	if ext == nil {
 		r.set.Logger.Warn("no `storage` configured: the checkpoint is kept in memory only, so a restart re-reads from initial_lookback and emits those rows again; set storage: file_storage to keep it")
-		r.storage = storage.NewNopClient()
-	} else if err := r.openStorage(ctx, ext); err != nil {
+		r.disk.client = storage.NewNopClient()
+	} else if err := r.disk.openStorage(ctx, ext); err != nil {
 		return err
 	}
 	r.loadStored(ctx)
-	if g, ok := r.storage.(*guardedClient); ok && g.faulted() && r.recoverStorage(ctx, errStorageFault) {
+	if g, ok := r.disk.client.(*guardedClient); ok && g.faulted() && r.disk.recoverStorage(ctx, errStorageFault) {
 		// The file passed the check but faulted while being read: the new file holds the
 		// state copy (restored by recoverStorage's caller below), loaded like a stored one.
-		r.restoreStateCopy(ctx)
+		r.disk.restoreStateCopy(ctx)
 		r.loadStored(ctx)
 	}
-	r.stampStorageFile()
+	r.disk.stampStorageFile()
 	return nil
 }
 
 // loadStored loads the checkpoint, the remembered rows and the rows waiting for details from
 // the storage client.
 func (r *messageTraceReceiver) loadStored(ctx context.Context) {
-	r.store = &checkpointStore{client: r.storage}
-	var fresh bool
-	r.cp, fresh = r.loadCheckpoint(ctx)
-	if r.early != nil {
-		var err error
-		if r.seen, err = loadSeenState(ctx, r.storage); err != nil {
-			r.set.Logger.Warn("ignoring the stored remembered rows; rows seen before may be emitted again", zap.Error(err))
-		}
-		if fresh {
-			// A new start (reset_checkpoint, another tenant) re-reads everything: rows remembered
-			// from before must not suppress them.
-			r.seen.forgetBefore(time.Unix(1<<40, 0))
-		}
+	fresh := r.state.load(ctx, r.disk.client, r.now(), r.settled.planner.oldest(r.now()))
+	r.details = r.openDetails(ctx, fresh)
+}
+
+// openDetails loads the pending set into the state and returns the details' queue (noDetails
+// while details are off). A fresh checkpoint (reset, other tenant) starts with an empty set,
+// since the rows will be read and queued again.
+func (r *messageTraceReceiver) openDetails(ctx context.Context, fresh bool) detailsQueue {
+	if !r.cfg.Details.Enabled {
+		return noDetails{}
 	}
-	r.prepareDetails(ctx, fresh)
+	d := r.cfg.Details
+	pending, dropped, err := loadPendingDetails(ctx, r.disk.client, d.MaxPending, d.MaxPendingBytes)
+	if err != nil {
+		r.set.Logger.Warn("ignoring the stored rows waiting for details; their details will not be fetched", zap.Error(err))
+	}
+	w := &detailsWiring{share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now),
+		client: r.client, builder: r.builder, tag: d.Tag, consume: r.consume, now: func() time.Time { return r.now() }}
+	w.run = details.New(details.Settings{
+		Config:  details.Config{Wants: d.wants, MaxPerPoll: d.MaxPerPoll, MaxAttempts: d.MaxAttempts, MaxWait: d.MaxWait},
+		Pending: pending, Client: w, Sink: w, Save: r.disk.save, Now: w.now, Logger: r.set.Logger, Telemetry: r.telemetry,
+	})
+	if len(dropped) > 0 {
+		w.run.NotFetched(ctx, details.ReasonInvalid, dropped, "stored rows waiting for details failed their checks or exceed the bounds")
+	}
+	if fresh {
+		pending.Clear()
+	}
+	r.state.pending = pending
+	// Opt-in and costly (one request of the tenant's shared quota per row), so said at start.
+	r.set.Logger.Warn("details enrichment is on: every row of the chosen statuses costs one request of the tenant's quota, "+
+		"shared with the list, other tools and people",
+		zap.Strings("statuses", d.Statuses), zap.Int("max_requests_per_window", d.MaxRequestsPerWindow),
+		zap.Duration("window", r.cfg.RequestBudget.Interval), zap.Int("pending", len(pending.Entries())))
+	return w
 }

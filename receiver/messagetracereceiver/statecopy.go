@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -24,72 +23,32 @@ import (
 // the receiver reads again what it delivered in that time (duplicates of at most
 // stateCopyEvery of rows, no loss). It is only read after damage; the storage file is the truth.
 
-const (
-	stateCopySuffix  = ".copy"
-	stateCopyVersion = 1
-	// stateCopyEvery bounds how stale the copy may be, hence the duplicates after a restore.
-	stateCopyEvery = time.Minute
-	// maxStateCopyBytes bounds what a copy may hold (a checkpoint deep inside a range of many
-	// rows at one instant and the remembered rows of a busy tenant stay far below it).
-	maxStateCopyBytes = 64 << 20
-)
-
-type stateCopy struct {
-	Version  int            `json:"v"`
-	Receiver string         `json:"receiver"`
-	Saved    time.Time      `json:"saved"`
-	Entries  []stateCopyKey `json:"entries"`
-}
-
-type stateCopyKey struct {
-	Key   string `json:"k"`
-	Value []byte `json:"v"`
-}
-
-// stateCopyKeyOK says whether key is one of the receiver's own storage keys.
-func stateCopyKeyOK(key string) bool {
-	return key == checkpointKey || key == seenIndexKey || key == detailsPendingKey || strings.HasPrefix(key, seenKeyPrefix)
-}
-
-func (r *messageTraceReceiver) stateCopyPath() string {
-	if r.storageFile == "" {
+func (sf *stateStorage) stateCopyPath() string {
+	if sf.path == "" {
 		return ""
 	}
-	return r.storageFile + stateCopySuffix
+	return sf.path + stateCopySuffix
 }
 
 // writeStateCopy replaces the copy with the state just saved, if the last copy is older than
 // stateCopyEvery or force is set.
-func (r *messageTraceReceiver) writeStateCopy(force bool) {
-	path := r.stateCopyPath()
-	if path == "" || (!force && r.now().Sub(r.copiedAt) < stateCopyEvery) {
+func (sf *stateStorage) writeStateCopy(force bool) {
+	path := sf.stateCopyPath()
+	if path == "" || (!force && sf.now().Sub(sf.copiedAt) < stateCopyEvery) {
 		return
 	}
 	// The whole state, not what changed since the last save.
-	var ops []*storage.Operation
-	if r.seen != nil {
-		ops = r.seen.allOps()
-	}
-	if r.details != nil {
-		ops = append(ops, r.details.pending.allOps()...)
-	}
-	cp, err := json.Marshal(r.cp)
+	entries, err := sf.state.entries()
 	if err != nil {
 		return
 	}
-	c := stateCopy{Version: stateCopyVersion, Receiver: r.set.ID.String(), Saved: r.now().UTC(),
-		Entries: []stateCopyKey{{Key: checkpointKey, Value: cp}}}
-	for _, op := range ops {
-		if op.Type == storage.Set {
-			c.Entries = append(c.Entries, stateCopyKey{Key: op.Key, Value: op.Value})
-		}
-	}
+	c := stateCopy{Version: stateCopyVersion, Receiver: sf.id.String(), Saved: sf.now().UTC(), Entries: entries}
 	if err := writeFileAtomic(path, c); err != nil {
-		r.set.Logger.Warn("could not write the state copy beside the storage file; a damaged storage file would cost more duplicates",
+		sf.logger.Warn("could not write the state copy beside the storage file; a damaged storage file would cost more duplicates",
 			zap.String("file", path), zap.Error(err))
 		return
 	}
-	r.copiedAt = r.now()
+	sf.copiedAt = sf.now()
 }
 
 func writeFileAtomic(path string, v any) error {
@@ -171,20 +130,20 @@ func readStateCopy(path string, receiver string, now time.Time) (*stateCopy, err
 
 // restoreStateCopy writes the state copy into the new storage file that replaced a damaged one.
 // Without a usable copy the receiver starts from initial_lookback, and says what that costs.
-func (r *messageTraceReceiver) restoreStateCopy(ctx context.Context) {
-	path := r.stateCopyPath()
-	c, err := readStateCopy(path, r.set.ID.String(), r.now())
+func (sf *stateStorage) restoreStateCopy(ctx context.Context) {
+	path := sf.stateCopyPath()
+	c, err := readStateCopy(path, sf.id.String(), sf.now())
 	if err == nil {
 		ops := make([]*storage.Operation, 0, len(c.Entries))
 		for _, e := range c.Entries {
 			ops = append(ops, storage.SetOperation(e.Key, e.Value))
 		}
-		if err = r.storage.Batch(ctx, ops...); err == nil {
-			r.set.Logger.Warn("restored the state copy into the new storage file; rows delivered after the copy was saved are read and emitted again",
-				zap.String("copy", path), zap.Time("copy_saved", c.Saved), zap.Duration("copy_age", r.now().Sub(c.Saved)))
+		if err = sf.client.Batch(ctx, ops...); err == nil {
+			sf.logger.Warn("restored the state copy into the new storage file; rows delivered after the copy was saved are read and emitted again",
+				zap.String("copy", path), zap.Time("copy_saved", c.Saved), zap.Duration("copy_age", sf.now().Sub(c.Saved)))
 			return
 		}
 	}
-	r.set.Logger.Error("no usable state copy for the damaged storage file: starting from initial_lookback; rows since then are emitted again, older rows not yet delivered are not read",
-		zap.String("copy", path), zap.Error(err), zap.Duration("initial_lookback", r.cfg.InitialLookback))
+	sf.logger.Error("no usable state copy for the damaged storage file: starting from initial_lookback; rows since then are emitted again, older rows not yet delivered are not read",
+		zap.String("copy", path), zap.Error(err), zap.Duration("initial_lookback", sf.cfg.InitialLookback))
 }

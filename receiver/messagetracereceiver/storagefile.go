@@ -101,62 +101,62 @@ func (g *guardedClient) Close(ctx context.Context) error {
 // quarantineIfDamaged verifies the storage file before a client opens it. A damaged file is
 // moved aside and reported; it says whether it was. A damaged file that cannot be moved is an
 // error: opening it would crash the collector.
-func (r *messageTraceReceiver) quarantineIfDamaged(path string) (bool, error) {
-	d := storagefile.MoveAsideIfDamaged(path, r.now())
+func (sf *stateStorage) quarantineIfDamaged(path string) (bool, error) {
+	d := storagefile.MoveAsideIfDamaged(path, sf.now())
 	if d == nil {
 		return false, nil
 	}
-	if !r.reportDamage(d) {
+	if !sf.reportDamage(d) {
 		return false, &setupError{msg: fmt.Sprintf("`storage`: the file %s is damaged (%v) and cannot be moved aside: remove it", path, d.Reason)}
 	}
 	return true, nil
 }
 
 // moveAside renames a damaged storage file and reports it; it says whether the file moved.
-func (r *messageTraceReceiver) moveAside(path string, why error) bool {
-	return r.reportDamage(storagefile.MoveAside(path, why, r.now()))
+func (sf *stateStorage) moveAside(path string, why error) bool {
+	return sf.reportDamage(storagefile.MoveAside(path, why, sf.now()))
 }
 
 // reportDamage logs a damaged storage file and reports the setup problem on the status.
-func (r *messageTraceReceiver) reportDamage(d *storagefile.Damage) bool {
+func (sf *stateStorage) reportDamage(d *storagefile.Damage) bool {
 	if d.Aside == "" {
-		r.set.Logger.Error("the storage file is damaged and cannot be moved aside: remove or repair it, the tenant's state cannot be stored meanwhile",
+		sf.logger.Error("the storage file is damaged and cannot be moved aside: remove or repair it, the tenant's state cannot be stored meanwhile",
 			zap.String("file", d.Path), zap.NamedError("damage", d.Reason), zap.Error(d.Err))
 		return false
 	}
-	r.set.Logger.Error("the storage file is damaged: moved aside, the tenant goes on with a new file restored from its state copy; "+
+	sf.logger.Error("the storage file is damaged: moved aside, the tenant goes on with a new file restored from its state copy; "+
 		"check the disk, keep or delete the damaged file",
 		zap.String("file", d.Path), zap.String("moved_to", d.Aside), zap.NamedError("damage", d.Reason))
-	r.health.failed(&setupError{msg: fmt.Sprintf("`storage`: the file %s was damaged (%v) and was moved to %s; check the disk", d.Path, d.Reason, d.Aside)})
+	sf.health.failed(&setupError{msg: fmt.Sprintf("`storage`: the file %s was damaged (%v) and was moved to %s; check the disk", d.Path, d.Reason, d.Aside)})
 	return true
 }
 
 // openStorage opens this receiver's client of ext, verifying its file first when the file is
 // known; a damaged one is replaced by a new file restored from the state copy.
-func (r *messageTraceReceiver) openStorage(ctx context.Context, ext storage.Extension) error {
-	if r.storageFile == "" {
-		path, ok := storagefile.Path(ext, component.KindReceiver, r.set.ID, "")
+func (sf *stateStorage) openStorage(ctx context.Context, ext storage.Extension) error {
+	if sf.path == "" {
+		path, ok := storagefile.Path(ext, component.KindReceiver, sf.id, "")
 		if !ok {
-			r.set.Logger.Debug("the storage extension is not file_storage: its file is not verified before opening, and no state copy is kept",
-				zap.String("storage", r.cfg.StorageID.String()))
+			sf.logger.Debug("the storage extension is not file_storage: its file is not verified before opening, and no state copy is kept",
+				zap.String("storage", sf.cfg.StorageID.String()))
 		}
-		r.storageFile = path
+		sf.path = path
 	}
 	var damaged bool
-	if r.storageFile != "" {
+	if sf.path != "" {
 		var err error
-		if damaged, err = r.quarantineIfDamaged(r.storageFile); err != nil {
+		if damaged, err = sf.quarantineIfDamaged(sf.path); err != nil {
 			return err
 		}
 	}
-	client, err := ext.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+	client, err := ext.GetClient(ctx, component.KindReceiver, sf.id, "")
 	if err != nil {
-		return fmt.Errorf("`storage`: cannot open a client of %q: %w", r.cfg.StorageID, err)
+		return fmt.Errorf("`storage`: cannot open a client of %q: %w", sf.cfg.StorageID, err)
 	}
-	r.storage = &guardedClient{Client: client}
-	r.storageExt = ext
+	sf.client = &guardedClient{Client: client}
+	sf.ext = ext
 	if damaged {
-		r.restoreStateCopy(ctx)
+		sf.restoreStateCopy(ctx)
 	}
 	return nil
 }
@@ -164,43 +164,37 @@ func (r *messageTraceReceiver) openStorage(ctx context.Context, ext storage.Exte
 // recoverStorage replaces a client whose file faulted: it closes the client, moves the file
 // aside and opens a new one. The receiver's whole state is in memory, so it is marked unsaved
 // and the next save writes all of it: nothing is lost. It reports whether a new client is open.
-func (r *messageTraceReceiver) recoverStorage(ctx context.Context, cause error) bool {
-	if r.storageExt == nil || r.storageFile == "" {
+func (sf *stateStorage) recoverStorage(ctx context.Context, cause error) bool {
+	if sf.ext == nil || sf.path == "" {
 		return false
 	}
-	if r.storage != nil {
-		_ = r.storage.Close(ctx)
-		r.storage = nil
+	if sf.client != nil {
+		_ = sf.client.Close(ctx)
+		sf.client = nil
 	}
 	// Until a new file is open nothing may use the closed client: a nil client makes the next
 	// save come back here, whoever called (save, the check before a save, loading).
-	if r.store != nil {
-		r.store.client = nil
+	if sf.state.store != nil {
+		sf.state.store.client = nil
 	}
-	switch _, err := os.Stat(r.storageFile); {
+	switch _, err := os.Stat(sf.path); {
 	case err == nil:
-		if !r.moveAside(r.storageFile, cause) {
+		if !sf.moveAside(sf.path, cause) {
 			return false
 		}
 	case errors.Is(err, os.ErrNotExist):
-		r.set.Logger.Warn("the storage file disappeared while the receiver ran; its state goes to a new file", zap.String("file", r.storageFile))
+		sf.logger.Warn("the storage file disappeared while the receiver ran; its state goes to a new file", zap.String("file", sf.path))
 	}
-	client, err := r.storageExt.GetClient(ctx, component.KindReceiver, r.set.ID, "")
+	client, err := sf.ext.GetClient(ctx, component.KindReceiver, sf.id, "")
 	if err != nil {
-		r.set.Logger.Error("could not open a new storage file after the damaged one was moved aside; retrying at the next save",
-			zap.String("file", r.storageFile), zap.Error(err))
+		sf.logger.Error("could not open a new storage file after the damaged one was moved aside; retrying at the next save",
+			zap.String("file", sf.path), zap.Error(err))
 		return false
 	}
-	r.storage = &guardedClient{Client: client}
-	r.store.client = r.storage
-	r.markAllUnsaved()
+	sf.client = &guardedClient{Client: client}
+	sf.state.store.client = sf.client
+	sf.state.markAllUnsaved()
 	return true
-}
-
-// fileStamp is what changes when anything writes to a file: size and modification time.
-type fileStamp struct {
-	size int64
-	mod  time.Time
 }
 
 func stampOf(path string) (fileStamp, error) {
@@ -212,12 +206,12 @@ func stampOf(path string) (fileStamp, error) {
 }
 
 // stampStorageFile records the file's stamp after this receiver wrote it.
-func (r *messageTraceReceiver) stampStorageFile() {
-	if r.storageFile == "" {
+func (sf *stateStorage) stampStorageFile() {
+	if sf.path == "" {
 		return
 	}
-	if st, err := stampOf(r.storageFile); err == nil {
-		r.storageStamp = st
+	if st, err := stampOf(sf.path); err == nil {
+		sf.stamp = st
 	}
 }
 
@@ -227,33 +221,23 @@ func (r *messageTraceReceiver) stampStorageFile() {
 // write transaction makes its rollback walk the damaged file again in a goroutine of its own
 // (the freelist rebuilt for NoFreelistSync), whose panic or fault no recover reaches. A file
 // unchanged since the last write is not read again, so the check costs one stat per save.
-func (r *messageTraceReceiver) checkBeforeSave(ctx context.Context) {
-	if r.storageFile == "" || r.store == nil || r.store.client == nil {
+func (sf *stateStorage) checkBeforeSave(ctx context.Context) {
+	if sf.path == "" || sf.state.store == nil || sf.state.store.client == nil {
 		return
 	}
-	st, err := stampOf(r.storageFile)
-	if err == nil && st == r.storageStamp {
+	st, err := stampOf(sf.path)
+	if err == nil && st == sf.stamp {
 		return
 	}
 	if err == nil {
-		err = boltcheck.Verify(r.storageFile)
+		err = boltcheck.Verify(sf.path)
 		if err == nil || !errors.Is(err, boltcheck.ErrDamaged) {
-			r.storageStamp = st
+			sf.stamp = st
 			return
 		}
 	}
 	// Damaged, or gone (its writes would go to an unlinked file): a new file, the whole state.
-	if !r.recoverStorage(ctx, err) {
-		r.store.client = nil
-	}
-}
-
-// markAllUnsaved makes the next save write the whole state, not only what changed.
-func (r *messageTraceReceiver) markAllUnsaved() {
-	if r.seen != nil {
-		r.seen.markAllUnsaved()
-	}
-	if r.details != nil {
-		r.details.pending.dirty = true
+	if !sf.recoverStorage(ctx, err) {
+		sf.state.store.client = nil
 	}
 }

@@ -44,11 +44,11 @@ func BenchmarkSaveStorageChecks(b *testing.B) {
 				bk.hashes[i] = rng.Uint64()
 			}
 			bk.dirty = true
-			r.seen.buckets[int64(k)*int64(bucketSpan/time.Second)] = bk
+			seenOf(r).buckets[int64(k)*int64(bucketSpan/time.Second)] = bk
 		}
-		r.save(context.Background())
+		r.disk.save(context.Background())
 		if !checked {
-			r.storageFile = ""
+			r.disk.path = ""
 		}
 		return r
 	}
@@ -61,10 +61,10 @@ func BenchmarkSaveStorageChecks(b *testing.B) {
 			r := newR(b, checked)
 			k := int64(0)
 			for b.Loop() {
-				r.seen.buckets[k%100*int64(bucketSpan/time.Second)].dirty = true
+				seenOf(r).buckets[k%100*int64(bucketSpan/time.Second)].dirty = true
 				k++
-				r.save(context.Background())
-				if r.unsaved || r.store.client == nil {
+				r.disk.save(context.Background())
+				if r.state.unsaved || r.state.store.client == nil {
 					b.Fatal("save failed")
 				}
 			}
@@ -73,7 +73,7 @@ func BenchmarkSaveStorageChecks(b *testing.B) {
 	b.Run("copy", func(b *testing.B) {
 		r := newR(b, true)
 		for b.Loop() {
-			r.writeStateCopy(true)
+			r.disk.writeStateCopy(true)
 		}
 	})
 }

@@ -48,14 +48,14 @@ func TestStorageFileOfTheReceiver(t *testing.T) {
 	ext := newFileStorage(t, dir)
 	a := tenantOnFileStorage(t, ext, nil)
 	r, _ := a.tenantReceiver("a", new(consumertest.LogsSink))
-	require.Equal(t, filepath.Join(dir, "receiver_office365_message_trace_a"), r.storageFile)
-	r.save(context.Background())
-	require.NoError(t, boltcheck.Verify(r.storageFile))
-	require.FileExists(t, r.storageFile+stateCopySuffix)
+	require.Equal(t, filepath.Join(dir, "receiver_office365_message_trace_a"), r.disk.path)
+	r.disk.save(context.Background())
+	require.NoError(t, boltcheck.Verify(r.disk.path))
+	require.FileExists(t, r.disk.path+stateCopySuffix)
 
 	other := newHarness(t, msgtracetest.Options{}, nil)
 	ro, _ := other.receiver(new(consumertest.LogsSink))
-	require.Empty(t, ro.storageFile)
+	require.Empty(t, ro.disk.path)
 	require.Equal(t, 1, other.logs.FilterMessageSnippet("the storage extension is not file_storage").Len())
 }
 
@@ -169,7 +169,7 @@ func TestDamagedStorageAtStart(t *testing.T) {
 
 			r, ctx := a.tenantReceiver("a", sinkA)
 			require.NoError(t, r.poll(ctx))
-			r.writeStateCopy(true) // as the poll loop does when it ends
+			r.disk.writeStateCopy(true) // as the poll loop does when it ends
 			require.NoError(t, r.Shutdown(context.Background()))
 			rb, ctxB := b.tenantReceiver("b", sinkB)
 			require.NoError(t, rb.poll(ctxB))
@@ -351,7 +351,7 @@ func TestStateCopyAtMostEveryMinute(t *testing.T) {
 	a := tenantOnFileStorage(t, ext, rowsIn(1, 20, msgtracetest.GenerateOptions{}))
 	r, ctx := a.tenantReceiver("a", new(consumertest.LogsSink))
 	require.NoError(t, r.poll(ctx))
-	path := r.stateCopyPath()
+	path := r.disk.stateCopyPath()
 	savedAt := func() time.Time {
 		c, err := readStateCopy(path, r.set.ID.String(), time.Now().Add(time.Hour))
 		require.NoError(t, err)
@@ -361,13 +361,13 @@ func TestStateCopyAtMostEveryMinute(t *testing.T) {
 	clock := time.Now()
 	r.now = func() time.Time { return clock }
 	clock = first.Add(30 * time.Second)
-	r.save(ctx)
+	r.disk.save(ctx)
 	require.Equal(t, first, savedAt(), "30 s later: not written again")
 	clock = first.Add(61 * time.Second)
-	r.save(ctx)
+	r.disk.save(ctx)
 	require.Equal(t, clock.UTC().Truncate(time.Nanosecond), savedAt().UTC(), "61 s later: written")
 	clock = clock.Add(time.Second)
-	r.writeStateCopy(true)
+	r.disk.writeStateCopy(true)
 	require.Equal(t, clock.UTC(), savedAt().UTC(), "at a stop: written")
 }
 

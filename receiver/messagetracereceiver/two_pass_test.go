@@ -80,19 +80,19 @@ func runScenario(t *testing.T, earlyDelay time.Duration, restartEvery int) scena
 		return r, ctx
 	}
 	r, ctx := start()
-	r.cp.Done = t0.Add(-time.Hour)
+	r.state.cp.Done = t0.Add(-time.Hour)
 	peak := 0
 	for i := 1; i <= 360; i++ {
 		require.NoError(t, r.poll(ctx))
-		if r.seen != nil {
-			n, _ := r.seen.size()
+		if seenOf(r) != nil {
+			n, _ := seenOf(r).size()
 			peak = max(peak, n)
 		}
 		clock.Advance(time.Minute)
 		if restartEvery > 0 && i%restartEvery == 0 {
 			require.NoError(t, r.Shutdown(context.Background()))
 			r, ctx = start()
-			require.NotNil(t, r.cp, "checkpoint survives")
+			require.NotNil(t, r.state.cp, "checkpoint survives")
 		}
 	}
 
@@ -129,8 +129,8 @@ func runScenario(t *testing.T, earlyDelay time.Duration, restartEvery int) scena
 		}
 	}
 	require.Zero(t, h.srv.QuotaViolations())
-	if r.seen != nil {
-		res.rememberedRows, res.bytes = r.seen.size()
+	if seenOf(r) != nil {
+		res.rememberedRows, res.bytes = seenOf(r).size()
 	}
 	return res
 }
@@ -176,7 +176,7 @@ func TestRepeatsAreNotEmittedTwice(t *testing.T) {
 	r, ctx := h.receiver(sink)
 	require.NoError(t, r.poll(ctx))
 	requireExactlyOnce(t, rows, delivered(sink))
-	rewind := func() { r.cp.Early.Done = r.cp.Early.Done.Add(-time.Hour) }
+	rewind := func() { r.state.cp.Early.Done = r.state.cp.Early.Done.Add(-time.Hour) }
 	// The same range read again (a lost checkpoint, a boundary) emits nothing new.
 	rewind()
 	require.NoError(t, r.poll(ctx))
@@ -200,7 +200,7 @@ func TestRepeatsAreNotEmittedTwice(t *testing.T) {
 	inBody, ok := last.Body().Map().Get("previousStatus")
 	require.True(t, ok, "the body says it too, for syslog destinations")
 	assert.Equal(t, rows[0].Status, inBody.Str())
-	rowsKept, bytes := r.seen.size()
+	rowsKept, bytes := seenOf(r).size()
 	assert.Equal(t, len(rows), rowsKept)
 	assert.Equal(t, len(rows)*entryBytes, bytes)
 }
