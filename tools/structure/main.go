@@ -10,8 +10,8 @@
 //
 // Uses: an identifier in file A that resolves (go/types) to a package-level object or method
 // declared in another non-test file B of the module's packages counts as A using B. The poll
-// walk follows the static call graph (callgraph/static plus CHA for calls through interfaces
-// declared in the module) from -from, through functions of the module that take a
+// walk follows the static call graph (VTA: calls through interfaces and func values go where
+// such values can flow) from -from, through functions of the module that take a
 // context.Context. Two counts of climbing back up: calls into a file already on the current
 // call path (a cycle between files), and steps of the reading order (each file entered, and the
 // caller's file again after a call into another file returns) that go back to a file read before.
@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/tools/go/callgraph"
 	"golang.org/x/tools/go/callgraph/cha"
+	"golang.org/x/tools/go/callgraph/vta"
 	"golang.org/x/tools/go/packages"
 	"golang.org/x/tools/go/ssa"
 	"golang.org/x/tools/go/ssa/ssautil"
@@ -40,6 +41,7 @@ func main() {
 	from := flag.String("from", "(*messageTraceReceiver).poll", "function the poll walk starts at (as ssa prints it, without the package path)")
 	top := flag.Int("top", 8, "how many of the largest functions to list")
 	flag.BoolVar(&trace, "trace", false, "print the poll walk")
+	flag.BoolVar(&ctxOnly, "ctx", true, "follow only functions that take a context.Context (false: every function of the module)")
 	flag.Parse()
 	if err := run(*dir, *typeName, *from, *top); err != nil {
 		fmt.Fprintln(os.Stderr, "structure:", err)
@@ -206,7 +208,9 @@ func run(dir, typeName, from string, top int) error {
 			inOwn[sp] = true
 		}
 	}
-	cg := cha.CallGraph(prog)
+	// VTA refines CHA: a call through a func value or an interface goes only where such a value
+	// can flow, not to every function of that signature.
+	cg := vta.CallGraph(ssautil.AllFunctions(prog), cha.CallGraph(prog))
 	cg.DeleteSyntheticNodes()
 	var start *callgraph.Node
 	for f, n := range cg.Nodes {
@@ -251,7 +255,7 @@ func run(dir, typeName, from string, top int) error {
 		sort.SliceStable(out, func(i, j int) bool { return out[i].Pos() < out[j].Pos() }) // source order
 		for _, e := range out {
 			g := e.Callee.Func
-			if g == nil || g.Pkg == nil || !inOwn[g.Pkg] || visited[g] || !takesCtx(g) {
+			if g == nil || g.Pkg == nil || !inOwn[g.Pkg] || visited[g] || (ctxOnly && !takesCtx(g)) {
 				continue
 			}
 			if to := fileOf(g); to != file {
@@ -259,6 +263,9 @@ func run(dir, typeName, from string, top int) error {
 				for _, up := range path[:len(path)-1] {
 					if up == to {
 						climbs++
+						if trace {
+							fmt.Printf("  climb: %s %s -> %s %s\n", file, n.Func.RelString(nil), to, g.RelString(nil))
+						}
 						break
 					}
 				}
@@ -283,12 +290,16 @@ func run(dir, typeName, from string, top int) error {
 		}
 		seen[f] = true
 	}
-	fmt.Printf("poll walk from %s: %d functions taking a context in %d files; %d calls into another file, %d of them into a file already on the call path; reading order %d steps, %d back to a file read before:\n  %s\n",
-		from, len(visited), len(visitedFiles), moves, climbs, len(seq), revisits, strings.Join(seq, " -> "))
+	what := "functions taking a context"
+	if !ctxOnly {
+		what = "functions"
+	}
+	fmt.Printf("poll walk from %s: %d %s in %d files; %d calls into another file, %d of them into a file already on the call path; reading order %d steps, %d back to a file read before:\n  %s\n",
+		from, len(visited), what, len(visitedFiles), moves, climbs, len(seq), revisits, strings.Join(seq, " -> "))
 	return nil
 }
 
-var trace bool
+var trace, ctxOnly bool
 
 func isPackageLevel(v *types.Var) bool { return v.Parent() == v.Pkg().Scope() }
 
