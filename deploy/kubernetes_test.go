@@ -353,7 +353,7 @@ func replicaConfigs(t *testing.T, m manifests, s *appsv1.StatefulSet, c *corev1.
 		replicas = *s.Spec.Replicas
 	}
 	out := map[string]string{}
-	for i := int32(0); i < replicas; i++ {
+	for i := range replicas {
 		key := strings.ReplaceAll(file, "$(POD_NAME)", fmt.Sprintf("%s-%d", s.Name, i))
 		cfg, ok := cm.Data[key]
 		if !ok {
@@ -595,8 +595,10 @@ func imageUID(t *testing.T) int64 {
 // Figure 6 was measured without GOMEMLIMIT; none of the packagings sets it, and the systemd
 // unit's MemoryMax stays above the measured peak like the StatefulSet's limit.
 func TestNoPackagingSetsGOMEMLIMIT(t *testing.T) {
-	for _, f := range []string{"Dockerfile", filepath.Join("systemd", "otelcol-msgtrace.service"), filepath.Join("kubernetes", "statefulset.yaml"),
-		filepath.Join("kubernetes-workload-identity", "statefulset.yaml")} {
+	for _, f := range []string{
+		"Dockerfile", filepath.Join("systemd", "otelcol-msgtrace.service"), filepath.Join("kubernetes", "statefulset.yaml"),
+		filepath.Join("kubernetes-workload-identity", "statefulset.yaml"),
+	} {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

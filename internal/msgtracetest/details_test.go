@@ -14,8 +14,10 @@ import (
 
 func detailsTestRows(now time.Time) []Row {
 	mk := func(id, rcpt, status string) Row {
-		return Row{ID: id, MessageID: "<m-" + id[:4] + "@example.com>", Sender: "ops@fabrikam.example", Recipient: rcpt,
-			Received: now.Add(-time.Hour), Status: status, Size: 1000, FromIP: "192.0.2.1"}
+		return Row{
+			ID: id, MessageID: "<m-" + id[:4] + "@example.com>", Sender: "ops@fabrikam.example", Recipient: rcpt,
+			Received: now.Add(-time.Hour), Status: status, Size: 1000, FromIP: "192.0.2.1",
+		}
 	}
 	return []Row{
 		mk("11111111-1111-4111-8111-111111111111", "o'brien@contoso.com", StatusQuarantined),

@@ -29,7 +29,8 @@ func readPage(t testing.TB, name string) []byte {
 }
 
 // decodeGraphAll and decodeLegacyAll are today's decoder without a row limit.
-func decodeGraphAll(body []byte) (*tracepage.Page, error)  { return tracepage.DecodeGraph(body, 0) }
+func decodeGraphAll(body []byte) (*tracepage.Page, error) { return tracepage.DecodeGraph(body, 0) }
+
 func decodeLegacyAll(body []byte) (*tracepage.Page, error) { return tracepage.DecodeLegacy(body, 0) }
 
 // TestPageLibrariesMatchTodaysDecoder requires every library to decode the real full pages and
@@ -37,11 +38,15 @@ func decodeLegacyAll(body []byte) (*tracepage.Page, error) { return tracepage.De
 func TestPageLibrariesMatchTodaysDecoder(t *testing.T) {
 	graph, verbose, light := pages.For(t)
 	truncated, html := readPage(t, "truncated.json"), readPage(t, "html_signin.html")
-	graphBodies := map[string][]byte{"graph_5000": graph, "graph.json": readPage(t, "graph.json"),
-		"truncated.json": truncated, "html_signin.html": html}
-	legacyBodies := map[string][]byte{"legacy_verbose_2000": verbose, "legacy_light_2000": light,
+	graphBodies := map[string][]byte{
+		"graph_5000": graph, "graph.json": readPage(t, "graph.json"),
+		"truncated.json": truncated, "html_signin.html": html,
+	}
+	legacyBodies := map[string][]byte{
+		"legacy_verbose_2000": verbose, "legacy_light_2000": light,
 		"legacy_verbose.json": readPage(t, "legacy_verbose.json"), "legacy_light.json": readPage(t, "legacy_light.json"),
-		"truncated.json": truncated, "html_signin.html": html}
+		"truncated.json": truncated, "html_signin.html": html,
+	}
 	for _, lib := range Libraries() {
 		t.Run(lib.Name, func(t *testing.T) {
 			for name, body := range graphBodies {
