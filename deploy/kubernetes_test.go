@@ -46,9 +46,6 @@ func forEachManifestSet(t *testing.T, test func(t *testing.T, m manifests, confi
 	}
 }
 
-// loadManifests decodes kubernetes/.
-func loadManifests(t *testing.T) manifests { return loadManifestsFrom(t, "kubernetes") }
-
 // loadManifestsFrom decodes each document of dir/*.yaml into the type its apiVersion and
 // kind name; an unknown field, a wrong type or an unknown kind fails the test, as it would fail
 // `kubectl apply --validate=strict`.
@@ -617,7 +614,7 @@ func TestNoPackagingSetsGOMEMLIMIT(t *testing.T) {
 	if m == nil {
 		t.Fatal("the systemd unit must set MemoryMax=<n>M")
 	}
-	if max, _ := strconv.ParseInt(string(m[1]), 10, 64); max*1024*1024 < 2*measuredPeak(t)*1000*1000 {
+	if maxMB, _ := strconv.ParseInt(string(m[1]), 10, 64); maxMB*1024*1024 < 2*measuredPeak(t)*1000*1000 {
 		t.Errorf("MemoryMax=%sM leaves less than twice the measured peak of %d MB", m[1], measuredPeak(t))
 	}
 }

@@ -110,7 +110,7 @@ func TestImageShape(t *testing.T) {
 	if err != nil {
 		t.Fatalf("podman create: %v\n%s", err, cid)
 	}
-	defer podman(t, time.Minute, "rm", "-f", "-v", cid)
+	defer func() { _, _ = podman(t, time.Minute, "rm", "-f", "-v", cid) }()
 	bundle := filepath.Join(t.TempDir(), "ca.crt")
 	if out, err := podman(t, time.Minute, "cp", cid+":/etc/ssl/certs/ca-certificates.crt", bundle); err != nil {
 		t.Fatalf("no CA bundle in the image: %v\n%s", err, out)

@@ -77,7 +77,7 @@ type runner struct {
 	skip map[string]bool
 }
 
-func (rn *runner) run(name string, args ...string) []byte {
+func (rn *runner) run(name string, args ...string) {
 	fmt.Fprintf(os.Stderr, "bench: %s %s\n", name, strings.Join(args, " "))
 	cmd := exec.CommandContext(rn.ctx, name, args...)
 	var buf bytes.Buffer
@@ -87,7 +87,6 @@ func (rn *runner) run(name string, args ...string) []byte {
 		fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n", filepath.Base(name), err)
 	}
 	rn.res.parse(buf.Bytes())
-	return buf.Bytes()
 }
 
 func (rn *runner) build(out, pkg string, tags ...string) string {
@@ -227,12 +226,12 @@ func verdict(ok bool, v float64) string {
 
 func table(r results) string {
 	var rows []row
-	ratioRow := func(figure, name, base, unit string, min float64) {
+	ratioRow := func(figure, name, base, unit string, minRatio float64) {
 		v, b := r.med(name, unit), r.med(base, unit)
 		ratio := v / b
 		rows = append(rows, row{
 			figure, num(v, unit), num(b, unit), fmt.Sprintf("%.2fx", ratio),
-			fmt.Sprintf(">= %.2fx", min), verdict(ratio >= min, ratio),
+			fmt.Sprintf(">= %.2fx", minRatio), verdict(ratio >= minRatio, ratio),
 		})
 	}
 	info := func(figure, value, baseline string) {
@@ -268,7 +267,8 @@ func table(r results) string {
 	// 4. Quota.
 	dense, sparse := "BenchmarkQuotaUse/dense_2M_rows_10d", "BenchmarkQuotaUse/sparse_1_per_min_10d"
 	pages := r.med(dense, "rows") / 5000
-	forced := math.Ceil(10.0 / 10.0) // 10 days of data, the API's 10-day limit: one range is forced
+	const days, apiLimitDays = 10.0, 10.0
+	forced := math.Ceil(days / apiLimitDays) // 10 days of data, the API's 10-day limit: one range is forced
 	limit := 1.02 + forced/pages
 	req := r.med(dense, "req/5000rows")
 	rows = append(rows, row{

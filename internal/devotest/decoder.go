@@ -249,7 +249,9 @@ func dateLen(b []byte) int {
 		b[7] == '-' && isDigit(8) && isDigit(9) && b[10] == ' ' && isTime(11) {
 		n := 19
 		if n < len(b) && b[n] == '.' && isDigit(n+1) {
-			for n++; isDigit(n); n++ {
+			n++
+			for isDigit(n) {
+				n++
 			}
 		}
 		return n

@@ -82,7 +82,7 @@ func TestDetailsLegacyFilterAndUnknownRow(t *testing.T) {
 	code, body := getDetails(t, f, tok, s.URL()+"/ecp/reportingwebservice/reporting.svc/MessageTraceDetail?"+q.Encode())
 	require.Equal(t, http.StatusOK, code, string(body))
 	var out struct {
-		Value []struct{ Event, Action, Date, MessageTraceId, RecipientAddress string }
+		Value []struct{ Event, Action, Date, MessageTraceID, RecipientAddress string }
 	}
 	require.NoError(t, json.Unmarshal(body, &out))
 	require.Len(t, out.Value, 2)

@@ -32,7 +32,7 @@ func (s *Server) pruneLocked(now time.Time) {
 		i++
 	}
 	if i > 0 {
-		s.quota.window = append(w[:0], w[i:]...)
+		s.quota.window = append(s.quota.window[:0], w[i:]...)
 	}
 }
 
