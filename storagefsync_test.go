@@ -16,8 +16,10 @@ import (
 func shippedConfigs(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	for _, pattern := range []string{"testdata/*.yaml", "testdata/examples/*.yaml", "testdata/dropin/config.yaml",
-		"testdata/demo/config.yaml", "deploy/config.yaml"} {
+	for _, pattern := range []string{
+		"testdata/*.yaml", "testdata/examples/*.yaml", "testdata/dropin/config.yaml",
+		"testdata/demo/config.yaml", "deploy/config.yaml",
+	} {
 		files, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)

@@ -46,9 +46,6 @@ func forEachManifestSet(t *testing.T, test func(t *testing.T, m manifests, confi
 	}
 }
 
-// loadManifests decodes kubernetes/.
-func loadManifests(t *testing.T) manifests { return loadManifestsFrom(t, "kubernetes") }
-
 // loadManifestsFrom decodes each document of dir/*.yaml into the type its apiVersion and
 // kind name; an unknown field, a wrong type or an unknown kind fails the test, as it would fail
 // `kubectl apply --validate=strict`.
@@ -353,7 +350,7 @@ func replicaConfigs(t *testing.T, m manifests, s *appsv1.StatefulSet, c *corev1.
 		replicas = *s.Spec.Replicas
 	}
 	out := map[string]string{}
-	for i := int32(0); i < replicas; i++ {
+	for i := range replicas {
 		key := strings.ReplaceAll(file, "$(POD_NAME)", fmt.Sprintf("%s-%d", s.Name, i))
 		cfg, ok := cm.Data[key]
 		if !ok {
@@ -595,8 +592,10 @@ func imageUID(t *testing.T) int64 {
 // Figure 6 was measured without GOMEMLIMIT; none of the packagings sets it, and the systemd
 // unit's MemoryMax stays above the measured peak like the StatefulSet's limit.
 func TestNoPackagingSetsGOMEMLIMIT(t *testing.T) {
-	for _, f := range []string{"Dockerfile", filepath.Join("systemd", "otelcol-msgtrace.service"), filepath.Join("kubernetes", "statefulset.yaml"),
-		filepath.Join("kubernetes-workload-identity", "statefulset.yaml")} {
+	for _, f := range []string{
+		"Dockerfile", filepath.Join("systemd", "otelcol-msgtrace.service"), filepath.Join("kubernetes", "statefulset.yaml"),
+		filepath.Join("kubernetes-workload-identity", "statefulset.yaml"),
+	} {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -615,7 +614,7 @@ func TestNoPackagingSetsGOMEMLIMIT(t *testing.T) {
 	if m == nil {
 		t.Fatal("the systemd unit must set MemoryMax=<n>M")
 	}
-	if max, _ := strconv.ParseInt(string(m[1]), 10, 64); max*1024*1024 < 2*measuredPeak(t)*1000*1000 {
+	if maxMB, _ := strconv.ParseInt(string(m[1]), 10, 64); maxMB*1024*1024 < 2*measuredPeak(t)*1000*1000 {
 		t.Errorf("MemoryMax=%sM leaves less than twice the measured peak of %d MB", m[1], measuredPeak(t))
 	}
 }

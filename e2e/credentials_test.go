@@ -320,8 +320,10 @@ func TestCredentialMisconfigurations(t *testing.T) {
 		{"token file and managed identity", clientID + secret, "    federated_token_file: " + valid + "\n    managed_identity: {}\n", []string{"`federated_token_file` and `managed_identity` are both set"}},
 		{"token file variable unset", secret, "    federated_token_file: ${env:AZURE_FEDERATED_TOKEN_FILE}\n", []string{"`federated_token_file` is empty", "AZURE_FEDERATED_TOKEN_FILE"}},
 		{"app client id with managed identity", secret, "    managed_identity: {}\n", []string{"`client_id` is set together with `managed_identity`"}},
-		{"both user-assigned selectors", clientID + secret, "    managed_identity:\n      client_id: 5c0b1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4\n      resource_id: /subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/otelcol\n",
-			[]string{"`managed_identity.client_id` and `managed_identity.resource_id` are both set"}},
+		{
+			"both user-assigned selectors", clientID + secret, "    managed_identity:\n      client_id: 5c0b1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4\n      resource_id: /subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/otelcol\n",
+			[]string{"`managed_identity.client_id` and `managed_identity.resource_id` are both set"},
+		},
 		{"metadata endpoint in clear text", clientID + secret, "    managed_identity:\n      endpoint: http://10.0.0.4/metadata/identity/oauth2/token\n", []string{"`managed_identity.endpoint`", "is refused"}},
 		{"metadata endpoint elsewhere over TLS", clientID + secret, "    managed_identity:\n      endpoint: https://metadata.example.com/token\n", []string{"`managed_identity.endpoint`", "is refused"}},
 		{"unknown managed identity key", clientID + secret, "    managed_identity:\n      object_id: 1\n", []string{"object_id"}},

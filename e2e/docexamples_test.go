@@ -46,7 +46,7 @@ func TestDocExamplesValidate(t *testing.T) {
 				for _, k := range topKey.FindAllStringSubmatch(block, -1) {
 					keys[k[1]] = true
 				}
-				if !keys["service"] || !(keys["receivers"] || keys["exporters"]) {
+				if !keys["service"] || (!keys["receivers"] && !keys["exporters"]) {
 					continue
 				}
 				n++

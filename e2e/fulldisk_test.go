@@ -38,7 +38,7 @@ func TestFullDiskPersistentQueueLosesNothing(t *testing.T) {
 	now := time.Now()
 	rows := msgtracetest.Generate(620, 15_000, now.Add(-9*24*time.Hour), now.Add(-2*time.Minute),
 		msgtracetest.GenerateOptions{MinRecipients: 2, MaxRecipients: 2}) // 30,000 rows
-	for i := 0; i < runs; i++ {
+	for i := range runs {
 		t.Run(strconv.Itoa(i), func(t *testing.T) { fullDiskRun(t, rows) })
 	}
 }

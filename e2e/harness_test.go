@@ -6,7 +6,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
@@ -182,15 +181,6 @@ func rows(seed int64, messages int) []msgtracetest.Row {
 	now := time.Now()
 	return msgtracetest.Generate(seed, messages, now.Add(-9*24*time.Hour), now.Add(-2*time.Minute),
 		msgtracetest.GenerateOptions{MinRecipients: 1, MaxRecipients: 5})
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {

@@ -110,7 +110,7 @@ func TestImageShape(t *testing.T) {
 	if err != nil {
 		t.Fatalf("podman create: %v\n%s", err, cid)
 	}
-	defer podman(t, time.Minute, "rm", "-f", "-v", cid)
+	defer func() { _, _ = podman(t, time.Minute, "rm", "-f", "-v", cid) }()
 	bundle := filepath.Join(t.TempDir(), "ca.crt")
 	if out, err := podman(t, time.Minute, "cp", cid+":/etc/ssl/certs/ca-certificates.crt", bundle); err != nil {
 		t.Fatalf("no CA bundle in the image: %v\n%s", err, out)
@@ -163,11 +163,13 @@ func TestImageDeliversAndKeepsStateOnItsVolume(t *testing.T) {
 
 	start := func(name string) {
 		t.Helper()
-		args := []string{"run", "-d", "--name", name, "--network", "host",
+		args := []string{
+			"run", "-d", "--name", name, "--network", "host",
 			"-v", volume + ":/var/lib/otelcol-msgtrace",
 			"-v", devoDir + ":/etc/otelcol-msgtrace/devo:ro",
 			"-v", standinDir + ":/etc/otelcol-msgtrace/standin:ro",
-			"-e", "HEALTH_CHECK_ENDPOINT=127.0.0.1:" + strconv.Itoa(healthPort)}
+			"-e", "HEALTH_CHECK_ENDPOINT=127.0.0.1:" + strconv.Itoa(healthPort),
+		}
 		for _, kv := range e.st.Env() {
 			if k, _, _ := strings.Cut(kv, "="); k == "MSGTRACE_URL" || k == "MSGTRACE_TENANT" || k == "MSGTRACE_CLIENT_ID" ||
 				k == "O365_CLIENT_SECRET" || k == "DEVO_ENDPOINT" {
@@ -189,7 +191,7 @@ func TestImageDeliversAndKeepsStateOnItsVolume(t *testing.T) {
 			_, _ = podman(t, time.Minute, "rm", "-f", "-v", "-t", "10", name)
 		})
 	}
-	first := fmt.Sprintf("%s-first", volume)
+	first := volume + "-first"
 	start(first)
 	waitDeliveredBy(t, e, first, stack.Keys(src), 2*time.Minute)
 	e.settle(time.Second)
@@ -226,7 +228,7 @@ func TestImageDeliversAndKeepsStateOnItsVolume(t *testing.T) {
 	}
 
 	before := e.st.Sink.EventCount()
-	start(fmt.Sprintf("%s-second", volume))
+	start(volume + "-second")
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", healthPort)); err == nil {

@@ -62,7 +62,7 @@ func TestTenantMovesWithItsCheckpointFile(t *testing.T) {
 	// Control: a collector without the file starts from initial_lookback and repeats rows.
 	before = e.st.Sink.EventCount()
 	e.extra = append(e.extra, "STATE_DIR="+filepath.Join(t.TempDir(), "empty"))
-	c = e.run("graph.yaml")
+	e.run("graph.yaml") // stopped by the harness at the end of the test, as before
 	deadline := time.Now().Add(time.Minute)
 	for e.st.Sink.EventCount() == before && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)

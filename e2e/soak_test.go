@@ -32,10 +32,7 @@ func TestSoakListMatchesCheckSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "SOAK_TESTS  := " + soakTests[0]
-	for _, n := range soakTests[1:] {
-		want += " " + n
-	}
+	want := "SOAK_TESTS  := " + strings.Join(soakTests, " ")
 	if !strings.Contains(string(mk), want+"\n") {
 		t.Fatalf("the Makefile must say %q (the soak checks of e2e/soak_test.go)", want)
 	}

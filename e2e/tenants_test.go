@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func generate(t *testing.T, csv, secrets, out string, shard int) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "run", "./internal/cmd/tenantconfig",
-		"-tenants", csv, "-out", out, "-shard", fmt.Sprint(shard),
+		"-tenants", csv, "-out", out, "-shard", strconv.Itoa(shard),
 		"-secret", "${file:"+secrets+"/{name}}", "-common", "testdata/e2e/tenants-common.yaml")
 	cmd.Dir = ".."
 	if b, err := cmd.CombinedOutput(); err != nil {

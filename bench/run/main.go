@@ -77,7 +77,7 @@ type runner struct {
 	skip map[string]bool
 }
 
-func (rn *runner) run(name string, args ...string) []byte {
+func (rn *runner) run(name string, args ...string) {
 	fmt.Fprintf(os.Stderr, "bench: %s %s\n", name, strings.Join(args, " "))
 	cmd := exec.CommandContext(rn.ctx, name, args...)
 	var buf bytes.Buffer
@@ -87,7 +87,6 @@ func (rn *runner) run(name string, args ...string) []byte {
 		fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n", filepath.Base(name), err)
 	}
 	rn.res.parse(buf.Bytes())
-	return buf.Bytes()
 }
 
 func (rn *runner) build(out, pkg string, tags ...string) string {
@@ -142,7 +141,7 @@ func main() {
 	whole := rn.build("binary.test", "./bench/", "bench")
 
 	// Micro-benchmarks: one count per invocation, all groups per round.
-	for i := 0; i < *count; i++ {
+	for range *count {
 		if !rn.skip["decode"] {
 			rn.run(recv, "-test.run=^$", "-test.bench=^BenchmarkDecodeConvert$", "-test.benchmem", "-test.benchtime=1s")
 		}
@@ -227,11 +226,13 @@ func verdict(ok bool, v float64) string {
 
 func table(r results) string {
 	var rows []row
-	ratioRow := func(figure, name, base, unit string, min float64) {
+	ratioRow := func(figure, name, base, unit string, minRatio float64) {
 		v, b := r.med(name, unit), r.med(base, unit)
 		ratio := v / b
-		rows = append(rows, row{figure, num(v, unit), num(b, unit), fmt.Sprintf("%.2fx", ratio),
-			fmt.Sprintf(">= %.2fx", min), verdict(ratio >= min, ratio)})
+		rows = append(rows, row{
+			figure, num(v, unit), num(b, unit), fmt.Sprintf("%.2fx", ratio),
+			fmt.Sprintf(">= %.2fx", minRatio), verdict(ratio >= minRatio, ratio),
+		})
 	}
 	info := func(figure, value, baseline string) {
 		rows = append(rows, row{figure, value, baseline, "", "", ""})
@@ -239,7 +240,8 @@ func table(r results) string {
 
 	// 1. Decode + convert.
 	for _, c := range []struct{ name, label string }{
-		{"graph", "Graph 5,000-row page"}, {"legacy_verbose", "legacy 2,000-row page (verbose d.results)"},
+		{"graph", "Graph 5,000-row page"},
+		{"legacy_verbose", "legacy 2,000-row page (verbose d.results)"},
 		{"legacy_light", "legacy 2,000-row page (light value)"},
 	} {
 		dc, js := "BenchmarkDecodeConvert/"+c.name+"/decode_convert", "BenchmarkDecodeConvert/"+c.name+"/encoding_json"
@@ -265,17 +267,22 @@ func table(r results) string {
 	// 4. Quota.
 	dense, sparse := "BenchmarkQuotaUse/dense_2M_rows_10d", "BenchmarkQuotaUse/sparse_1_per_min_10d"
 	pages := r.med(dense, "rows") / 5000
-	forced := math.Ceil(10.0 / 10.0) // 10 days of data, the API's 10-day limit: one range is forced
+	const days, apiLimitDays = 10.0, 10.0
+	forced := math.Ceil(days / apiLimitDays) // 10 days of data, the API's 10-day limit: one range is forced
 	limit := 1.02 + forced/pages
 	req := r.med(dense, "req/5000rows")
-	rows = append(rows, row{"4 dense 2M rows/10 d: requests per 5,000 rows", fmt.Sprintf("%.4f (%.0f requests)", req, r.med(dense, "requests")),
-		fmt.Sprintf("1.0000 (%.0f full pages)", pages), "", fmt.Sprintf("<= %.4f", limit), verdict(req <= limit, req)})
+	rows = append(rows, row{
+		"4 dense 2M rows/10 d: requests per 5,000 rows", fmt.Sprintf("%.4f (%.0f requests)", req, r.med(dense, "requests")),
+		fmt.Sprintf("1.0000 (%.0f full pages)", pages), "", fmt.Sprintf("<= %.4f", limit), verdict(req <= limit, req),
+	})
 	info("4   ranges (planner: ~200 pages a range after the first)", fmt.Sprintf("%.0f", r.med(dense, "ranges")), fmt.Sprintf("%.0f forced by the 10-day limit", forced))
 	vio := r.med(dense, "violations") + r.med(sparse, "violations")
 	rows = append(rows, row{"4 quota violations (dense + sparse) / 429s", fmt.Sprintf("%.0f / %.0f", vio, r.med(dense, "throttled")+r.med(sparse, "throttled")), "", "", "0", verdict(vio == 0, vio)})
 	wall, minB, minQ := r.med(dense, "wall-s"), r.med(dense, "min-budget-s"), r.med(dense, "min-quota-s")
-	rows = append(rows, row{"4 dense catch-up wall time [vs rows/5,000 requests at budget 90/5 s]", num(wall, "s"), num(minB, "s"),
-		fmt.Sprintf("%.3fx", wall/minB), "<= 1.15x", verdict(wall/minB <= 1.15, wall)})
+	rows = append(rows, row{
+		"4 dense catch-up wall time [vs rows/5,000 requests at budget 90/5 s]", num(wall, "s"), num(minB, "s"),
+		fmt.Sprintf("%.3fx", wall/minB), "<= 1.15x", verdict(wall/minB <= 1.15, wall),
+	})
 	info("4   same, against the quota's own rate (100/5 s)", num(wall, "s"), num(minQ, "s")+fmt.Sprintf(" (%.3fx)", wall/minQ))
 	sreq := r.med(sparse, "requests")
 	rows = append(rows, row{"4 sparse 1 row/min, 10 d: requests to catch up", fmt.Sprintf("%.0f", sreq), "", "", "<= 10", verdict(sreq <= 10, sreq)})
@@ -307,15 +314,19 @@ func table(r results) string {
 	prps := r.med(pbf, "rows/s")
 	info("6p persistent queue, 1M-row backfill: rows/s [defaults as baseline]", num(prps, "rows/s"), num(rps, "rows/s"))
 	ppeak := r.med(pbf, "peak-rss-MB")
-	rows = append(rows, row{"6p peak RSS during the 1M-row backfill, persistent queue", num(ppeak, "MB"),
-		fmt.Sprintf("anon %.0f + file %.0f MB at the end; defaults %.0f MB", r.med(pbf, "end-anon-MB"), r.med(pbf, "end-file-MB"), peak), "", "<= 150 MB", verdict(ppeak <= 150, ppeak)})
+	rows = append(rows, row{
+		"6p peak RSS during the 1M-row backfill, persistent queue", num(ppeak, "MB"),
+		fmt.Sprintf("anon %.0f + file %.0f MB at the end; defaults %.0f MB", r.med(pbf, "end-anon-MB"), r.med(pbf, "end-file-MB"), peak), "", "<= 150 MB", verdict(ppeak <= 150, ppeak),
+	})
 	spk := r.med(pst, "stall-peak-rss-MB")
 	rows = append(rows, row{fmt.Sprintf("6p peak RSS during a %.0f s stall (Devo never reads), persistent queue, 1M rows waiting", r.med(pst, "stall-s")), num(spk, "MB"), "", "", "<= 150 MB", verdict(spk <= 150, spk)})
 	sd := r.med(pst, "shutdown-s")
 	rows = append(rows, row{"6p SIGTERM to exit with Devo stalled, persistent queue", num(sd, "s"), "", "", "<= 5 s", verdict(sd <= 5, sd)})
 	dpk := r.med(pst, "drain-peak-rss-MB")
-	rows = append(rows, row{"6p peak RSS of the restarted collector until the backlog is delivered", num(dpk, "MB"),
-		fmt.Sprintf("drain %.0f s, %.0f duplicates", r.med(pst, "drain-s"), r.med(pst, "duplicates")), "", "<= 150 MB", verdict(dpk <= 150, dpk)})
+	rows = append(rows, row{
+		"6p peak RSS of the restarted collector until the backlog is delivered", num(dpk, "MB"),
+		fmt.Sprintf("drain %.0f s, %.0f duplicates", r.med(pst, "drain-s"), r.med(pst, "duplicates")), "", "<= 150 MB", verdict(dpk <= 150, dpk),
+	})
 
 	var b strings.Builder
 	b.WriteString("| figure | value (median) | baseline | ratio | target | result |\n|---|---|---|---|---|---|\n")

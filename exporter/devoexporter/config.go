@@ -274,7 +274,7 @@ func printableNoSpace(s string) bool {
 	if s == "" {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if s[i] <= ' ' || s[i] >= 0x7f {
 			return false
 		}

@@ -268,13 +268,13 @@ func (e *devoExporter) route(ld plog.Logs) (plan, error) {
 	p := plan{recs: make([]plog.LogRecord, 0, n), tags: make([]string, 0, n)}
 	var firstErr error
 	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
+	for i := range rls.Len() {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
 		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
+		for j := range sls.Len() {
 			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
+			for k := range lrs.Len() {
 				tag, err := e.router.tag(res, lrs.At(k))
 				if err != nil {
 					p.dropped++
@@ -452,17 +452,17 @@ func subset(ld plog.Logs, keep func(i int) bool) plog.Logs {
 	out := plog.NewLogs()
 	idx := 0
 	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
+	for i := range rls.Len() {
 		rl := rls.At(i)
 		var outRL plog.ResourceLogs
 		haveRL := false
 		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
+		for j := range sls.Len() {
 			sl := sls.At(j)
 			var outSL plog.ScopeLogs
 			haveSL := false
 			lrs := sl.LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
+			for k := range lrs.Len() {
 				if keep(idx) {
 					if !haveRL {
 						outRL = out.ResourceLogs().AppendEmpty()

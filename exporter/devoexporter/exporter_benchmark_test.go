@@ -24,7 +24,7 @@ func benchLogs() plog.Logs {
 	ld := plog.NewLogs()
 	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
 	lrs.EnsureCapacity(benchBatch)
-	for i := 0; i < benchBatch; i++ {
+	for i := range benchBatch {
 		r := lrs.AppendEmpty()
 		r.Body().SetStr(fmt.Sprintf("%08d %s", i, strings.Repeat("The quick brown fox jumps over the lazy dog. ", 13)))
 		r.SetTimestamp(ts("2024-05-01T12:34:56.789Z"))
@@ -37,7 +37,7 @@ func parallel(b *testing.B, n, workers int, fn func(worker int) error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
-	for w := 0; w < workers; w++ {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -85,7 +85,7 @@ func BenchmarkExporter(b *testing.B) {
 			f := sdkFramer(func(c *Config) { c.DateFormat = DateFormatCollector })
 			var frames []byte
 			lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-			for i := 0; i < lrs.Len(); i++ {
+			for i := range lrs.Len() {
 				frames, _ = f.appendFrame(frames, "my.app.otel.logs", lrs.At(i), time.Now())
 			}
 			clientTLS, err := s.Certificates().ClientTLSConfig("localhost")
@@ -117,7 +117,7 @@ func BenchmarkFraming(b *testing.B) {
 	const n = 1024
 	lrs := plog.NewLogRecordSlice()
 	raws := make([]map[string]any, n)
-	for i := 0; i < n; i++ {
+	for i := range n {
 		r := lrs.AppendEmpty()
 		benchBody(r.Body(), i)
 		r.SetTimestamp(ts("2024-05-01T12:34:56.789Z"))

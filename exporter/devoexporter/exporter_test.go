@@ -329,7 +329,7 @@ func TestFastDeliveryReusesAndRecyclesConnections(t *testing.T) {
 	e.pool.now = e.now
 	ctx := context.Background()
 
-	for i := 0; i < 3; i++ {
+	for range 3 {
 		require.NoError(t, e.pushLogs(ctx, strLogs("reuse")))
 	}
 	require.NoError(t, s.WaitForEvents(ctx, 3))

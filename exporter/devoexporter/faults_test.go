@@ -73,13 +73,13 @@ func runFault(t *testing.T, sc faultScenario) faultResult {
 		sc.inject(s)
 	}
 	pad := strings.Repeat("p", 150)
-	for p := 0; p < faultRecords/faultPerPush; p++ {
+	for p := range faultRecords / faultPerPush {
 		if sc.between != nil {
 			sc.between(s, p)
 		}
 		ld := plog.NewLogs()
 		lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-		for i := 0; i < faultPerPush; i++ {
+		for i := range faultPerPush {
 			lrs.AppendEmpty().Body().SetStr(fmt.Sprintf("id-%06d %s", p*faultPerPush+i, pad))
 		}
 		require.NoError(t, exp.ConsumeLogs(ctx, ld))

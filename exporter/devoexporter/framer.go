@@ -126,7 +126,7 @@ func (f *framer) appendText(dst []byte, s string) []byte {
 		return append(dst, s...)
 	}
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if c := s[i]; c == '\n' || c == '\r' {
 			dst = append(dst, s[start:i]...)
 			if c == '\n' {

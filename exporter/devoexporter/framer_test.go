@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -186,7 +185,7 @@ func decodeOne(t testing.TB, stream string) devotest.Event {
 }
 
 func TestTruncation(t *testing.T) {
-	const max = minEventSize
+	const maxSize = minEventSize
 	header := len("<14>Jan  1 00:00:00 host1 a.b: ")
 	tests := []struct {
 		name      string
@@ -194,16 +193,16 @@ func TestTruncation(t *testing.T) {
 		octet     bool
 		truncated bool
 	}{
-		{"exactly at the limit", strings.Repeat("x", max-header-1), false, false},
-		{"one byte over", strings.Repeat("x", max-header), false, true},
-		{"far over, octet counting", strings.Repeat("y", 10*max), true, true},
-		{"multi-byte runes are not split", strings.Repeat("é", max), false, true},
-		{"escapes count towards the limit", strings.Repeat("\n", max/2), false, true},
+		{"exactly at the limit", strings.Repeat("x", maxSize-header-1), false, false},
+		{"one byte over", strings.Repeat("x", maxSize-header), false, true},
+		{"far over, octet counting", strings.Repeat("y", 10*maxSize), true, true},
+		{"multi-byte runes are not split", strings.Repeat("é", maxSize), false, true},
+		{"escapes count towards the limit", strings.Repeat("\n", maxSize/2), false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := sdkFramer(func(c *Config) {
-				c.MaxEventSize = max
+				c.MaxEventSize = maxSize
 				if tt.octet {
 					c.Framing = FramingOctetCounting
 				}
@@ -214,10 +213,10 @@ func TestTruncation(t *testing.T) {
 			assert.Equal(t, tt.truncated, truncated)
 			ev := decodeOne(t, string(b))
 			frameLen := header + len(ev.Message) + 1
-			assert.LessOrEqual(t, frameLen, max)
+			assert.LessOrEqual(t, frameLen, maxSize)
 			if tt.truncated {
 				assert.True(t, strings.HasSuffix(ev.Message, truncationMarker))
-				assert.Greater(t, frameLen, max-utf8.UTFMax, "truncation keeps as much as fits")
+				assert.Greater(t, frameLen, maxSize-utf8.UTFMax, "truncation keeps as much as fits")
 				assert.True(t, utf8.ValidString(ev.Message))
 			} else {
 				assert.Equal(t, tt.msg, ev.Message)
@@ -249,12 +248,18 @@ func TestBodies(t *testing.T) {
 		rec       plog.LogRecord
 		want      string
 	}{
-		{"map keeps insertion order, no HTML escaping", false, ordered,
-			`{"MessageId":"<a@b>","Size":1024,"Score":0.5,"Ok":true,"To":["x@y"],"Nothing":null,"Raw":"AQI="}`},
-		{"pulling id appended to maps", true, mk(func(v pcommon.Value) { v.SetEmptyMap().PutStr("a", "b") }),
-			`{"a":"b","@devo_pulling_id":"1714566896789"}`},
-		{"existing pulling id kept", true, mk(func(v pcommon.Value) { v.SetEmptyMap().PutStr(pullingIDKey, "1") }),
-			`{"@devo_pulling_id":"1"}`},
+		{
+			"map keeps insertion order, no HTML escaping", false, ordered,
+			`{"MessageId":"<a@b>","Size":1024,"Score":0.5,"Ok":true,"To":["x@y"],"Nothing":null,"Raw":"AQI="}`,
+		},
+		{
+			"pulling id appended to maps", true, mk(func(v pcommon.Value) { v.SetEmptyMap().PutStr("a", "b") }),
+			`{"a":"b","@devo_pulling_id":"1714566896789"}`,
+		},
+		{
+			"existing pulling id kept", true, mk(func(v pcommon.Value) { v.SetEmptyMap().PutStr(pullingIDKey, "1") }),
+			`{"@devo_pulling_id":"1"}`,
+		},
 		{"pulling id only on maps", true, mk(func(v pcommon.Value) { v.SetStr("plain") }), "plain"},
 		{"slice as JSON", false, mk(func(v pcommon.Value) { v.SetEmptySlice().AppendEmpty().SetInt(7) }), "[7]"},
 		{"int as text", false, mk(func(v pcommon.Value) { v.SetInt(-42) }), "-42"},
@@ -324,7 +329,7 @@ func benchBody(v pcommon.Value, i int) {
 func BenchmarkFrame(b *testing.B) {
 	const n = 1024
 	lrs := plog.NewLogRecordSlice()
-	for i := 0; i < n; i++ {
+	for i := range n {
 		r := lrs.AppendEmpty()
 		benchBody(r.Body(), i)
 		r.SetTimestamp(ts("2024-05-01T12:34:56.789Z"))
@@ -383,7 +388,7 @@ func FuzzFrame(f *testing.F) {
 		ev, err := devotest.ParseEvent(fm)
 		require.NoError(t, err)
 		_, err = d.Next()
-		require.True(t, errors.Is(err, io.EOF), "more than one frame: %v", err)
+		require.ErrorIs(t, err, io.EOF, "more than one frame: %v", err)
 
 		assert.Equal(t, 8+syslogSeverity(rec.SeverityNumber()), ev.PRI)
 		assert.Equal(t, "2024-05-01 12:34:56.789", ev.Date)

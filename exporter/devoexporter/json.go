@@ -27,7 +27,7 @@ func appendJSON(dst []byte, v pcommon.Value) []byte {
 	case pcommon.ValueTypeSlice:
 		s := v.Slice()
 		dst = append(dst, '[')
-		for i := 0; i < s.Len(); i++ {
+		for i := range s.Len() {
 			if i > 0 {
 				dst = append(dst, ',')
 			}

@@ -75,7 +75,7 @@ func (c *conn) watch() {
 	defer close(c.done)
 	var buf [512]byte
 	for {
-		if _, err := c.Conn.Read(buf[:]); err != nil {
+		if _, err := c.Read(buf[:]); err != nil {
 			c.readErr = err
 			c.early = !c.halfClosed.Load()
 			return
@@ -159,12 +159,13 @@ func (c *conn) confirm(ctx context.Context, timeout time.Duration) error {
 // close releases the connection. graceful sends TLS close_notify (only sensible for an idle,
 // healthy connection); otherwise the socket is just closed. Waits for the reader goroutine.
 func (c *conn) close(graceful bool) {
-	if graceful {
-		_ = c.Conn.Close()
-	} else if c.tcp != nil {
+	switch {
+	case graceful:
+		_ = c.Close()
+	case c.tcp != nil:
 		_ = c.tcp.Close()
-	} else {
-		_ = c.Conn.Close()
+	default:
+		_ = c.Close()
 	}
 	<-c.done
 }

@@ -37,7 +37,7 @@ func TestDamagedQueueFileIsMovedAside(t *testing.T) {
 	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), fcfg)
 	require.NoError(t, err)
 	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	defer ext.Shutdown(context.Background())
+	defer func() { require.NoError(t, ext.Shutdown(context.Background())) }()
 	storageID := component.MustNewID("file_storage")
 	host := storagetest.NewStorageHost().WithExtension(storageID, ext)
 
@@ -51,7 +51,7 @@ func TestDamagedQueueFileIsMovedAside(t *testing.T) {
 
 	run := func(body string) *observer.ObservedLogs {
 		tt := componenttest.NewTelemetry()
-		defer tt.Shutdown(context.Background())
+		defer func() { require.NoError(t, tt.Shutdown(context.Background())) }()
 		set := metadatatest.NewSettings(tt)
 		core, logs := observer.New(zapcore.InfoLevel)
 		set.Logger = zap.New(core)

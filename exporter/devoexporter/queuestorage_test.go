@@ -106,7 +106,7 @@ func TestPersistentQueueReadOnFullDiskLosesNothing(t *testing.T) {
 	// Devo stalls with the first request in flight; ten more are queued (on disk).
 	s.PauseReading()
 	const perRequest, requests = 100, 11
-	for i := 0; i < requests; i++ {
+	for i := range requests {
 		require.NoError(t, exp.ConsumeLogs(context.Background(), numbered(i*perRequest, perRequest)))
 	}
 	require.Eventually(t, func() bool { return s.Stats().Handshakes >= 1 }, 10*time.Second, 10*time.Millisecond,
@@ -122,7 +122,7 @@ func TestPersistentQueueReadOnFullDiskLosesNothing(t *testing.T) {
 	for _, ev := range s.Events() {
 		got[ev.Message[:10]]++
 	}
-	for i := 0; i < perRequest*requests; i++ {
+	for i := range perRequest * requests {
 		assert.NotZero(t, got[fmt.Sprintf("id-%07d", i)], "row %d lost", i)
 	}
 	assert.Len(t, logs.FilterMessageSnippet("cannot write its position").All(), 1, "one warning for the episode")
@@ -132,7 +132,7 @@ func TestPersistentQueueReadOnFullDiskLosesNothing(t *testing.T) {
 	require.NoError(t, exp.ConsumeLogs(context.Background(), numbered(perRequest*requests, 1)))
 	require.Eventually(t, func() bool { return s.EventCount() > perRequest*requests }, 10*time.Second, 20*time.Millisecond)
 	inner := *ext.inner.Load()
-	for i := 0; i < requests; i++ {
+	for i := range requests {
 		v, err := inner.Get(context.Background(), strconv.Itoa(i))
 		require.NoError(t, err)
 		assert.Nil(t, v, "delivered request %d still in the storage", i)
@@ -285,7 +285,7 @@ func TestPersistentQueueFailedEnqueuesDoNotJam(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
 
 	ext.full.Store(true)
-	for i := 0; i < 20; i++ { // a receiver offering its page at every poll while the disk is full
+	for range 20 { // a receiver offering its page at every poll while the disk is full
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		require.Error(t, exp.ConsumeLogs(ctx, numbered(0, 100)), "the disk is full")
 		cancel()

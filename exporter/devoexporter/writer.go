@@ -22,16 +22,15 @@ const (
 // records, truncations and bytes that made it into completed writes: with `fast` delivery those
 // are the records that count as sent when a later write fails.
 type chunkWriter struct {
-	c        *conn
-	ctx      context.Context
-	timeout  time.Duration
-	gz       *gzip.Writer // nil without compression
-	buf      []byte       // pending plain frames, or compressed bytes of the open member
-	frame    []byte       // scratch for one frame when compressing
-	rawInGz  int          // uncompressed bytes in the open member
-	pending  counts
-	written  counts
-	writeErr error
+	c       *conn
+	ctx     context.Context
+	timeout time.Duration
+	gz      *gzip.Writer // nil without compression
+	buf     []byte       // pending plain frames, or compressed bytes of the open member
+	frame   []byte       // scratch for one frame when compressing
+	rawInGz int          // uncompressed bytes in the open member
+	pending counts
+	written counts
 }
 
 // counts tracks what a set of frames holds.
@@ -127,5 +126,5 @@ func (w *chunkWriter) flush() error {
 // write 255, and keeping the header identical keeps our members byte-comparable with the SDK's.
 func resetGzip(gz *gzip.Writer, w *chunkWriter) {
 	gz.Reset(w)
-	gz.Header.OS = 3
+	gz.OS = 3
 }

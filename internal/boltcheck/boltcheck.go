@@ -199,7 +199,7 @@ func (c *checker) pageSizes(m0 meta, err0 error) []int64 {
 		return []int64{int64(m0.pageSize)}
 	}
 	var sizes []int64
-	for i := 0; i <= 14; i++ {
+	for i := range 15 {
 		pos := int64(1024) << i
 		if pos >= c.size-1024 {
 			break
@@ -329,7 +329,7 @@ func (c *checker) checkFreelist(id uint64) error {
 		if err != nil {
 			return err
 		}
-		for i := int64(0); i < k; i++ {
+		for i := range k {
 			fid := binary.LittleEndian.Uint64(b[i*8:])
 			if fid < 2 || fid >= c.m.hwm {
 				return damaged("freelist page %d: free page %d out of bounds", id, fid)
@@ -437,7 +437,7 @@ func (c *checker) checkNode(src *source, h header, minKey, maxOpen []byte, depth
 	}
 	running := minKey
 	var maxInSubtree []byte
-	for i := 0; i < int(h.count); i++ {
+	for i := range int(h.count) {
 		key, flags, voff, vsize, child, err := keyAt(i)
 		if err != nil {
 			return nil, err

@@ -242,7 +242,7 @@ func firstLine(b []byte) string {
 
 // openInChild runs this test binary as a child that opens path with bbolt and writes to it as
 // file_storage and the receiver do.
-func openInChild(t *testing.T, path string) ([]byte, error) {
+func openInChild(_ *testing.T, path string) ([]byte, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildOpen$")
 	cmd.Env = append(os.Environ(), "BOLTCHECK_CHILD_OPEN="+path)
 	return cmd.CombinedOutput()

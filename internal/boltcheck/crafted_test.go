@@ -53,7 +53,7 @@ func TestCraftedSoundFile(t *testing.T) {
 	// One bucket "b" (inline, empty): what bbolt writes for an empty bucket.
 	inline := make([]byte, bucketHeaderSize+pageHeaderSize)
 	binary.LittleEndian.PutUint16(inline[bucketHeaderSize+8:], leafPageFlag)
-	root := leafPage(2, 1, func(p []byte, i, e, d int) int {
+	root := leafPage(2, 1, func(p []byte, _, e, d int) int {
 		le := binary.LittleEndian
 		le.PutUint32(p[e:], bucketLeafFlag)
 		le.PutUint32(p[e+4:], uint32(d-e))
@@ -108,7 +108,7 @@ func TestOverlappingInlineBuckets(t *testing.T) {
 	if len(level) > 4000 {
 		t.Fatalf("%d bytes do not fit a page", len(level))
 	}
-	root := leafPage(2, 1, func(p []byte, i, e, d int) int {
+	root := leafPage(2, 1, func(p []byte, _, e, d int) int {
 		le.PutUint32(p[e:], bucketLeafFlag)
 		le.PutUint32(p[e+4:], uint32(d-e))
 		le.PutUint32(p[e+8:], 1)

@@ -166,7 +166,7 @@ func (d *Decoder) readOctetCounted() ([]byte, error) {
 func (d *Decoder) openGzipMember() error {
 	zr, err := gzip.NewReader(d.r)
 	if err != nil {
-		return fmt.Errorf("%w: gzip header: %v", ErrBadFrame, err)
+		return fmt.Errorf("%w: gzip header: %w", ErrBadFrame, err)
 	}
 	// One member at a time: what follows it may be another framing.
 	zr.Multistream(false)
@@ -176,7 +176,7 @@ func (d *Decoder) openGzipMember() error {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return fmt.Errorf("%w: gzip member", ErrTruncatedFrame)
 		}
-		return fmt.Errorf("%w: gzip member: %v", ErrBadFrame, err)
+		return fmt.Errorf("%w: gzip member: %w", ErrBadFrame, err)
 	}
 	if int64(len(member)) > limit {
 		return fmt.Errorf("%w: gzip member decompresses to more than %d bytes", ErrFrameTooLarge, limit)
@@ -249,7 +249,9 @@ func dateLen(b []byte) int {
 		b[7] == '-' && isDigit(8) && isDigit(9) && b[10] == ' ' && isTime(11) {
 		n := 19
 		if n < len(b) && b[n] == '.' && isDigit(n+1) {
-			for n++; isDigit(n); n++ {
+			n++
+			for isDigit(n) {
+				n++
 			}
 		}
 		return n

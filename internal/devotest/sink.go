@@ -155,13 +155,6 @@ func (s *Sink) EventCount() int {
 	return s.stats.Events
 }
 
-// ClearEvents forgets the stored events (counters in Stats keep counting).
-func (s *Sink) ClearEvents() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = nil
-}
-
 // Raw returns the decrypted bytes received on connection id (1-based, see ConnInfo.ID); only
 // recorded with Options.RecordRaw.
 func (s *Sink) Raw(id int) []byte {

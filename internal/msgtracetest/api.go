@@ -74,11 +74,12 @@ func (s *Server) serveAPI(r *http.Request, rec *Request) *response {
 	}
 	poison := hasFault && fault.Kind == FaultPoisonNextLink
 	var resp *response
-	if isDetailsPath(strings.ToLower(r.URL.Path)) {
+	switch {
+	case isDetailsPath(strings.ToLower(r.URL.Path)):
 		resp = s.serveDetails(r, legacy)
-	} else if legacy {
+	case legacy:
 		resp = s.serveLegacy(r, poison)
-	} else {
+	default:
 		resp = s.serveGraph(r, poison)
 	}
 	if hasFault && fault.Kind == FaultTruncatedJSON && resp.status == http.StatusOK && len(resp.body) > 1 {

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -60,43 +61,62 @@ func DetailsFor(r *Row) []DetailEvent {
 	t := r.Received.UTC()
 	at := func(ms int) time.Time { return t.Add(time.Duration(ms) * time.Millisecond) }
 	host := fmt.Sprintf("AM%dPR0%dMB%04d.eurprd0%d.prod.outlook.com", v%9+1, v%7+1, v%9000, v%5+1)
-	receive := DetailEvent{at(0), "Receive", "", "Message received by: " + host,
+	receive := DetailEvent{
+		at(0), "Receive", "", "Message received by: " + host,
 		mep("ServerHostName", "String", host) + mep("ClientIP", "String", r.FromIP) + mep("ReturnPath", "String", r.Sender) +
-			mep("SourceContext", "String", "08DE57A1C2F3"+fmt.Sprint(v%100)) + mep("DeliveryPriority", "String", "Normal")}
+			mep("SourceContext", "String", "08DE57A1C2F3"+strconv.FormatUint(uint64(v%100), 10)) + mep("DeliveryPriority", "String", "Normal"),
+	}
 	var evs []DetailEvent
 	switch r.Status {
 	case StatusDelivered:
-		evs = []DetailEvent{receive, {at(1200), "Deliver", "", "The message was successfully delivered.",
-			mep("RecipientStatus", "String", "250 2.1.5 Recipient OK") + mep("MailboxDatabaseGuid", "String", "3f2504e0-4f89-11d3-9a0c-0305e82c3301")}}
+		evs = []DetailEvent{receive, {
+			at(1200), "Deliver", "", "The message was successfully delivered.",
+			mep("RecipientStatus", "String", "250 2.1.5 Recipient OK") + mep("MailboxDatabaseGuid", "String", "3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+		}}
 	case StatusFailed:
 		evs = []DetailEvent{receive}
 		if v%2 == 0 {
-			evs = append(evs, DetailEvent{at(800), "Defer", "", "The message was deferred: remote server did not respond.",
-				mep("DeferReason", "String", "451 4.4.0 DNS query failed")})
+			evs = append(evs, DetailEvent{
+				at(800), "Defer", "", "The message was deferred: remote server did not respond.",
+				mep("DeferReason", "String", "451 4.4.0 DNS query failed"),
+			})
 		}
-		evs = append(evs, DetailEvent{at(60000), "Fail", "", "Reason: [{LED=550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup};{MSG=};{FQDN=};{IP=};{LRT=}]",
-			mep("RecipientStatus", "String", "550 5.1.10 RESOLVER.ADR.RecipientNotFound")})
+		evs = append(evs, DetailEvent{
+			at(60000), "Fail", "", "Reason: [{LED=550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup};{MSG=};{FQDN=};{IP=};{LRT=}]",
+			mep("RecipientStatus", "String", "550 5.1.10 RESOLVER.ADR.RecipientNotFound"),
+		})
 	case StatusQuarantined:
 		evs = []DetailEvent{receive}
 		switch v % 3 {
 		case 0:
-			evs = append(evs, DetailEvent{at(400), "Spam", "Quarantine", "The message was marked as high confidence spam and quarantined.",
-				mep("SCL", "Integer", "9") + mep("SFV", "String", "SPM") + mep("CAT", "String", "HSPM")})
+			evs = append(evs, DetailEvent{
+				at(400), "Spam", "Quarantine", "The message was marked as high confidence spam and quarantined.",
+				mep("SCL", "Integer", "9") + mep("SFV", "String", "SPM") + mep("CAT", "String", "HSPM"),
+			})
 		case 1:
-			evs = append(evs, DetailEvent{at(400), "Transport rule", "Quarantine", "Transport rule 'Quarantine executable attachments' was triggered.",
+			evs = append(evs, DetailEvent{
+				at(400), "Transport rule", "Quarantine", "Transport rule 'Quarantine executable attachments' was triggered.",
 				mep("RuleId", "String", "6a3d2c10-4b9e-4f1e-9a2b-"+fmt.Sprintf("%012d", v%1000000)) + mep("RuleName", "String", "Quarantine executable attachments") +
-					mep("ExecutedActions", "String", "Quarantine")})
+					mep("ExecutedActions", "String", "Quarantine"),
+			})
 		default:
-			evs = append(evs, DetailEvent{at(400), "DLP rule", "Quarantine", "Data loss prevention policy 'U.S. Financial Data' matched.",
+			evs = append(evs, DetailEvent{
+				at(400), "DLP rule", "Quarantine", "Data loss prevention policy 'U.S. Financial Data' matched.",
 				mep("PolicyId", "String", "b7e1c3a2-9d4f-4e6a-8c2b-"+fmt.Sprintf("%012d", v%1000000)) + mep("PolicyName", "String", "U.S. Financial Data") +
-					mep("Sensitivity", "String", "Credit Card Number") + mep("ClassifierConfidence", "Integer", "85")})
+					mep("Sensitivity", "String", "Credit Card Number") + mep("ClassifierConfidence", "Integer", "85"),
+			})
 		}
 	case StatusFilteredAsSpam:
-		evs = []DetailEvent{receive, {at(300), "Spam", "Move to JMF", "The message was marked as spam and moved to the Junk Email folder.",
-			mep("SCL", "Integer", "6") + mep("SFV", "String", "SPM") + mep("DI", "String", "SJ")},
-			{at(900), "Deliver", "", "The message was successfully delivered to the Junk Email folder.", mep("RecipientStatus", "String", "250 2.1.5 Recipient OK")}}
+		evs = []DetailEvent{
+			receive,
+			{
+				at(300), "Spam", "Move to JMF", "The message was marked as spam and moved to the Junk Email folder.",
+				mep("SCL", "Integer", "6") + mep("SFV", "String", "SPM") + mep("DI", "String", "SJ"),
+			},
+			{at(900), "Deliver", "", "The message was successfully delivered to the Junk Email folder.", mep("RecipientStatus", "String", "250 2.1.5 Recipient OK")},
+		}
 	case StatusExpanded:
-		evs = []DetailEvent{receive, {at(200), "Expand", "", "The distribution group was expanded.", mep("ExpandedRecipientCount", "Integer", fmt.Sprint(v%40+2))}}
+		evs = []DetailEvent{receive, {at(200), "Expand", "", "The distribution group was expanded.", mep("ExpandedRecipientCount", "Integer", strconv.FormatUint(uint64(v%40+2), 10))}}
 	case StatusPending:
 		evs = []DetailEvent{receive, {at(800), "Defer", "", "The message was deferred and will be retried.", mep("DeferReason", "String", "451 4.7.500 Server busy")}}
 	default:

@@ -14,8 +14,10 @@ import (
 
 func detailsTestRows(now time.Time) []Row {
 	mk := func(id, rcpt, status string) Row {
-		return Row{ID: id, MessageID: "<m-" + id[:4] + "@example.com>", Sender: "ops@fabrikam.example", Recipient: rcpt,
-			Received: now.Add(-time.Hour), Status: status, Size: 1000, FromIP: "192.0.2.1"}
+		return Row{
+			ID: id, MessageID: "<m-" + id[:4] + "@example.com>", Sender: "ops@fabrikam.example", Recipient: rcpt,
+			Received: now.Add(-time.Hour), Status: status, Size: 1000, FromIP: "192.0.2.1",
+		}
 	}
 	return []Row{
 		mk("11111111-1111-4111-8111-111111111111", "o'brien@contoso.com", StatusQuarantined),
@@ -80,7 +82,7 @@ func TestDetailsLegacyFilterAndUnknownRow(t *testing.T) {
 	code, body := getDetails(t, f, tok, s.URL()+"/ecp/reportingwebservice/reporting.svc/MessageTraceDetail?"+q.Encode())
 	require.Equal(t, http.StatusOK, code, string(body))
 	var out struct {
-		Value []struct{ Event, Action, Date, MessageTraceId, RecipientAddress string }
+		Value []struct{ Event, Action, Date, MessageTraceID, RecipientAddress string }
 	}
 	require.NoError(t, json.Unmarshal(body, &out))
 	require.Len(t, out.Value, 2)

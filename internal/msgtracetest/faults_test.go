@@ -119,7 +119,7 @@ func TestPoisonedNextLink(t *testing.T) {
 	if res.status != 200 || len(p.Value) != 10 || p.NextLink == "" {
 		t.Fatalf("poisoning response itself must be normal: %d, %d rows", res.status, len(p.Value))
 	}
-	for i := 0; i < 3; i++ { // forever
+	for range 3 { // forever
 		bad := f.get(t, p.NextLink, tok)
 		e := decodeGraphError(t, bad.body)
 		if bad.status != 400 || e.Error.Code != "BadRequest" || e.Error.Message != "|System.ArgumentException|Invalid starting recipient address" {
@@ -172,7 +172,7 @@ func TestFaultMixIsDeterministic(t *testing.T) {
 			FaultServerError: 0.2, FaultHTMLSignIn: 0.1, FaultTruncatedJSON: 0.1, FaultTokenError: 0.5,
 		}, 42)
 		var out []string
-		for i := 0; i < 6; i++ {
+		for range 6 {
 			res := f.postForm(t, "/"+f.s.Options().TenantID+"/oauth2/v2.0/token", url.Values{
 				"grant_type": {"client_credentials"}, "client_id": {f.s.Options().ClientID}, "client_secret": {testSecret}, "scope": {f.s.GraphScope()},
 			}, "", "")
@@ -180,7 +180,7 @@ func TestFaultMixIsDeterministic(t *testing.T) {
 		}
 		f.s.SetFaultMix(map[FaultKind]float64{FaultServerError: 0.2, FaultHTMLSignIn: 0.1, FaultTruncatedJSON: 0.1}, 42)
 		tok := f.graphToken(t)
-		for i := 0; i < 40; i++ {
+		for range 40 {
 			res := f.get(t, f.graphURL("", 0), tok)
 			out = append(out, itoa(res.status)+":"+itoa(len(res.body)%7))
 		}

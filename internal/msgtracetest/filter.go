@@ -33,19 +33,19 @@ func tokenize(s string) ([]token, error) {
 	i := 0
 	for i < len(s) {
 		c := s[i]
-		switch {
-		case c == ' ' || c == '\t':
+		switch c {
+		case ' ', '\t':
 			i++
-		case c == '(':
+		case '(':
 			toks = append(toks, token{kind: tokLParen})
 			i++
-		case c == ')':
+		case ')':
 			toks = append(toks, token{kind: tokRParen})
 			i++
-		case c == ',':
+		case ',':
 			toks = append(toks, token{kind: tokComma})
 			i++
-		case c == '\'':
+		case '\'':
 			str, n, err := readQuoted(s[i:])
 			if err != nil {
 				return nil, err

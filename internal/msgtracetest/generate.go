@@ -82,7 +82,7 @@ func Generate(seed int64, messages int, from, to time.Time, opts GenerateOptions
 		var b [16]byte
 		for i := 0; i < 16; i += 8 {
 			v := rng.Uint64()
-			for j := 0; j < 8; j++ {
+			for j := range 8 {
 				b[i+j] = byte(v >> (8 * j))
 			}
 		}
@@ -99,7 +99,7 @@ func Generate(seed int64, messages int, from, to time.Time, opts GenerateOptions
 	from = from.UTC().Truncate(time.Millisecond)
 
 	rows := make([]Row, 0, messages*(opts.MinRecipients+opts.MaxRecipients)/2)
-	for m := 0; m < messages; m++ {
+	for m := range messages {
 		id := uuid()
 		var recv time.Time
 		if spanMS > 0 {
@@ -138,7 +138,7 @@ func Generate(seed int64, messages int, from, to time.Time, opts GenerateOptions
 
 		n := opts.MinRecipients + rng.IntN(opts.MaxRecipients-opts.MinRecipients+1)
 		seen := map[string]bool{}
-		for k := 0; k < n; k++ {
+		for k := range n {
 			recipient := pick(recipPool)
 			if direction >= 0.5 && rng.IntN(20) == 0 {
 				recipient = pick(distributionLists)

@@ -44,8 +44,10 @@ func TestGraphRowShapeAndOrdering(t *testing.T) {
 	f := newFixture(t, Options{QuotaRequests: -1})
 	recv := t0.Add(-time.Hour).Add(123 * time.Millisecond)
 	f.s.AddRows(
-		Row{ID: "b", MessageID: "<m@x>", Sender: "dan.o'connor@contoso.com", Recipient: "Zed@contoso.com",
-			Subject: "Überweisung für Jürgen – 請求書 ✓ \"q\" \\", Received: recv, Status: StatusPending, Size: 73214, FromIP: "2001:db8::1"},
+		Row{
+			ID: "b", MessageID: "<m@x>", Sender: "dan.o'connor@contoso.com", Recipient: "Zed@contoso.com",
+			Subject: "Überweisung für Jürgen – 請求書 ✓ \"q\" \\", Received: recv, Status: StatusPending, Size: 73214, FromIP: "2001:db8::1",
+		},
 		Row{ID: "b", Recipient: "amy@contoso.com", Received: recv, Status: StatusDelivered},
 		Row{ID: "a", Recipient: "zed@contoso.com", Received: recv, Status: StatusRecalled},
 		Row{ID: "c", Recipient: "x@contoso.com", Received: recv.Add(time.Second), Status: StatusDelivered},
@@ -99,7 +101,7 @@ func TestGraphPagingCoversEveryRowOnce(t *testing.T) {
 	from, to := t0.Add(-6*time.Hour), t0
 	rows := Generate(7, 4000, from, to, GenerateOptions{MinRecipients: 1, MaxRecipients: 3})
 	// Same received time for a whole burst, to exercise the cursor tie-break.
-	for i := 0; i < 50; i++ {
+	for i := range 50 {
 		rows = append(rows, row(fmt.Sprintf("tie-%02d", i), "r@contoso.com", from.Add(time.Hour)))
 	}
 	f.s.AddRows(rows...)

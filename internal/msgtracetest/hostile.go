@@ -47,8 +47,10 @@ const (
 )
 
 // HostileFaultKinds lists the hostile faults.
-var HostileFaultKinds = []FaultKind{FaultRedirect, FaultOversized, FaultExtraRows, FaultBadRow, FaultTokenRedirect, FaultTokenEcho,
-	FaultChunkedBody, FaultGzipBody}
+var HostileFaultKinds = []FaultKind{
+	FaultRedirect, FaultOversized, FaultExtraRows, FaultBadRow, FaultTokenRedirect, FaultTokenEcho,
+	FaultChunkedBody, FaultGzipBody,
+}
 
 func isTokenFault(k FaultKind) bool {
 	return k == FaultTokenError || k == FaultTokenRedirect || k == FaultTokenEcho

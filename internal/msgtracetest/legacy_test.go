@@ -287,7 +287,7 @@ func TestLegacyPoisonedNextLink(t *testing.T) {
 	if p.next == "" {
 		t.Fatal("no __next")
 	}
-	for i := 0; i < 2; i++ {
+	for range 2 {
 		if res := f.get(t, p.next, tok); res.status != 400 || !strings.Contains(string(res.body), "Invalid starting recipient address") {
 			t.Fatalf("poisoned __next: %d %s", res.status, res.body)
 		}

@@ -1,6 +1,7 @@
 package msgtracetest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -27,7 +28,7 @@ type MultiServer struct {
 // TenantIDs must differ. Options.Addr of the tenants is ignored.
 func NewMultiServer(addr string, tenants ...Options) (*MultiServer, error) {
 	if len(tenants) == 0 {
-		return nil, fmt.Errorf("msgtracetest: NewMultiServer needs at least one tenant")
+		return nil, errors.New("msgtracetest: NewMultiServer needs at least one tenant")
 	}
 	ca, err := newCA()
 	if err != nil {

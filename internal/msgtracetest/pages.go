@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func FullPage(legacy bool, envelope string) ([]byte, error) {
 	}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
 	cc := clientcredentials.Config{ClientID: srv.Options().ClientID, ClientSecret: secret, TokenURL: srv.TokenURL(), Scopes: []string{scope}}
-	q := url.Values{"$filter": {filter}, "$top": {fmt.Sprint(top)}}
+	q := url.Values{"$filter": {filter}, "$top": {strconv.Itoa(top)}}
 	if legacy {
 		q.Set("$format", "json")
 	}

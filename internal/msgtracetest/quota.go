@@ -24,15 +24,6 @@ func (s *Server) QuotaViolations() int {
 	return s.quota.violations
 }
 
-// QuotaUsed is the number of requests counted in the rolling window at Now().
-func (s *Server) QuotaUsed() int {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pruneLocked(now)
-	return len(s.quota.window)
-}
-
 func (s *Server) pruneLocked(now time.Time) {
 	cut := now.Add(-s.opts.QuotaWindow)
 	w := s.quota.window
@@ -41,7 +32,7 @@ func (s *Server) pruneLocked(now time.Time) {
 		i++
 	}
 	if i > 0 {
-		s.quota.window = append(w[:0], w[i:]...)
+		s.quota.window = append(s.quota.window[:0], w[i:]...)
 	}
 }
 

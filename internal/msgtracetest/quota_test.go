@@ -67,7 +67,7 @@ func TestQuotaFixedRetryAfterAndDisabled(t *testing.T) {
 
 	g := newFixture(t, Options{QuotaRequests: -1})
 	tok = g.graphToken(t)
-	for i := 0; i < 150; i++ {
+	for i := range 150 {
 		if res := g.get(t, g.graphURL("", 0), tok); res.status != 200 {
 			t.Fatalf("request %d: status %d with quota disabled", i, res.status)
 		}
@@ -80,7 +80,7 @@ func TestQuotaFixedRetryAfterAndDisabled(t *testing.T) {
 func TestQuotaDefaultIs100Per5Minutes(t *testing.T) {
 	f := newFixture(t, Options{})
 	tok := f.graphToken(t)
-	for i := 0; i < 100; i++ {
+	for i := range 100 {
 		f.clock.Advance(time.Second)
 		if res := f.get(t, f.graphURL("", 0), tok); res.status != 200 {
 			t.Fatalf("request %d: status %d", i, res.status)
@@ -101,12 +101,12 @@ func TestConcurrentRequests(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	codes := map[int]int{}
-	for g := 0; g < 8; g++ {
+	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c := f.s.Client()
-			for i := 0; i < 10; i++ {
+			for range 10 {
 				resp, err := c.Get(f.graphURL("", 0) + "?access_token=" + tok)
 				if err != nil {
 					t.Error(err)
@@ -121,7 +121,7 @@ func TestConcurrentRequests(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 10; i++ {
+			for i := range 10 {
 				f.s.AddRows(row("c"+strconv.Itoa(i), "x@contoso.com", t0.Add(-time.Minute)))
 				_ = f.s.Rows()
 				_ = f.s.Requests()
@@ -142,11 +142,11 @@ func TestConcurrentQuota(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	codes := map[int]int{}
-	for g := 0; g < 8; g++ {
+	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 5; i++ {
+			for range 5 {
 				res := f.get(t, f.graphURL("", 0), tok)
 				mu.Lock()
 				codes[res.status]++

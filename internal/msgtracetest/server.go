@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -304,9 +305,6 @@ func (s *Server) LegacyURL() string {
 // Options returns the effective options (defaults filled in).
 func (s *Server) Options() Options { return s.opts }
 
-// CACertPEM returns the PEM encoded CA certificate that signed the server certificate.
-func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
-
 // CAFile writes the CA certificate to dir/msgtracetest-ca.pem and returns its path.
 func (s *Server) CAFile(dir string) (string, error) {
 	p := filepath.Join(dir, "msgtracetest-ca.pem")
@@ -358,13 +356,6 @@ func (s *Server) Requests() []Request {
 	out := make([]Request, len(s.requests))
 	copy(out, s.requests)
 	return out
-}
-
-// ResetRequests forgets the recorded requests (counters and quota are kept).
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
 }
 
 // APIRequestCount is the number of Graph and legacy requests received (any outcome).
@@ -457,7 +448,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = resp.stream(w)
 		return
 	}
-	w.Header().Set("Content-Length", fmt.Sprint(len(resp.body)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp.body)))
 	w.WriteHeader(resp.status)
 	_, _ = w.Write(resp.body)
 }

@@ -179,7 +179,7 @@ func (s *Server) serveToken(r *http.Request, rec *Request) *response {
 		return s.aadError(now, 700016, map[string]string{"client": clientID})
 	}
 
-	aud := ""
+	var aud string
 	if v2 {
 		scope := form.Get("scope")
 		switch {

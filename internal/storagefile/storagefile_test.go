@@ -34,7 +34,11 @@ func TestPathOfFileStorage(t *testing.T) {
 	if err := e.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatal(err)
 	}
-	defer e.Shutdown(context.Background())
+	defer func() {
+		if err := e.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
 	ext := e.(storage.Extension)
 	cases := []struct {
 		kind component.Kind

@@ -54,8 +54,10 @@ func TestWriteOneFilePerTenantOfTheShard(t *testing.T) {
 	if err := os.WriteFile(stale, []byte(header+"receivers: {}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Secret: "${env:O365_SECRET_{NAME}}", Exporters: []string{"devo"}, Storage: "file_storage", Shard: 0,
-		Common: "# shared\napi: graph\ntls:\n  ca_file: /ca.pem\n"}
+	o := Options{
+		Secret: "${env:O365_SECRET_{NAME}}", Exporters: []string{"devo"}, Storage: "file_storage", Shard: 0,
+		Common: "# shared\napi: graph\ntls:\n  ca_file: /ca.pem\n",
+	}
 	paths, err := Write(dir, list, o)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -64,7 +65,7 @@ func NewCA(name string, validFor time.Duration) (*CA, error) {
 // the common name).
 func (ca *CA) Server(hosts ...string) (*Leaf, error) {
 	if len(hosts) == 0 {
-		return nil, fmt.Errorf("testcerts: a server certificate needs at least one host")
+		return nil, errors.New("testcerts: a server certificate needs at least one host")
 	}
 	tmpl := ca.template(hosts[0], x509.ExtKeyUsageServerAuth)
 	for _, h := range hosts {

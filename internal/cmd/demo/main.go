@@ -101,7 +101,7 @@ func run(bin, config, dir string, messages int) error {
 		case <-tick.C:
 			if c.Exited() {
 				status(st, c, true)
-				return fmt.Errorf("the collector exited: %v (see %s)", c.ExitErr(), logPath)
+				return fmt.Errorf("the collector exited: %w (see %s)", c.ExitErr(), logPath)
 			}
 			status(st, c, false)
 			ticks++

@@ -69,8 +69,10 @@ func run(listen, certDir, out string, resetAfter int, refuseFor, idle time.Durat
 		OnEvent: func(e devotest.Event) {
 			mu.Lock()
 			defer mu.Unlock()
-			_ = enc.Encode(map[string]any{"tag": e.Tag, "host": e.Host, "pri": e.PRI, "date": e.Date,
-				"message": e.Message, "framing": e.Framing, "client_cn": e.ClientCN})
+			_ = enc.Encode(map[string]any{
+				"tag": e.Tag, "host": e.Host, "pri": e.PRI, "date": e.Date,
+				"message": e.Message, "framing": e.Framing, "client_cn": e.ClientCN,
+			})
 		},
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 ) // dateCache parses a date once for consecutive rows that share it: the recipients of one
+
 // message.
 type dateCache struct {
 	last  strRef
@@ -46,7 +47,7 @@ func parseISOFast(s string, needZ bool) (time.Time, bool) {
 	}
 	num := func(p string) (int, bool) {
 		n := 0
-		for i := 0; i < len(p); i++ {
+		for i := range len(p) {
 			if p[i] < '0' || p[i] > '9' {
 				return 0, false
 			}

@@ -29,8 +29,10 @@ func sameDecoding(t *testing.T, name string, body []byte, decode, reference func
 
 func TestDecodersMatchReference(t *testing.T) {
 	graph, verbose, light := pages.For(t)
-	bodies := [][]byte{graph, verbose, light, tracepage.ReadPage(t, "graph.json"), tracepage.ReadPage(t, "legacy_verbose.json"),
-		tracepage.ReadPage(t, "legacy_light.json"), tracepage.ReadPage(t, "truncated.json"), tracepage.ReadPage(t, "html_signin.html")}
+	bodies := [][]byte{
+		graph, verbose, light, tracepage.ReadPage(t, "graph.json"), tracepage.ReadPage(t, "legacy_verbose.json"),
+		tracepage.ReadPage(t, "legacy_light.json"), tracepage.ReadPage(t, "truncated.json"), tracepage.ReadPage(t, "html_signin.html"),
+	}
 	for _, s := range tracepagetest.EdgeBodies() {
 		bodies = append(bodies, []byte(s))
 	}

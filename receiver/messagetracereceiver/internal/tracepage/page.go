@@ -10,6 +10,7 @@ import (
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
 ) // Row is one message trace row (one message, one recipient) in API-neutral form.
+
 type Row struct {
 	ID           string
 	MessageID    string

@@ -9,6 +9,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 ) // The decoders below are a hand-written, single-pass scanner for the two flat envelopes
+
 // instead of encoding/json: a full 5,000-row Graph page is about 2 MB and reflection-based
 // decoding cost more than building the records. They keep encoding/json's semantics exactly
 // (the differential fuzz targets in differential_test.go hold them to it):
@@ -338,7 +339,7 @@ func (d *pageDecoder) member() ([]byte, error) {
 // strClass marks bytes that end the fast path of a string: quote, backslash, control
 // characters and non-ASCII bytes.
 var strClass = func() (t [256]bool) {
-	for c := 0; c < 256; c++ {
+	for c := range 256 {
 		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf
 	}
 	return t
@@ -701,12 +702,12 @@ func (d *pageDecoder) row(r *rawRow) error {
 		if err != nil {
 			return err
 		}
-		switch f := d.table.field(key); {
-		case f == fIgnore:
+		switch f := d.table.field(key); f {
+		case fIgnore:
 			if err := d.skip(); err != nil {
 				return err
 			}
-		case f == fSize:
+		case fSize:
 			switch c := d.peek(); {
 			case c == 'n':
 				if err := d.literal("null"); err != nil {

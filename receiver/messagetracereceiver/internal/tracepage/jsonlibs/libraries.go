@@ -40,8 +40,10 @@ func Libraries() []Library {
 		{Name: "goccy_go_json", Graph: tracepagetest.GraphVia(gojson.Unmarshal), Legacy: tracepagetest.LegacyVia(gojson.Unmarshal)},
 		{Name: "segmentio", Graph: tracepagetest.GraphVia(segjson.Unmarshal), Legacy: tracepagetest.LegacyVia(segjson.Unmarshal)},
 		{Name: "sonic_std", Graph: tracepagetest.GraphVia(sonic.ConfigStd.Unmarshal), Legacy: tracepagetest.LegacyVia(sonic.ConfigStd.Unmarshal)},
-		{Name: "jsoniter_std", Graph: tracepagetest.GraphVia(jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal),
-			Legacy: tracepagetest.LegacyVia(jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal)},
+		{
+			Name: "jsoniter_std", Graph: tracepagetest.GraphVia(jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal),
+			Legacy: tracepagetest.LegacyVia(jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal),
+		},
 		{Name: "fastjson", Graph: fastjsonGraphPage, Legacy: fastjsonLegacyPage},
 	}
 }
@@ -140,10 +142,14 @@ func fastjsonLegacyPage(body []byte) (*tracepage.Page, error) {
 
 // The string fields of a row in the order fjRowFields returns them; "size"/"Size" is apart.
 var (
-	graphFieldNames = [][]byte{[]byte("id"), []byte("messageId"), []byte("senderAddress"), []byte("recipientAddress"),
-		[]byte("subject"), []byte("receivedDateTime"), []byte("status"), []byte("fromIP"), []byte("toIP")}
-	legacyFieldNames = [][]byte{[]byte("Organization"), []byte("MessageId"), []byte("Received"), []byte("SenderAddress"),
-		[]byte("RecipientAddress"), []byte("Subject"), []byte("Status"), []byte("ToIP"), []byte("FromIP"), []byte("MessageTraceId")}
+	graphFieldNames = [][]byte{
+		[]byte("id"), []byte("messageId"), []byte("senderAddress"), []byte("recipientAddress"),
+		[]byte("subject"), []byte("receivedDateTime"), []byte("status"), []byte("fromIP"), []byte("toIP"),
+	}
+	legacyFieldNames = [][]byte{
+		[]byte("Organization"), []byte("MessageId"), []byte("Received"), []byte("SenderAddress"),
+		[]byte("RecipientAddress"), []byte("Subject"), []byte("Status"), []byte("ToIP"), []byte("FromIP"), []byte("MessageTraceId"),
+	}
 	sizeFieldName = []byte("size")
 )
 
