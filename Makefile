@@ -31,7 +31,7 @@ define each-module
 	@set -e; for m in $(GO_MODULES); do echo "($$m) $(1)"; (cd $$m && $(1)); done
 endef
 
-.PHONY: version check-modules all build lint-tools dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e soak bench fuzz tools clean check-deploy check-systemd check-release check-soak image check-image release release-tools need-podman check-reproducible check-packages check-release-image check-cross
+.PHONY: version check-modules all build lint-tools check-fmt dropin install-bin check-rebuild-while-running demo run test unit vet lint fmt generate check-generated check-dist-versions e2e soak bench fuzz tools clean check-deploy check-systemd check-release check-soak image check-image release release-tools need-podman check-reproducible check-packages check-release-image check-cross
 
 all: build
 
@@ -126,7 +126,7 @@ run: build
 	./$(BIN) --config "$(CONFIG)"
 
 ## test: the unit and end-to-end tests of the product, as any user (no root, no apt, no podman)
-test: lint check-generated check-modules unit build check-rebuild-while-running dropin e2e check-deploy
+test: check-fmt vet check-generated check-modules unit build check-rebuild-while-running dropin e2e check-deploy
 
 ## check-release: what needs root, podman or systemd (CI runs it as root after make test and
 ## make release; a maintainer needs it when changing deploy/, the packaging or the image):
@@ -182,14 +182,17 @@ check-modules:
 ## analysis cache (golangci-lint's, under the user's cache directory, and Go's build cache) makes
 ## a second run take seconds.
 LINT_MODULES := $(GO_MODULES) tools/release deploy
-lint: vet lint-tools
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*')); \
-	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+lint: check-fmt vet lint-tools
 	@set -e; fail=0; for m in $(LINT_MODULES); do echo "($$m) golangci-lint run"; \
 		(cd $$m && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...) || fail=1; done; exit $$fail
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+## check-fmt: gofmt -l finds nothing (part of make test and make lint)
+check-fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 unit:
 	$(call each-module,$(GO) test -race -count=1 ./...)
