@@ -2,9 +2,8 @@ package messagetracereceiver
 
 import (
 	"context"
-	"strings"
-
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 

@@ -118,8 +118,10 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 		retry:  retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
 	r.state, r.details = newReceiverState(cfg, set.Logger), noDetails{}
-	r.disk = &stateStorage{cfg: cfg, id: set.ID, logger: set.Logger, now: func() time.Time { return r.now() }, health: &r.health,
-		telemetry: tb, state: r.state}
+	r.disk = &stateStorage{
+		cfg: cfg, id: set.ID, logger: set.Logger, now: func() time.Time { return r.now() }, health: &r.health,
+		telemetry: tb, state: r.state,
+	}
 	r.settled, r.passes = r.newPasses()
 	return r, nil
 }
@@ -185,8 +187,10 @@ func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, 
 		tokens:    tokens,
 		request:   &requester{http: r.http, tokens: tokens, observe: r.observeRequest(ctx)},
 		limit:     maxBodyBytes,
-		retry: &retrier{policy: r.retry, now: r.now, sleep: r.sleep, logger: r.set.Logger,
-			pauseUntil: budget.pauseUntil, relogin: tokens.invalidate},
+		retry: &retrier{
+			policy: r.retry, now: r.now, sleep: r.sleep, logger: r.set.Logger,
+			pauseUntil: budget.pauseUntil, relogin: tokens.invalidate,
+		},
 	}
 }
 

@@ -100,8 +100,10 @@ func newRecords(rows []tracepage.Row) []traceRecord {
 // TestStatusCodesArePinned: remembered rows store these bytes; renumbering one would make
 // stored state read as another status after an upgrade.
 func TestStatusCodesArePinned(t *testing.T) {
-	want := map[string]uint8{"gettingStatus": 1, "pending": 2, "failed": 3, "delivered": 4, "expanded": 5,
-		"quarantined": 6, "filteredAsSpam": 7, "recalled": 8, "none": 9, "unknownFutureValue": 10}
+	want := map[string]uint8{
+		"gettingStatus": 1, "pending": 2, "failed": 3, "delivered": 4, "expanded": 5,
+		"quarantined": 6, "filteredAsSpam": 7, "recalled": 8, "none": 9, "unknownFutureValue": 10,
+	}
 	require.Len(t, deliveryStatuses, len(want))
 	for i, s := range deliveryStatuses {
 		assert.Equal(t, uint8(i+1), s.code, "%s: codes are the table's positions from 1", s.name)

@@ -110,10 +110,14 @@ func TestStateOfTheLastReleaseLoadsAndRoundTrips(t *testing.T) {
 	assert.Empty(t, dropped)
 	st.pending = pending
 	require.Len(t, pending.Entries(), 2)
-	assert.Equal(t, pendingDetail{TraceID: rows[1].ID, Recipient: "bob@example.com", MessageID: "<b2@example.com>", Status: "pending",
-		Received: base.Add(-2 * time.Minute), Added: base}, pending.Entries()[0])
-	assert.Equal(t, pendingDetail{TraceID: rows[2].ID, Recipient: "carol@example.com", Status: "failed",
-		Received: base.Add(-25 * time.Minute), Added: base, Attempts: 2}, pending.Entries()[1])
+	assert.Equal(t, pendingDetail{
+		TraceID: rows[1].ID, Recipient: "bob@example.com", MessageID: "<b2@example.com>", Status: "pending",
+		Received: base.Add(-2 * time.Minute), Added: base,
+	}, pending.Entries()[0])
+	assert.Equal(t, pendingDetail{
+		TraceID: rows[2].ID, Recipient: "carol@example.com", Status: "failed",
+		Received: base.Add(-25 * time.Minute), Added: base, Attempts: 2,
+	}, pending.Entries()[1])
 
 	// Written back, whole (as to a new storage file) and as the state copy: the same keys and
 	// the same bytes (the index lists its buckets in any order).
