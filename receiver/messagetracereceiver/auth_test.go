@@ -160,18 +160,17 @@ func TestLoginErrorsNameTheFix(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.NotContains(t, err.Error(), "s3cr3t-value")
-			var le *loginError
-			assert.Equal(t, tt.setup, isLoginError(err, &le))
+			// A refused login is the loginError itself, not wrapped; a transient failure is
+			// not one anywhere in its chain (isPermanent and the health report match with
+			// errors.As).
+			if tt.setup {
+				assert.IsType(t, &loginError{}, err)
+			} else {
+				var le *loginError
+				assert.NotErrorAs(t, err, &le)
+			}
 		})
 	}
-}
-
-func isLoginError(err error, target **loginError) bool {
-	le, ok := err.(*loginError)
-	if ok {
-		*target = le
-	}
-	return ok
 }
 
 func TestTokenIsCachedAndRefreshed(t *testing.T) {

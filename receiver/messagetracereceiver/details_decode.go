@@ -213,7 +213,7 @@ func parseDetailData(data string) detailData {
 	entries, depth, unknown := 0, 0, false
 	for {
 		tok, err := dec.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -47,7 +47,7 @@ func readFederatedToken(path string, now time.Time) (string, error) {
 	}
 	exp, err := jwtExpiry(token)
 	if err != nil {
-		return "", fmt.Errorf("`federated_token_file` %s does not hold a JWT (%v): point it at the projected service-account token", path, err)
+		return "", fmt.Errorf("`federated_token_file` %s does not hold a JWT (%w): point it at the projected service-account token", path, err)
 	}
 	if !exp.IsZero() && !now.Before(exp) {
 		return "", fmt.Errorf("`federated_token_file` %s holds a token that expired at %s: its issuer no longer renews it (on Kubernetes the kubelet rewrites a projected token well before expiry; check the pod's volume and the kubelet)", path, exp.UTC().Format(time.RFC3339))
