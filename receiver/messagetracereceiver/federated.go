@@ -26,7 +26,7 @@ func readFederatedToken(path string, now time.Time) (string, error) {
 	if path == "" {
 		return "", errFederatedTokenFileEmpty
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // G304: federated_token_file is the operator's configured path; reading it is the job
 	if err != nil {
 		return "", fmt.Errorf("`federated_token_file` %s cannot be read: %w", path, unwrapPathError(err))
 	}

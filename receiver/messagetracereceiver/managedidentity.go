@@ -40,7 +40,7 @@ type ManagedIdentityConfig struct {
 const (
 	// imdsTokenURL is the Instance Metadata Service's token endpoint: plain HTTP to a link-local
 	// address that only this VM reaches, the one non-TLS endpoint the receiver calls.
-	imdsTokenURL = "http://169.254.169.254/metadata/identity/oauth2/token"
+	imdsTokenURL = "http://169.254.169.254/metadata/identity/oauth2/token" //nolint:gosec // G101: an endpoint URL, not a credential
 	imdsHost     = "169.254.169.254"
 	// maxMetadataBody bounds what is read of an answer: a token answer is 2-3 KiB.
 	maxMetadataBody = 64 << 10

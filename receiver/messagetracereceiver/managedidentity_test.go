@@ -258,7 +258,7 @@ func TestCredentialKindsAreExclusive(t *testing.T) {
 func TestManagedIdentityPlatformFromEnvironment(t *testing.T) {
 	env := func(kv ...string) func(string) string {
 		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
+		for i := 0; i+1 < len(kv); i += 2 {
 			m[kv[i]] = kv[i+1]
 		}
 		return func(k string) string { return m[k] }
@@ -481,7 +481,7 @@ func TestManagedIdentityRedirectQuotesNoCredential(t *testing.T) {
 				return
 			}
 		}
-		http.Redirect(w, r, "/"+echo, http.StatusTemporaryRedirect)
+		http.Redirect(w, r, "/"+echo, http.StatusTemporaryRedirect) //nolint:gosec // G710: the hostile endpoint under test redirects to what it was sent, on purpose
 	}))
 	defer srv.Close()
 	client, err := newMetadataHTTPClient(context.Background(), validConfig())

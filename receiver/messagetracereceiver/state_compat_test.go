@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,15 +29,17 @@ const releaseState = "testdata/state/release-1"
 func readReleaseState(t *testing.T) map[string][]byte {
 	t.Helper()
 	state := map[string][]byte{}
-	require.NoError(t, filepath.WalkDir(releaseState, func(path string, d fs.DirEntry, err error) error {
+	// Walked and read through an os.Root, which no symlink leads out of; its paths, below the
+	// directory and slash-separated, are the keys.
+	root, err := os.OpenRoot(releaseState)
+	require.NoError(t, err)
+	defer root.Close()
+	dir := root.FS()
+	require.NoError(t, fs.WalkDir(dir, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, err := filepath.Rel(releaseState, path)
-		if err != nil {
-			return err
-		}
-		state[filepath.ToSlash(rel)], err = os.ReadFile(path)
+		state[path], err = fs.ReadFile(dir, path)
 		return err
 	}))
 	return state
