@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestRecordsGolden(t *testing.T) {
 	require.NoError(t, err)
 	verbose, err := tracepage.DecodeLegacy(readPage(t, "legacy_verbose.json"), 0)
 	require.NoError(t, err)
-	legacyRows := append(legacy.Rows, verbose.Rows...)
+	legacyRows := slices.Concat(legacy.Rows, verbose.Rows)
 
 	b := &recordBuilder{tenant: "contoso.onmicrosoft.com", includeSubject: true, version: "test"}
 	checkGolden(t, "graph.yaml", b.build(newRecords(graph.Rows), pollStart))
@@ -57,7 +58,7 @@ func TestRecordsWithoutSubject(t *testing.T) {
 		b := &recordBuilder{tenant: "t", legacyNames: legacyNames}
 		ld := b.build(newRecords(graph.Rows), pollStart)
 		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-		for i := 0; i < lrs.Len(); i++ {
+		for i := range lrs.Len() {
 			lr := lrs.At(i)
 			_, inAttrs := lr.Attributes().Get("email.subject")
 			assert.False(t, inAttrs)
