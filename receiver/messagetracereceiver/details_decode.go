@@ -257,11 +257,12 @@ func parseDetailData(data string) detailData {
 func mepProperty(attrs []xml.Attr) (detailProperty, bool) {
 	var name, kind, value string
 	for _, a := range attrs {
-		if a.Name.Local == "Name" {
+		switch {
+		case a.Name.Local == "Name":
 			name = a.Value
-		} else if kind == "" {
+		case kind == "":
 			kind, value = a.Name.Local, a.Value
-		} else {
+		default:
 			return detailProperty{}, false // two values: not a shape we know
 		}
 	}
