@@ -181,7 +181,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	repeats := map[uint64]int{} // one page's rows by identity (dropRepeats)
 	var outside outOfRange
 	defer func() { r.reportOutOfRange(ctx, p, prog, &outside) }()
-	stale, staleRun := 0, 0       // next-link pages in a row whose rows of the range were all delivered
+	staleRun := 0                 // next-link pages in a row whose rows of the range were all delivered
 	fresh := false                // a row was delivered since the last fresh query
 	followed := map[string]bool{} // next-links followed since the last fresh query
 	// requery reads the rest of the range with a fresh query narrowed by the progress (after
@@ -257,7 +257,8 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		if dropped > 0 {
 			r.set.Logger.Debug("rows repeated on one page are emitted once", zap.String("pass", p.name), zap.Int("repeats", dropped))
 		}
-		if stale = 0; isNext && inRange > 0 && !anyNew(prog, handled) {
+		stale := 0
+		if isNext && inRange > 0 && !anyNew(prog, handled) {
 			stale = staleRun + 1
 		}
 		if staleRun = stale; stale > r.staleAllowed(prog, resumed && !fresh) {
