@@ -163,10 +163,11 @@ func TestLoginErrorsNameTheFix(t *testing.T) {
 			// A refused login is the loginError itself, not wrapped; a transient failure is
 			// not one anywhere in its chain (isPermanent and the health report match with
 			// errors.As).
+			var le *loginError
 			if tt.setup {
-				assert.IsType(t, &loginError{}, err)
+				require.ErrorAs(t, err, &le)
+				assert.Same(t, le, err)
 			} else {
-				var le *loginError
 				assert.NotErrorAs(t, err, &le)
 			}
 		})
@@ -216,8 +217,8 @@ func TestSetupErrorsSayWhatToFix(t *testing.T) {
 			err := r.poll(ctx)
 			require.ErrorContains(t, err, tt.want)
 			assert.NotContains(t, err.Error(), testSecret)
-			assert.Equal(t, setupBackoffMin, max(r.afterFailure(err), 0), "setup errors wait minutes")
-			assert.Equal(t, 2*setupBackoffMin, r.afterFailure(err), "and back off further")
+			assert.Equal(t, minSetupBackoff, max(r.afterFailure(err), 0), "setup errors wait minutes")
+			assert.Equal(t, 2*minSetupBackoff, r.afterFailure(err), "and back off further")
 		})
 	}
 }

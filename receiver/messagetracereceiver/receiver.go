@@ -23,10 +23,10 @@ import (
 )
 
 const (
-	// setupBackoffMin and setupBackoffMax bound the wait after an error only a person can fix
+	// minSetupBackoff and maxSetupBackoff bound the wait after an error only a person can fix
 	// (refused login, missing permission): minutes, never a tight loop.
-	setupBackoffMin = time.Minute
-	setupBackoffMax = 15 * time.Minute
+	minSetupBackoff = time.Minute
+	maxSetupBackoff = 15 * time.Minute
 )
 
 // messageTraceReceiver polls the message trace API of one tenant. Reading order: Start ->
@@ -273,7 +273,7 @@ func (r *messageTraceReceiver) pollOnFreshStack(ctx context.Context) error {
 func (r *messageTraceReceiver) afterFailure(err error) time.Duration {
 	r.health.failed(err)
 	if isSetupProblem(err) {
-		r.setupErr = min(max(2*r.setupErr, setupBackoffMin), setupBackoffMax)
+		r.setupErr = min(max(2*r.setupErr, minSetupBackoff), maxSetupBackoff)
 		wait := max(r.setupErr, r.cfg.PollInterval)
 		r.set.Logger.Error("message trace setup problem: fix the configuration or tenant; retrying", zap.Error(err), zap.Duration("retry_in", wait))
 		return wait
