@@ -136,10 +136,16 @@ func resolveMetadataTarget(m *ManagedIdentityConfig, getenv func(string) string)
 		return metadataTarget{kind: metadataIMDS, url: imdsTokenURL}, nil
 	}
 	u, err := url.Parse(endpoint)
-	if err != nil || u.User != nil || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+	if err != nil || u.User != nil || !offTheWire(u) {
 		return t, errors.New("`managed_identity`: the environment's IDENTITY_ENDPOINT is neither https nor on loopback; the receiver sends no identity request in clear text over the network (unset IDENTITY_ENDPOINT to use the Instance Metadata Service)")
 	}
 	return t, nil
+}
+
+// offTheWire says whether a request to u crosses no network in clear text: TLS, or plain
+// HTTP that stays on this machine.
+func offTheWire(u *url.URL) bool {
+	return u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))
 }
 
 // newMetadataHTTPClient is the client of managed identity requests: never through a proxy
@@ -303,11 +309,11 @@ func (s *metadataSource) refusal(status int, body []byte, sent ...string) error 
 	if json.Unmarshal(body, &e) == nil && (e.Error != "" || e.Description != "") {
 		said = "; it said: " + quote.Text(scrub(firstLine(strings.TrimSpace(e.Error+" "+e.Description)), sent...))
 	}
-	switch {
-	case status == http.StatusBadRequest:
+	switch status {
+	case http.StatusBadRequest:
 		return &setupError{tenantSide: true, msg: fmt.Sprintf("the managed identity endpoint (%s) answered 400: this machine has no such identity%s. "+
 			"Assign the identity to the VM (or turn on its system-assigned identity) and check managed_identity.client_id or resource_id", s.target.kind, said)}
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case http.StatusUnauthorized, http.StatusForbidden:
 		return &setupError{msg: fmt.Sprintf("the managed identity endpoint (%s) answered %d%s; check managed_identity and the platform's identity settings", s.target.kind, status, said)}
 	}
 	return fmt.Errorf("managed identity endpoint (%s) answered HTTP %d", s.target.kind, status)
