@@ -352,20 +352,3 @@ func classifyLoginError(err error, credential string) error {
 	}
 	return le
 }
-
-// stripURLError drops the request URL from a *url.Error: it is the token URL, harmless, but
-// the message reads better without it and the rule is that errors carry no request details.
-func stripURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		return s[:i]
-	}
-	return s
-}

@@ -81,12 +81,3 @@ func jwtExpiry(token string) (time.Time, error) {
 	}
 	return time.Unix(int64(secs), 0), nil
 }
-
-// unwrapPathError drops the *PathError's repetition of the path, which the message names.
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}

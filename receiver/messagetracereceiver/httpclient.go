@@ -118,17 +118,3 @@ func redactURL(u *url.URL) string {
 	c.User, c.RawQuery, c.ForceQuery, c.Fragment = nil, "", false, ""
 	return c.String()
 }
-
-// scrub removes every form of the given secrets (as sent, form-encoded, path-escaped) from a
-// text a server sent back, e.g. a token endpoint's error_description echoing the request.
-func scrub(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) < 4 {
-			continue // too short to be a secret worth searching for, and would mangle the text
-		}
-		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec)} {
-			s = strings.ReplaceAll(s, form, "[REDACTED]")
-		}
-	}
-	return s
-}
