@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 
@@ -46,6 +48,28 @@ func newHTTPClient(ctx context.Context, cfg *Config, host component.Host, set co
 	}
 	client.CheckRedirect = refuseRedirect
 	return client, nil
+}
+
+// newMetadataHTTPClient is the client of managed identity requests: never through a proxy
+// (the metadata service answers only on this machine, and a proxy would see the token), no
+// redirect, the receiver's TLS settings (a stand-in's CA) and timeout.
+func newMetadataHTTPClient(ctx context.Context, cfg *Config) (*http.Client, error) {
+	tlsCfg, err := cfg.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("`tls`: %w", err)
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			TLSClientConfig:     tlsCfg,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConns:        1,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		CheckRedirect: refuseMetadataRedirect,
+		Timeout:       cfg.Timeout,
+	}, nil
 }
 
 // refuseRedirect is the CheckRedirect of the login and API client. Microsoft does not redirect

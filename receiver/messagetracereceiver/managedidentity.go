@@ -148,28 +148,6 @@ func offTheWire(u *url.URL) bool {
 	return u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))
 }
 
-// newMetadataHTTPClient is the client of managed identity requests: never through a proxy
-// (the metadata service answers only on this machine, and a proxy would see the token), no
-// redirect, the receiver's TLS settings (a stand-in's CA) and timeout.
-func newMetadataHTTPClient(ctx context.Context, cfg *Config) (*http.Client, error) {
-	tlsCfg, err := cfg.TLS.LoadTLSConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("`tls`: %w", err)
-	}
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil,
-			TLSClientConfig:     tlsCfg,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			TLSHandshakeTimeout: 10 * time.Second,
-			MaxIdleConns:        1,
-			IdleConnTimeout:     30 * time.Second,
-		},
-		CheckRedirect: refuseMetadataRedirect,
-		Timeout:       cfg.Timeout,
-	}, nil
-}
-
 // metadataSource asks the managed identity endpoint for one token per call; tokenProvider
 // caches and renews it like a login's.
 type metadataSource struct {
