@@ -75,6 +75,7 @@ func (graphAPI) maxLookback() time.Duration   { return 90 * 24 * time.Hour }
 // firstSpan is the full 10 days: Graph has no skiptoken ceiling, a long range is walked in
 // turns (pageBudget), and a sparse tenant then costs one request per range.
 func (graphAPI) firstSpan() time.Duration { return maxQuerySpan }
+
 func (graphAPI) targetRows(pageSize int) int {
 	return 200 * pageSize
 }
@@ -115,6 +116,7 @@ func (legacyAPI) maxLookback() time.Duration { return 10 * 24 * time.Hour }
 // firstSpan is an hour: a 10-day first range of a dense tenant would pass the legacy API's
 // ~1,000,000-row skiptoken ceiling, which targetRows keeps every later range far below.
 func (legacyAPI) firstSpan() time.Duration { return time.Hour }
+
 func (legacyAPI) targetRows(pageSize int) int {
 	return min(250*pageSize, 500_000)
 }
@@ -176,7 +178,7 @@ func odataQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }
 func escapeODataSegment(s string) string {
 	const hexDigits = "0123456789ABCDEF"
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:@", c) >= 0 {
 			b.WriteByte(c)

@@ -160,18 +160,18 @@ func TestLoginErrorsNameTheFix(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.NotContains(t, err.Error(), "s3cr3t-value")
+			// A refused login is the loginError itself, not wrapped; a transient failure is
+			// not one anywhere in its chain (isPermanent and the health report match with
+			// errors.As).
 			var le *loginError
-			assert.Equal(t, tt.setup, isLoginError(err, &le))
+			if tt.setup {
+				require.ErrorAs(t, err, &le)
+				assert.Same(t, le, err)
+			} else {
+				assert.NotErrorAs(t, err, &le)
+			}
 		})
 	}
-}
-
-func isLoginError(err error, target **loginError) bool {
-	le, ok := err.(*loginError)
-	if ok {
-		*target = le
-	}
-	return ok
 }
 
 func TestTokenIsCachedAndRefreshed(t *testing.T) {
@@ -217,8 +217,8 @@ func TestSetupErrorsSayWhatToFix(t *testing.T) {
 			err := r.poll(ctx)
 			require.ErrorContains(t, err, tt.want)
 			assert.NotContains(t, err.Error(), testSecret)
-			assert.Equal(t, setupBackoffMin, max(r.afterFailure(err), 0), "setup errors wait minutes")
-			assert.Equal(t, 2*setupBackoffMin, r.afterFailure(err), "and back off further")
+			assert.Equal(t, minSetupBackoff, max(r.afterFailure(err), 0), "setup errors wait minutes")
+			assert.Equal(t, 2*minSetupBackoff, r.afterFailure(err), "and back off further")
 		})
 	}
 }

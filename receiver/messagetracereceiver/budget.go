@@ -23,10 +23,10 @@ type requestBudget struct {
 	blockedUntil time.Time
 }
 
-func newRequestBudget(max int, interval time.Duration, now func() time.Time) *requestBudget {
-	// sent grows with use: an idle tenant sends a few requests per window, not max, and a
-	// thousand receivers each holding room for 90 times was 2 MB of heap.
-	return &requestBudget{max: max, interval: interval, now: now, sleep: sleepCtx}
+func newRequestBudget(maxRequests int, interval time.Duration, now func() time.Time) *requestBudget {
+	// sent grows with use: an idle tenant sends a few requests per window, not maxRequests, and
+	// a thousand receivers each holding room for 90 times was 2 MB of heap.
+	return &requestBudget{max: maxRequests, interval: interval, now: now, sleep: sleepCtx}
 }
 
 // acquire waits until one more request fits the budget and records it as sent. The returned

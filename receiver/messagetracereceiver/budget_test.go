@@ -34,8 +34,8 @@ func TestBudgetRollingWindow(t *testing.T) {
 
 func TestBudgetNeverExceedsWindow(t *testing.T) {
 	clk := newFakeClock()
-	const max, window = 5, 5 * time.Second
-	b := newRequestBudget(max, window, clk.now)
+	const limit, window = 5, 5 * time.Second
+	b := newRequestBudget(limit, window, clk.now)
 	var sent []time.Time
 	for len(sent) < 40 {
 		if w := waitOf(b); w > 0 {
@@ -52,7 +52,7 @@ func TestBudgetNeverExceedsWindow(t *testing.T) {
 				n++
 			}
 		}
-		assert.LessOrEqual(t, n, max, "requests in the window ending at request %d", i)
+		assert.LessOrEqual(t, n, limit, "requests in the window ending at request %d", i)
 	}
 }
 

@@ -30,7 +30,7 @@ func (c *apiClient) fetchDetails(ctx context.Context, p *pendingDetail) ([]detai
 	var be *requestBuildError
 	switch {
 	case errors.As(err, &be):
-		return nil, fmt.Errorf("%w: %v", errDetailsRefused, be)
+		return nil, fmt.Errorf("%w: %w", errDetailsRefused, be)
 	case err != nil:
 		return nil, err
 	}

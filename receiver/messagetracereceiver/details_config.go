@@ -99,7 +99,7 @@ func printableTag(s string) bool {
 	if len(s) > 256 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if s[i] <= ' ' || s[i] >= 0x7f {
 			return false
 		}

@@ -213,7 +213,7 @@ func parseDetailData(data string) detailData {
 	entries, depth, unknown := 0, 0, false
 	for {
 		tok, err := dec.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -257,11 +257,12 @@ func parseDetailData(data string) detailData {
 func mepProperty(attrs []xml.Attr) (detailProperty, bool) {
 	var name, kind, value string
 	for _, a := range attrs {
-		if a.Name.Local == "Name" {
+		switch {
+		case a.Name.Local == "Name":
 			name = a.Value
-		} else if kind == "" {
+		case kind == "":
 			kind, value = a.Name.Local, a.Value
-		} else {
+		default:
 			return detailProperty{}, false // two values: not a shape we know
 		}
 	}

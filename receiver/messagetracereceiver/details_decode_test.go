@@ -121,8 +121,10 @@ func TestDetailRecordShape(t *testing.T) {
 // FuzzDecodeDetails feeds both decoders and the data parser; whatever the input, they return
 // bounded results or an error, never panic, and records can be built from what they return.
 func FuzzDecodeDetails(f *testing.F) {
-	for _, s := range []string{graphDetailsSample, legacyDetailsLight, legacyDetailsVerbose, `{"value":[]}`, `{"value":null}`,
-		`{"value":[{"data":"<root><MEP Name=\"SCL\" Integer=\"x\"/></root>"}]}`, `{"d":{"results":[{"Date":"/Date(-1)/"}]}}`} {
+	for _, s := range []string{
+		graphDetailsSample, legacyDetailsLight, legacyDetailsVerbose, `{"value":[]}`, `{"value":null}`,
+		`{"value":[{"data":"<root><MEP Name=\"SCL\" Integer=\"x\"/></root>"}]}`, `{"d":{"results":[{"Date":"/Date(-1)/"}]}}`,
+	} {
 		f.Add([]byte(s))
 	}
 	b := &recordBuilder{tenant: "t"}

@@ -239,7 +239,7 @@ func TestDetailsRestartNeitherLosesNorRepeats(t *testing.T) {
 	require.NoError(t, r1.poll(ctx1))
 	require.Len(t, h.srv.DetailRequests(), 4)
 	// The pipeline refuses the next details: they stay pending (fetched again, never lost).
-	r1.next = consumerFunc(func(_ context.Context, ld plog.Logs) error { return errors.New("downstream unavailable") })
+	r1.next = consumerFunc(func(context.Context, plog.Logs) error { return errors.New("downstream unavailable") })
 	require.NoError(t, r1.poll(ctx1))
 	require.Len(t, h.srv.DetailRequests(), 5, "one try, then the turn ends")
 	require.NoError(t, r1.Shutdown(context.Background()))
@@ -259,7 +259,7 @@ func TestDetailsRestartNeitherLosesNorRepeats(t *testing.T) {
 		key := row.ID + "|" + strings.ToLower(row.Recipient)
 		_, in1 := d1[key]
 		_, in2 := d2[key]
-		assert.True(t, in1 != in2, "row %s delivered in exactly one run (%v, %v)", key, in1, in2)
+		assert.NotEqual(t, in1, in2, "row %s delivered in exactly one run (%v, %v)", key, in1, in2)
 		if fetches[key] == 2 {
 			refused++
 			assert.True(t, in2, "the refused row was fetched again after the restart")

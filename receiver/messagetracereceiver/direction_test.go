@@ -58,7 +58,7 @@ func TestRecordsCarryDirection(t *testing.T) {
 		withDir := &recordBuilder{tenant: "t", legacyNames: legacyNames, includeSubject: true, local: newLocalDomains([]string{"contoso.com"})}
 		before := records(plain.build(newRecords(page.Rows), pollStart))
 		after := records(withDir.build(newRecords(page.Rows), pollStart))
-		require.Equal(t, len(before), len(after))
+		require.Len(t, after, len(before))
 		key := directionBodyKey
 		if legacyNames {
 			key = directionLegacyKey

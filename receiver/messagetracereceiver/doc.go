@@ -24,8 +24,11 @@
 //     through the same request layer. credentials.go picks the one token source the
 //     configuration names: auth.go logs in as the app (secret, certificate, or the federated
 //     token file of federated.go), managedidentity.go asks this machine's managed identity
-//     endpoint; auth.go's tokenProvider caches either; httpclient.go builds the HTTP client and
-//     refuses redirects; setuperror.go: the errors only a person can fix.
+//     endpoint; auth.go's tokenProvider caches either; httpclient.go builds the HTTP clients
+//     (the API's, the managed identity's) and refuses redirects; setuperror.go: the errors
+//     only a person can fix; errtext.go: the helpers that shape error text (URL, path, first
+//     line, secrets scrubbed), calling nothing else here so that no layer calls back into
+//     another's file to quote an error.
 //   - internal/tracepage: response bodies to rows (a hand-written decoder; its README says why).
 //   - status.go: the one table of delivery statuses; records.go: rows to log records (the
 //     whole record shape).

@@ -26,7 +26,7 @@ func readFederatedToken(path string, now time.Time) (string, error) {
 	if path == "" {
 		return "", errFederatedTokenFileEmpty
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // G304: federated_token_file is the operator's configured path; reading it is the job
 	if err != nil {
 		return "", fmt.Errorf("`federated_token_file` %s cannot be read: %w", path, unwrapPathError(err))
 	}
@@ -47,7 +47,7 @@ func readFederatedToken(path string, now time.Time) (string, error) {
 	}
 	exp, err := jwtExpiry(token)
 	if err != nil {
-		return "", fmt.Errorf("`federated_token_file` %s does not hold a JWT (%v): point it at the projected service-account token", path, err)
+		return "", fmt.Errorf("`federated_token_file` %s does not hold a JWT (%w): point it at the projected service-account token", path, err)
 	}
 	if !exp.IsZero() && !now.Before(exp) {
 		return "", fmt.Errorf("`federated_token_file` %s holds a token that expired at %s: its issuer no longer renews it (on Kubernetes the kubelet rewrites a projected token well before expiry; check the pod's volume and the kubelet)", path, exp.UTC().Format(time.RFC3339))
@@ -80,13 +80,4 @@ func jwtExpiry(token string) (time.Time, error) {
 		return time.Time{}, errors.New("the exp claim is not a time")
 	}
 	return time.Unix(int64(secs), 0), nil
-}
-
-// unwrapPathError drops the *PathError's repetition of the path, which the message names.
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

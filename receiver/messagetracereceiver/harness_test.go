@@ -2,9 +2,8 @@ package messagetracereceiver
 
 import (
 	"context"
-	"strings"
-
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,11 +125,11 @@ func delivered(sink *consumertest.LogsSink) []string {
 }
 
 func forEachRecord(ld plog.Logs, fn func(plog.LogRecord)) {
-	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+	for i := range ld.ResourceLogs().Len() {
 		sls := ld.ResourceLogs().At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
+		for j := range sls.Len() {
 			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
+			for k := range lrs.Len() {
 				fn(lrs.At(k))
 			}
 		}

@@ -59,7 +59,7 @@ func (h *pollHealth) failed(err error) {
 
 // errThrottled is the status while Microsoft answers 429: reported at once, as the receiver
 // waits out Retry-After inside one poll, which may take long before the poll gives up.
-var errThrottled = errors.New("Microsoft throttles the receiver (HTTP 429); requests pause as Retry-After says")
+var errThrottled = errors.New("Microsoft throttles the receiver (HTTP 429); requests pause as Retry-After says") //nolint:staticcheck // ST1005: it begins with a proper noun; the status shows it as written
 
 // throttled reports a 429 answer.
 func (h *pollHealth) throttled() {

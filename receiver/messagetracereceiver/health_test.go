@@ -52,34 +52,67 @@ func TestPollHealthTransitions(t *testing.T) {
 		steps []func(*pollHealth)
 		want  []componentstatus.Status
 	}{
-		{"outage then a page", []func(*pollHealth){failedWith(throttled), failedWith(throttled), (*pollHealth).pageRead, (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
+		{
+			"outage then a page",
+			[]func(*pollHealth){failedWith(throttled), failedWith(throttled), (*pollHealth).pageRead, (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
 		{"refused login", []func(*pollHealth){failedWith(login)}, []componentstatus.Status{componentstatus.StatusPermanentError}},
-		{"outage turning into a refused query", []func(*pollHealth){failedWith(throttled), failedWith(refusedQuery), (*pollHealth).pageRead, failedWith(throttled)},
+		{
+			"outage turning into a refused query",
+			[]func(*pollHealth){failedWith(throttled), failedWith(refusedQuery), (*pollHealth).pageRead, failedWith(throttled)},
 			// Only a configuration change (and so a restart) fixes it, and the collector refuses
 			// any way out of a permanent error, so none is reported.
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusPermanentError}},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusPermanentError},
+		},
 		// Fixed in the tenant, without a restart: unhealthy while it lasts, OK at the next page.
-		{"service principal missing, then provisioned", []func(*pollHealth){failedWith(principalMissing), failedWith(principalMissing), (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
-		{"403 until consent", []func(*pollHealth){failedWith(forbidden), (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
-		{"legacy 401 until the permission", []func(*pollHealth){failedWith(legacyUnauthorized), (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
-		{"tenant fixed but the secret is wrong", []func(*pollHealth){failedWith(principalMissing), failedWith(login), (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusPermanentError}},
+		{
+			"service principal missing, then provisioned",
+			[]func(*pollHealth){failedWith(principalMissing), failedWith(principalMissing), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
+		{
+			"403 until consent",
+			[]func(*pollHealth){failedWith(forbidden), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
+		{
+			"legacy 401 until the permission",
+			[]func(*pollHealth){failedWith(legacyUnauthorized), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
+		{
+			"tenant fixed but the secret is wrong",
+			[]func(*pollHealth){failedWith(principalMissing), failedWith(login), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusPermanentError},
+		},
 		// Fixed on the app registration's federated credential, or by the kubelet rewriting the
 		// token file: OK again at the next page, without a restart.
-		{"federated credential missing, then added", []func(*pollHealth){failedWith(federatedMismatch), (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
-		{"federated issuer wrong, then fixed", []func(*pollHealth){failedWith(federatedIssuer), (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
-		{"token file missing, then written", []func(*pollHealth){failedWith(tokenFileMissing), failedWith(tokenFileMissing), (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
-		{"token file expired, then rewritten", []func(*pollHealth){failedWith(tokenFileExpired), (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
-		{"throttled during a page", []func(*pollHealth){(*pollHealth).throttled, (*pollHealth).throttled, (*pollHealth).pageRead},
-			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}},
+		{
+			"federated credential missing, then added",
+			[]func(*pollHealth){failedWith(federatedMismatch), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
+		{
+			"federated issuer wrong, then fixed",
+			[]func(*pollHealth){failedWith(federatedIssuer), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
+		{
+			"token file missing, then written",
+			[]func(*pollHealth){failedWith(tokenFileMissing), failedWith(tokenFileMissing), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
+		{
+			"token file expired, then rewritten",
+			[]func(*pollHealth){failedWith(tokenFileExpired), (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
+		{
+			"throttled during a page",
+			[]func(*pollHealth){(*pollHealth).throttled, (*pollHealth).throttled, (*pollHealth).pageRead},
+			[]componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK},
+		},
 		{"pages only", []func(*pollHealth){(*pollHealth).pageRead}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

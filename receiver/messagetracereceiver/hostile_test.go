@@ -2,7 +2,6 @@ package messagetracereceiver
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -67,7 +66,7 @@ func TestAPIRedirectIsRefused(t *testing.T) {
 			assert.Contains(t, err.Error(), "redirect to "+location[:40], "the location is named (cut to a short prefix)")
 			assert.Contains(t, err.Error(), "HTTP 302")
 			var se *setupError
-			assert.True(t, errors.As(err, &se), "a redirect is a setup problem, backed off in minutes: %v", err)
+			assert.ErrorAs(t, err, &se, "a redirect is a setup problem, backed off in minutes: %v", err)
 			assert.Zero(t, sink.LogRecordCount(), "nothing from the redirect target is delivered")
 			assert.Equal(t, before, r.state.cp.Done)
 			requireNothingReached(t, trap)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 
@@ -46,6 +48,28 @@ func newHTTPClient(ctx context.Context, cfg *Config, host component.Host, set co
 	}
 	client.CheckRedirect = refuseRedirect
 	return client, nil
+}
+
+// newMetadataHTTPClient is the client of managed identity requests: never through a proxy
+// (the metadata service answers only on this machine, and a proxy would see the token), no
+// redirect, the receiver's TLS settings (a stand-in's CA) and timeout.
+func newMetadataHTTPClient(ctx context.Context, cfg *Config) (*http.Client, error) {
+	tlsCfg, err := cfg.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("`tls`: %w", err)
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			TLSClientConfig:     tlsCfg,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConns:        1,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		CheckRedirect: refuseMetadataRedirect,
+		Timeout:       cfg.Timeout,
+	}, nil
 }
 
 // refuseRedirect is the CheckRedirect of the login and API client. Microsoft does not redirect
@@ -117,18 +141,4 @@ func redactURL(u *url.URL) string {
 	c := *u
 	c.User, c.RawQuery, c.ForceQuery, c.Fragment = nil, "", false, ""
 	return c.String()
-}
-
-// scrub removes every form of the given secrets (as sent, form-encoded, path-escaped) from a
-// text a server sent back, e.g. a token endpoint's error_description echoing the request.
-func scrub(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) < 4 {
-			continue // too short to be a secret worth searching for, and would mangle the text
-		}
-		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec)} {
-			s = strings.ReplaceAll(s, form, "[REDACTED]")
-		}
-	}
-	return s
 }

@@ -2,7 +2,6 @@ package messagetracereceiver
 
 import (
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,7 +69,7 @@ func TestHeadersAndProxyApplyAndRedirectsStayRefused(t *testing.T) {
 		_ = resp.Body.Close()
 	}
 	var se *setupError
-	require.True(t, errors.As(err, &se), "a redirect is refused as a setup error: %v", err)
+	require.ErrorAs(t, err, &se, "a redirect is refused as a setup error: %v", err)
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Zero(t, hits["elsewhere.example"], "nothing is sent to the redirect's location")

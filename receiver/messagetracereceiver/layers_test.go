@@ -60,8 +60,10 @@ func TestRequesterSendsTheTokenAndBoundsTheBody(t *testing.T) {
 	}))
 	defer srv.Close()
 	var observed []string
-	q := &requester{http: srv.Client(), tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}),
-		observe: func(status string, _ bool) { observed = append(observed, status) }}
+	q := &requester{
+		http: srv.Client(), tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok"}),
+		observe: func(status string, _ bool) { observed = append(observed, status) },
+	}
 	conns := 0
 	a, err := q.get(context.Background(), srv.URL, pageRequest, func() { conns++ }, bodyRead{limit: 100})
 	require.NoError(t, err)

@@ -54,7 +54,6 @@ func TestInfoLogsAreHourlyPerTenant(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, summaries, "one summary an hour")
-	info = h.logs.All()[started:]
 	var laterInfo int
 	for _, e := range h.logs.All()[started:] {
 		if e.Level >= zap.InfoLevel {

@@ -40,7 +40,7 @@ type ManagedIdentityConfig struct {
 const (
 	// imdsTokenURL is the Instance Metadata Service's token endpoint: plain HTTP to a link-local
 	// address that only this VM reaches, the one non-TLS endpoint the receiver calls.
-	imdsTokenURL = "http://169.254.169.254/metadata/identity/oauth2/token"
+	imdsTokenURL = "http://169.254.169.254/metadata/identity/oauth2/token" //nolint:gosec // G101: an endpoint URL, not a credential
 	imdsHost     = "169.254.169.254"
 	// maxMetadataBody bounds what is read of an answer: a token answer is 2-3 KiB.
 	maxMetadataBody = 64 << 10
@@ -136,32 +136,16 @@ func resolveMetadataTarget(m *ManagedIdentityConfig, getenv func(string) string)
 		return metadataTarget{kind: metadataIMDS, url: imdsTokenURL}, nil
 	}
 	u, err := url.Parse(endpoint)
-	if err != nil || u.User != nil || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+	if err != nil || u.User != nil || !offTheWire(u) {
 		return t, errors.New("`managed_identity`: the environment's IDENTITY_ENDPOINT is neither https nor on loopback; the receiver sends no identity request in clear text over the network (unset IDENTITY_ENDPOINT to use the Instance Metadata Service)")
 	}
 	return t, nil
 }
 
-// newMetadataHTTPClient is the client of managed identity requests: never through a proxy
-// (the metadata service answers only on this machine, and a proxy would see the token), no
-// redirect, the receiver's TLS settings (a stand-in's CA) and timeout.
-func newMetadataHTTPClient(ctx context.Context, cfg *Config) (*http.Client, error) {
-	tlsCfg, err := cfg.TLS.LoadTLSConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("`tls`: %w", err)
-	}
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil,
-			TLSClientConfig:     tlsCfg,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			TLSHandshakeTimeout: 10 * time.Second,
-			MaxIdleConns:        1,
-			IdleConnTimeout:     30 * time.Second,
-		},
-		CheckRedirect: refuseMetadataRedirect,
-		Timeout:       cfg.Timeout,
-	}, nil
+// offTheWire says whether a request to u crosses no network in clear text: TLS, or plain
+// HTTP that stays on this machine.
+func offTheWire(u *url.URL) bool {
+	return u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))
 }
 
 // metadataSource asks the managed identity endpoint for one token per call; tokenProvider
@@ -303,11 +287,11 @@ func (s *metadataSource) refusal(status int, body []byte, sent ...string) error 
 	if json.Unmarshal(body, &e) == nil && (e.Error != "" || e.Description != "") {
 		said = "; it said: " + quote.Text(scrub(firstLine(strings.TrimSpace(e.Error+" "+e.Description)), sent...))
 	}
-	switch {
-	case status == http.StatusBadRequest:
+	switch status {
+	case http.StatusBadRequest:
 		return &setupError{tenantSide: true, msg: fmt.Sprintf("the managed identity endpoint (%s) answered 400: this machine has no such identity%s. "+
 			"Assign the identity to the VM (or turn on its system-assigned identity) and check managed_identity.client_id or resource_id", s.target.kind, said)}
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case http.StatusUnauthorized, http.StatusForbidden:
 		return &setupError{msg: fmt.Sprintf("the managed identity endpoint (%s) answered %d%s; check managed_identity and the platform's identity settings", s.target.kind, status, said)}
 	}
 	return fmt.Errorf("managed identity endpoint (%s) answered HTTP %d", s.target.kind, status)

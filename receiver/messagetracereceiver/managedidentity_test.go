@@ -258,7 +258,7 @@ func TestCredentialKindsAreExclusive(t *testing.T) {
 func TestManagedIdentityPlatformFromEnvironment(t *testing.T) {
 	env := func(kv ...string) func(string) string {
 		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
+		for i := 0; i+1 < len(kv); i += 2 {
 			m[kv[i]] = kv[i+1]
 		}
 		return func(k string) string { return m[k] }
@@ -304,9 +304,11 @@ func TestManagedIdentityAppService(t *testing.T) {
 		_, _ = w.Write([]byte(tokenAnswer("https://graph.microsoft.com")))
 	}))
 	defer srv.Close()
-	src := &metadataSource{ctx: context.Background(), http: srv.Client(), now: time.Now,
+	src := &metadataSource{
+		ctx: context.Background(), http: srv.Client(), now: time.Now,
 		target:   metadataTarget{kind: metadataAppService, url: srv.URL + "/msi/token", secret: "identity-header-secret"},
-		resource: "https://graph.microsoft.com", resourceID: testIdentityResourceID}
+		resource: "https://graph.microsoft.com", resourceID: testIdentityResourceID,
+	}
 	tok, err := src.Token()
 	require.NoError(t, err)
 	assert.Equal(t, "mi-access-token-value", tok.AccessToken)
@@ -345,8 +347,10 @@ func TestManagedIdentityArcChallenge(t *testing.T) {
 		_, _ = w.Write([]byte(tokenAnswer("https://graph.microsoft.com")))
 	}))
 	defer srv.Close()
-	src := &metadataSource{ctx: context.Background(), http: srv.Client(), now: time.Now, arcKeyDir: keyDir,
-		target: metadataTarget{kind: metadataArc, url: srv.URL + "/metadata/identity/oauth2/token"}, resource: "https://graph.microsoft.com"}
+	src := &metadataSource{
+		ctx: context.Background(), http: srv.Client(), now: time.Now, arcKeyDir: keyDir,
+		target: metadataTarget{kind: metadataArc, url: srv.URL + "/metadata/identity/oauth2/token"}, resource: "https://graph.microsoft.com",
+	}
 	tok, err := src.Token()
 	require.NoError(t, err)
 	assert.Equal(t, "mi-access-token-value", tok.AccessToken)
@@ -386,9 +390,11 @@ func TestManagedIdentityAnswersAreChecked(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			src := &metadataSource{ctx: context.Background(), http: srv.Client(), now: time.Now,
+			src := &metadataSource{
+				ctx: context.Background(), http: srv.Client(), now: time.Now,
 				target:   metadataTarget{kind: metadataAppService, url: srv.URL, secret: "identity-header-secret"},
-				resource: "https://graph.microsoft.com"}
+				resource: "https://graph.microsoft.com",
+			}
 			_, err := src.Token()
 			require.ErrorContains(t, err, tt.want)
 			assert.NotContains(t, err.Error(), "identity-header-secret")
@@ -400,15 +406,19 @@ func TestManagedIdentityAnswersAreChecked(t *testing.T) {
 // cut to 24 h (as tokenProvider does), not refused, and a huge number does not overflow into a
 // negative one.
 func TestManagedIdentityLongLifetimeIsClamped(t *testing.T) {
-	for _, lifetime := range []string{`"expires_in":"86700"`, `"expires_in":86399`, `"expires_in":"999999999"`,
-		`"expires_in":"9223372036854775807"`, `"expires_on":"99999999999"`} {
+	for _, lifetime := range []string{
+		`"expires_in":"86700"`, `"expires_in":86399`, `"expires_in":"999999999"`,
+		`"expires_in":"9223372036854775807"`, `"expires_on":"99999999999"`,
+	} {
 		t.Run(lifetime, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				_, _ = w.Write([]byte(`{"access_token":"x","token_type":"Bearer",` + lifetime + `}`))
 			}))
 			defer srv.Close()
-			src := &metadataSource{ctx: context.Background(), http: srv.Client(), now: time.Now,
-				target: metadataTarget{kind: metadataIMDS, url: srv.URL}, resource: "https://graph.microsoft.com"}
+			src := &metadataSource{
+				ctx: context.Background(), http: srv.Client(), now: time.Now,
+				target: metadataTarget{kind: metadataIMDS, url: srv.URL}, resource: "https://graph.microsoft.com",
+			}
 			tok, err := src.Token()
 			require.NoError(t, err)
 			left := time.Until(tok.Expiry)
@@ -434,8 +444,10 @@ func TestManagedIdentityNoProxyNoRedirect(t *testing.T) {
 	client, err := newMetadataHTTPClient(context.Background(), h.cfg)
 	require.NoError(t, err)
 	assert.Nil(t, client.Transport.(*http.Transport).Proxy, "no proxy function: HTTPS_PROXY is not consulted")
-	src := &metadataSource{ctx: context.Background(), http: client, now: time.Now,
-		target: metadataTarget{kind: metadataIMDS, url: md.TokenURL()}, resource: h.srv.URL()}
+	src := &metadataSource{
+		ctx: context.Background(), http: client, now: time.Now,
+		target: metadataTarget{kind: metadataIMDS, url: md.TokenURL()}, resource: h.srv.URL(),
+	}
 	_, err = src.Token()
 	require.NoError(t, err)
 	assert.Zero(t, proxied.Load())
@@ -469,7 +481,7 @@ func TestManagedIdentityRedirectQuotesNoCredential(t *testing.T) {
 				return
 			}
 		}
-		http.Redirect(w, r, "/"+echo, http.StatusTemporaryRedirect)
+		http.Redirect(w, r, "/"+echo, http.StatusTemporaryRedirect) //nolint:gosec // G710: the hostile endpoint under test redirects to what it was sent, on purpose
 	}))
 	defer srv.Close()
 	client, err := newMetadataHTTPClient(context.Background(), validConfig())
@@ -479,8 +491,10 @@ func TestManagedIdentityRedirectQuotesNoCredential(t *testing.T) {
 		{kind: metadataAppService, url: srv.URL, secret: "identity-header-secret-value"},
 		{kind: metadataArc, url: srv.URL},
 	} {
-		src := &metadataSource{ctx: context.Background(), http: client, now: time.Now, arcKeyDir: keyDir,
-			target: target, resource: "https://graph.microsoft.com"}
+		src := &metadataSource{
+			ctx: context.Background(), http: client, now: time.Now, arcKeyDir: keyDir,
+			target: target, resource: "https://graph.microsoft.com",
+		}
 		_, err := src.Token()
 		require.ErrorContains(t, err, "follows no redirect", target.kind)
 		assert.Contains(t, err.Error(), "[REDACTED]", target.kind)

@@ -126,5 +126,6 @@ func reportPerRow(b *testing.B, rows int) {
 }
 
 // decodeGraphAll and decodeLegacyAll decode a page without a row limit.
-func decodeGraphAll(body []byte) (*tracepage.Page, error)  { return tracepage.DecodeGraph(body, 0) }
+func decodeGraphAll(body []byte) (*tracepage.Page, error) { return tracepage.DecodeGraph(body, 0) }
+
 func decodeLegacyAll(body []byte) (*tracepage.Page, error) { return tracepage.DecodeLegacy(body, 0) }

@@ -62,8 +62,10 @@ type pass struct {
 // newPasses makes the settled pass and, with early_delay, the early pass, which goes first:
 // freshness is its whole point.
 func (r *messageTraceReceiver) newPasses() (settled *pass, passes []*pass) {
-	settled = &pass{name: "settled", planner: newRangePlanner(r.cfg, r.cfg.Delay), last: true,
-		cp: func() *passCheckpoint { return &r.state.cp.passCheckpoint }}
+	settled = &pass{
+		name: "settled", planner: newRangePlanner(r.cfg, r.cfg.Delay), last: true,
+		cp: func() *passCheckpoint { return &r.state.cp.passCheckpoint },
+	}
 	settled.bound = func(cp *passCheckpoint, now time.Time) {
 		if from, to, gap := settled.planner.clampCheckpoint(cp, now); gap > 0 {
 			r.set.Logger.Warn("the checkpoint is older than the API allows; rows in the gap cannot be read any more",
@@ -73,13 +75,15 @@ func (r *messageTraceReceiver) newPasses() (settled *pass, passes []*pass) {
 	if r.cfg.EarlyDelay <= 0 {
 		return settled, []*pass{settled}
 	}
-	early := &pass{name: "early", planner: newRangePlanner(r.cfg, r.cfg.EarlyDelay), remembers: true, shares: true,
+	early := &pass{
+		name: "early", planner: newRangePlanner(r.cfg, r.cfg.EarlyDelay), remembers: true, shares: true,
 		cp: func() *passCheckpoint {
 			if r.state.cp.Early == nil {
 				r.state.cp.Early = &passCheckpoint{}
 			}
 			return r.state.cp.Early
-		}}
+		},
+	}
 	early.bound = func(cp *passCheckpoint, now time.Time) {
 		if floor := settled.planner.limit(now); cp.raiseTo(floor) && r.state.cp.EarlyFrom.IsZero() {
 			r.state.cp.EarlyFrom = floor
@@ -177,7 +181,7 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 	repeats := map[uint64]int{} // one page's rows by identity (dropRepeats)
 	var outside outOfRange
 	defer func() { r.reportOutOfRange(ctx, p, prog, &outside) }()
-	stale, staleRun := 0, 0       // next-link pages in a row whose rows of the range were all delivered
+	staleRun := 0                 // next-link pages in a row whose rows of the range were all delivered
 	fresh := false                // a row was delivered since the last fresh query
 	followed := map[string]bool{} // next-links followed since the last fresh query
 	// requery reads the rest of the range with a fresh query narrowed by the progress (after
@@ -197,8 +201,10 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 				errRepeatingPages, what, loops-1, prog.Start, prog.End)
 		}
 		requeries++
-		fields := []zap.Field{zap.String("pass", p.name), zap.String("seen", what), zap.Time("from", prog.Start), zap.Time("to", prog.End),
-			zap.Int("rows_delivered", prog.Rows), zap.Int("pages", pages), zap.Int("fresh_queries", loops)}
+		fields := []zap.Field{
+			zap.String("pass", p.name), zap.String("seen", what), zap.Time("from", prog.Start), zap.Time("to", prog.End),
+			zap.Int("rows_delivered", prog.Rows), zap.Int("pages", pages), zap.Int("fresh_queries", loops),
+		}
 		if loops == 1 {
 			r.set.Logger.Warn("the API repeated a page or a next-link; querying the rest of the range afresh", fields...)
 		} else {
@@ -251,7 +257,8 @@ func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangePro
 		if dropped > 0 {
 			r.set.Logger.Debug("rows repeated on one page are emitted once", zap.String("pass", p.name), zap.Int("repeats", dropped))
 		}
-		if stale = 0; isNext && inRange > 0 && !anyNew(prog, handled) {
+		stale := 0
+		if isNext && inRange > 0 && !anyNew(prog, handled) {
 			stale = staleRun + 1
 		}
 		if staleRun = stale; stale > r.staleAllowed(prog, resumed && !fresh) {

@@ -225,7 +225,7 @@ func (r *rangeProgress) UnmarshalJSON(data []byte) error {
 func keyHash(k string) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
-	for i := 0; i < len(k); i++ {
+	for i := range len(k) {
 		h = (h ^ uint64(k[i])) * prime
 	}
 	return h

@@ -84,7 +84,6 @@ func TestQuotaFakeTenantProcess(t *testing.T) {
 	defer srv.Close()
 	srv.AddRows(rows...)
 	info := fakeTenantInfo{URL: srv.URL(), Tenant: srv.Options().TenantID, Client: srv.Options().ClientID, Rows: len(rows)}
-	rows = nil
 	info.CA, err = srv.CAFile(t.TempDir())
 	require.NoError(t, err)
 	out := json.NewEncoder(os.Stdout)

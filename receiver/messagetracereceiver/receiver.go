@@ -23,10 +23,10 @@ import (
 )
 
 const (
-	// setupBackoffMin and setupBackoffMax bound the wait after an error only a person can fix
+	// minSetupBackoff and maxSetupBackoff bound the wait after an error only a person can fix
 	// (refused login, missing permission): minutes, never a tight loop.
-	setupBackoffMin = time.Minute
-	setupBackoffMax = 15 * time.Minute
+	minSetupBackoff = time.Minute
+	maxSetupBackoff = 15 * time.Minute
 )
 
 // messageTraceReceiver polls the message trace API of one tenant. Reading order: Start ->
@@ -118,8 +118,10 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*messa
 		retry:  retryPolicy{backoff: cfg.BackOffConfig, maxThrottles: maxThrottles},
 	}
 	r.state, r.details = newReceiverState(cfg, set.Logger), noDetails{}
-	r.disk = &stateStorage{cfg: cfg, id: set.ID, logger: set.Logger, now: func() time.Time { return r.now() }, health: &r.health,
-		telemetry: tb, state: r.state}
+	r.disk = &stateStorage{
+		cfg: cfg, id: set.ID, logger: set.Logger, now: func() time.Time { return r.now() }, health: &r.health,
+		telemetry: tb, state: r.state,
+	}
 	r.settled, r.passes = r.newPasses()
 	return r, nil
 }
@@ -185,8 +187,10 @@ func (r *messageTraceReceiver) newAPIClient(ctx context.Context, base *url.URL, 
 		tokens:    tokens,
 		request:   &requester{http: r.http, tokens: tokens, observe: r.observeRequest(ctx)},
 		limit:     maxBodyBytes,
-		retry: &retrier{policy: r.retry, now: r.now, sleep: r.sleep, logger: r.set.Logger,
-			pauseUntil: budget.pauseUntil, relogin: tokens.invalidate},
+		retry: &retrier{
+			policy: r.retry, now: r.now, sleep: r.sleep, logger: r.set.Logger,
+			pauseUntil: budget.pauseUntil, relogin: tokens.invalidate,
+		},
 	}
 }
 
@@ -269,7 +273,7 @@ func (r *messageTraceReceiver) pollOnFreshStack(ctx context.Context) error {
 func (r *messageTraceReceiver) afterFailure(err error) time.Duration {
 	r.health.failed(err)
 	if isSetupProblem(err) {
-		r.setupErr = min(max(2*r.setupErr, setupBackoffMin), setupBackoffMax)
+		r.setupErr = min(max(2*r.setupErr, minSetupBackoff), maxSetupBackoff)
 		wait := max(r.setupErr, r.cfg.PollInterval)
 		r.set.Logger.Error("message trace setup problem: fix the configuration or tenant; retrying", zap.Error(err), zap.Duration("retry_in", wait))
 		return wait

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestRecordsGolden(t *testing.T) {
 	require.NoError(t, err)
 	verbose, err := tracepage.DecodeLegacy(readPage(t, "legacy_verbose.json"), 0)
 	require.NoError(t, err)
-	legacyRows := append(legacy.Rows, verbose.Rows...)
+	legacyRows := slices.Concat(legacy.Rows, verbose.Rows)
 
 	b := &recordBuilder{tenant: "contoso.onmicrosoft.com", includeSubject: true, version: "test"}
 	checkGolden(t, "graph.yaml", b.build(newRecords(graph.Rows), pollStart))
@@ -57,7 +58,7 @@ func TestRecordsWithoutSubject(t *testing.T) {
 		b := &recordBuilder{tenant: "t", legacyNames: legacyNames}
 		ld := b.build(newRecords(graph.Rows), pollStart)
 		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-		for i := 0; i < lrs.Len(); i++ {
+		for i := range lrs.Len() {
 			lr := lrs.At(i)
 			_, inAttrs := lr.Attributes().Get("email.subject")
 			assert.False(t, inAttrs)
@@ -100,8 +101,10 @@ func newRecords(rows []tracepage.Row) []traceRecord {
 // TestStatusCodesArePinned: remembered rows store these bytes; renumbering one would make
 // stored state read as another status after an upgrade.
 func TestStatusCodesArePinned(t *testing.T) {
-	want := map[string]uint8{"gettingStatus": 1, "pending": 2, "failed": 3, "delivered": 4, "expanded": 5,
-		"quarantined": 6, "filteredAsSpam": 7, "recalled": 8, "none": 9, "unknownFutureValue": 10}
+	want := map[string]uint8{
+		"gettingStatus": 1, "pending": 2, "failed": 3, "delivered": 4, "expanded": 5,
+		"quarantined": 6, "filteredAsSpam": 7, "recalled": 8, "none": 9, "unknownFutureValue": 10,
+	}
 	require.Len(t, deliveryStatuses, len(want))
 	for i, s := range deliveryStatuses {
 		assert.Equal(t, uint8(i+1), s.code, "%s: codes are the table's positions from 1", s.name)

@@ -44,11 +44,6 @@ type bodyRead struct {
 	atLeast int64
 }
 
-// requestBuildError is a request that could not be built from its URL.
-type requestBuildError struct{ err error }
-
-func (e *requestBuildError) Error() string { return "cannot build request: " + e.err.Error() }
-
 // get sends one request. connected (nil: none) is called once the request has its connection
 // (handshake done), not when the answer comes: Microsoft's seconds of thinking must not hold
 // other tenants' start slots. The token is asked for here, after admission, so it is fresh.

@@ -20,7 +20,7 @@ import (
 func rowHash(r *tracepage.Row) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
-	for i := 0; i < len(r.ID); i++ {
+	for i := range len(r.ID) {
 		h = (h ^ uint64(r.ID[i])) * prime
 	}
 	h = (h ^ '|') * prime
@@ -31,7 +31,7 @@ func rowHash(r *tracepage.Row) uint64 {
 			break
 		}
 	}
-	for i := 0; i < len(recipient); i++ {
+	for i := range len(recipient) {
 		c := recipient[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'

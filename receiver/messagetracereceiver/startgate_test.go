@@ -25,7 +25,10 @@ func TestStartGateBoundsFirstRequests(t *testing.T) {
 			leave, err := turn.enter(context.Background())
 			require.NoError(t, err)
 			n := inside.Add(1)
-			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			for m := most.Load(); n > m; m = most.Load() {
+				if most.CompareAndSwap(m, n) {
+					break
+				}
 			}
 			time.Sleep(2 * time.Millisecond)
 			inside.Add(-1)
@@ -50,8 +53,8 @@ func TestStartGateHoldsLaterRequestsUntilTheWaveStarted(t *testing.T) {
 	second := make(chan error, 1)
 	go func() { second <- first.behind(ctx) }()
 	select {
-	case <-second:
-		t.Fatal("the second request went before the other receiver's first attempt")
+	case err := <-second:
+		t.Fatalf("the second request went before the other receiver's first attempt (err %v)", err)
 	case <-time.After(50 * time.Millisecond):
 	}
 	leave, err = last.enter(ctx)

@@ -105,8 +105,10 @@ func (r *messageTraceReceiver) openDetails(ctx context.Context, fresh bool) deta
 	if err != nil {
 		r.set.Logger.Warn("ignoring the stored rows waiting for details; their details will not be fetched", zap.Error(err))
 	}
-	w := &detailsWiring{share: newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now),
-		client: r.client, builder: r.builder, tag: d.Tag, consume: r.consume, now: func() time.Time { return r.now() }}
+	w := &detailsWiring{
+		share:  newRequestBudget(d.MaxRequestsPerWindow, r.cfg.RequestBudget.Interval, r.now),
+		client: r.client, builder: r.builder, tag: d.Tag, consume: r.consume, now: func() time.Time { return r.now() },
+	}
 	w.run = details.New(details.Settings{
 		Config:  details.Config{Wants: d.wants, MaxPerPoll: d.MaxPerPoll, MaxAttempts: d.MaxAttempts, MaxWait: d.MaxWait},
 		Pending: pending, Client: w, Sink: w, Save: r.disk.save, Now: w.now, Logger: r.set.Logger, Telemetry: r.telemetry,

@@ -120,7 +120,7 @@ func TestStorageThatCannotBeOpenedIsRetried(t *testing.T) {
 	require.NoError(t, <-started)
 	select {
 	case d := <-waited:
-		assert.Equal(t, setupBackoffMin, d, "retried after the setup back-off")
+		assert.Equal(t, minSetupBackoff, d, "retried after the setup back-off")
 	case <-time.After(5 * time.Second):
 		t.Fatal("no back-off after the storage could not be opened")
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,15 +29,17 @@ const releaseState = "testdata/state/release-1"
 func readReleaseState(t *testing.T) map[string][]byte {
 	t.Helper()
 	state := map[string][]byte{}
-	require.NoError(t, filepath.WalkDir(releaseState, func(path string, d fs.DirEntry, err error) error {
+	// Walked and read through an os.Root, which no symlink leads out of; its paths, below the
+	// directory and slash-separated, are the keys.
+	root, err := os.OpenRoot(releaseState)
+	require.NoError(t, err)
+	defer root.Close()
+	dir := root.FS()
+	require.NoError(t, fs.WalkDir(dir, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, err := filepath.Rel(releaseState, path)
-		if err != nil {
-			return err
-		}
-		state[filepath.ToSlash(rel)], err = os.ReadFile(path)
+		state[path], err = fs.ReadFile(dir, path)
 		return err
 	}))
 	return state
@@ -110,10 +111,14 @@ func TestStateOfTheLastReleaseLoadsAndRoundTrips(t *testing.T) {
 	assert.Empty(t, dropped)
 	st.pending = pending
 	require.Len(t, pending.Entries(), 2)
-	assert.Equal(t, pendingDetail{TraceID: rows[1].ID, Recipient: "bob@example.com", MessageID: "<b2@example.com>", Status: "pending",
-		Received: base.Add(-2 * time.Minute), Added: base}, pending.Entries()[0])
-	assert.Equal(t, pendingDetail{TraceID: rows[2].ID, Recipient: "carol@example.com", Status: "failed",
-		Received: base.Add(-25 * time.Minute), Added: base, Attempts: 2}, pending.Entries()[1])
+	assert.Equal(t, pendingDetail{
+		TraceID: rows[1].ID, Recipient: "bob@example.com", MessageID: "<b2@example.com>", Status: "pending",
+		Received: base.Add(-2 * time.Minute), Added: base,
+	}, pending.Entries()[0])
+	assert.Equal(t, pendingDetail{
+		TraceID: rows[2].ID, Recipient: "carol@example.com", Status: "failed",
+		Received: base.Add(-25 * time.Minute), Added: base, Attempts: 2,
+	}, pending.Entries()[1])
 
 	// Written back, whole (as to a new storage file) and as the state copy: the same keys and
 	// the same bytes (the index lists its buckets in any order).

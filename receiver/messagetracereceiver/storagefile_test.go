@@ -126,24 +126,6 @@ func (h *harness) tenantReceiver(name string, sink *consumertest.LogsSink) (*mes
 	return h.receiverWith(set, sink)
 }
 
-// requireNoLossFewDuplicates checks every row arrived and at most maxDup arrived twice.
-func requireNoLossFewDuplicates(t *testing.T, want []msgtracetest.Row, got []string, maxDup int) {
-	t.Helper()
-	seen := map[string]int{}
-	for _, k := range got {
-		seen[k]++
-	}
-	dups := 0
-	for _, k := range keysOf(want) {
-		require.GreaterOrEqual(t, seen[k], 1, "row %s lost", k)
-		dups += seen[k] - 1
-		delete(seen, k)
-	}
-	require.Empty(t, seen, "rows delivered that the tenant does not hold")
-	require.LessOrEqual(t, dups, maxDup, "duplicates")
-	t.Logf("%d rows, %d duplicates", len(want), dups)
-}
-
 func errorLogs(h *harness, msg string) []string {
 	var out []string
 	for _, e := range h.logs.FilterLevelExact(zapcore.ErrorLevel).FilterMessageSnippet(msg).All() {

@@ -82,8 +82,10 @@ type Runner struct {
 }
 
 func New(s Settings) *Runner {
-	return &Runner{cfg: s.Config, pending: s.Pending, client: s.Client, sink: s.Sink, save: s.Save, now: s.Now,
-		logger: s.Logger, telemetry: s.Telemetry}
+	return &Runner{
+		cfg: s.Config, pending: s.Pending, client: s.Client, sink: s.Sink, save: s.Save, now: s.Now,
+		logger: s.Logger, telemetry: s.Telemetry,
+	}
 }
 
 // Pending is the set of rows waiting for details.
