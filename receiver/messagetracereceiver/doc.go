@@ -16,11 +16,12 @@
 //   - planner.go: which range to read next, resuming or clamping a checkpoint, and the
 //     progress inside a range (rangeProgress, rangeOrder).
 //   - api.go: everything that differs between Graph and the Reporting Web Service (traceAPI),
-//     chosen once from `api`. client.go: the one Fetch the passes call, composed of four layers
-//     that never call back into the one above: admission.go (the request budget of budget.go, the start wave of
-//     startgate.go, the page memory of memory.go) -> request.go (token, HTTP; body.go reads the
-//     body within its bounds) -> classify.go (what an answer means, as an error type) ->
-//     retry.go (whether and when to try again); details_client.go sends details requests
+//     chosen once from `api`. client.go: the one Fetch the passes call, composed of four
+//     layers, each using only what is below it (retry.go runs the attempt it is handed):
+//     admission.go (the request budget of budget.go, the start wave of startgate.go, the page
+//     memory of memory.go) -> request.go (token, HTTP; body.go reads the body within its
+//     bounds) -> classify.go (what an answer means, as an error type) -> retry.go (whether
+//     and when to try again); details_client.go sends details requests
 //     through the same request layer. credentials.go picks the one token source the
 //     configuration names: auth.go logs in as the app (secret, certificate, or the federated
 //     token file of federated.go), managedidentity.go asks this machine's managed identity
