@@ -5,7 +5,9 @@
 #   - every requirement of one of our modules is at the product version (dist.version) and is
 #     replaced by the directory that holds that module;
 #   - both ocb manifests take our components at the product version;
-#   - each module is tidy (go mod tidy -diff).
+#   - each module is tidy (go mod tidy -diff);
+#   - CHANGELOG.md's "Tags a release needs" names the tag of every nested module (a user's
+#     go get of a component fails on a required module whose version was never tagged).
 # Usage: scripts/check-modules.sh VERSION MODULE_DIR...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +54,12 @@ for manifest in builder-config.yaml testdata/dropin/builder-config.yaml; do
 		[ "$ver" = "$version" ] || err "$manifest takes $path $ver; our components are at the product version $version"
 		[ -n "${dir_of[$path]:-}" ] || err "$manifest takes $path, which is not one of our modules"
 	done < <(sed -n "s|^[[:space:]]*- gomod: \($prefix/[^[:space:]]*\) \(v[^[:space:]]*\).*|\1 \2|p" "$manifest")
+done
+
+for m in "${modules[@]}"; do
+	[ "$m" = . ] && continue
+	grep -qE "^$m/vX\.Y\.Z( |$)" CHANGELOG.md ||
+		err "CHANGELOG.md's \"Tags a release needs\" lacks $m/vX.Y.Z: a release must tag every nested module"
 done
 
 [ $fail = 0 ] || exit 1
