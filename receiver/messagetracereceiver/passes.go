@@ -174,137 +174,213 @@ func (r *messageTraceReceiver) step(ctx context.Context, p *pass, observed time.
 
 // walk reads one range page by page, delivering each page before storing progress past it.
 func (r *messageTraceReceiver) walk(ctx context.Context, p *pass, prog *rangeProgress, observed time.Time) (pages, emitted int, complete bool, err error) {
-	resumed := prog.Rows > 0
-	pageURL := r.client.firstPageURL(prog.queryBounds())
-	isNext := false
-	requeries, loops := 0, 0
-	repeats := map[uint64]int{} // one page's rows by identity (dropRepeats)
-	var outside outOfRange
-	defer func() { r.reportOutOfRange(ctx, p, prog, &outside) }()
-	staleRun := 0                 // next-link pages in a row whose rows of the range were all delivered
-	fresh := false                // a row was delivered since the last fresh query
-	followed := map[string]bool{} // next-links followed since the last fresh query
-	// requery reads the rest of the range with a fresh query narrowed by the progress (after
-	// the newest or oldest row delivered), within maxRequeries without progress and
-	// maxLoopRequeries in all.
-	requery := func() {
-		resumed, isNext = true, false
-		pageURL = r.client.firstPageURL(prog.queryBounds())
-		clear(followed)
-		staleRun, fresh = 0, false
+	w := newRangeWalk(r, p, prog, observed)
+	defer func() { r.reportOutOfRange(ctx, p, prog, &w.outside) }()
+	// A fetched page holds its share of the collector's page memory until it is delivered.
+	defer func() { w.release() }()
+	for {
+		var done bool
+		if done, complete, err = w.step(ctx); done {
+			return w.pages, w.emitted, complete, err
+		}
 	}
-	// A repeating API is warned about once per walk: each fresh query may meet the loop again.
-	looped := func(what string) error {
-		loops++
-		if requeries >= maxRequeries || loops > maxLoopRequeries {
-			return fmt.Errorf("%w (%s) after %d fresh queries of the range %v to %v; the next poll goes on from the checkpoint",
-				errRepeatingPages, what, loops-1, prog.Start, prog.End)
+}
+
+// rangeWalk is what one walk of a range keeps from page to page.
+type rangeWalk struct {
+	r        *messageTraceReceiver
+	p        *pass
+	prog     *rangeProgress
+	observed time.Time
+
+	pageURL          string
+	isNext           bool
+	resumed          bool
+	requeries, loops int
+	repeats          map[uint64]int // one page's rows by identity (dropRepeats)
+	outside          outOfRange
+	staleRun         int             // next-link pages in a row whose rows of the range were all delivered
+	fresh            bool            // a row was delivered since the last fresh query
+	followed         map[string]bool // next-links followed since the last fresh query
+	release          func()
+	pages, emitted   int
+}
+
+func newRangeWalk(r *messageTraceReceiver, p *pass, prog *rangeProgress, observed time.Time) *rangeWalk {
+	return &rangeWalk{
+		r: r, p: p, prog: prog, observed: observed,
+		resumed:  prog.Rows > 0,
+		pageURL:  r.client.firstPageURL(prog.queryBounds()),
+		repeats:  map[uint64]int{},
+		followed: map[string]bool{},
+		release:  func() {},
+	}
+}
+
+// step reads the next page of the range and delivers its new rows. done: the walk ends, with
+// err, complete, or paused for the other pass.
+func (w *rangeWalk) step(ctx context.Context) (done, complete bool, err error) {
+	page, again, err := w.fetch(ctx)
+	if err != nil || again {
+		return err != nil, false, err
+	}
+	handled, inRange := w.rowsOf(page)
+	handled = w.dropRepeats(handled)
+	if w.stale(inRange, handled) {
+		// Rows of the range on a next-link's page, all delivered already: the API is
+		// repeating itself. Delivering them would send them again, following its link
+		// would loop.
+		if err = w.looped("a page without new rows"); err != nil {
+			return true, false, err
 		}
-		requeries++
-		fields := []zap.Field{
-			zap.String("pass", p.name), zap.String("seen", what), zap.Time("from", prog.Start), zap.Time("to", prog.End),
-			zap.Int("rows_delivered", prog.Rows), zap.Int("pages", pages), zap.Int("fresh_queries", loops),
+		w.staleRun = 0
+		return false, false, nil
+	}
+	if err = w.deliverPage(ctx, handled); err != nil {
+		return true, false, err
+	}
+	if page.Next == "" {
+		return true, true, nil
+	}
+	if w.p.shares && w.pages >= w.p.planner.pageBudget() && w.prog.Order.exact() {
+		// Progress is stored exactly, so the rest is queried afresh on the next turn.
+		return true, false, nil
+	}
+	err = w.nextLink(page.Next)
+	return err != nil, false, err
+}
+
+// fetch reads the page at pageURL, releasing the page read before. again: Microsoft refused a
+// next-link it issued, and the rest of the range is queried afresh instead (within maxRequeries).
+func (w *rangeWalk) fetch(ctx context.Context) (*tracepage.Page, bool, error) {
+	w.release()
+	page, done, err := w.r.client.Fetch(ctx, w.pageURL, w.isNext)
+	w.release = done
+	if errors.Is(err, errPoisonedLink) && w.requeries < maxRequeries {
+		w.requeries++
+		w.r.set.Logger.Warn("Microsoft refused a next-link it issued; querying the rest of the range afresh",
+			zap.Error(err), zap.Time("from", w.prog.Start), zap.Time("to", w.prog.End), zap.Int("rows_delivered", w.prog.Rows))
+		w.requery()
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	w.pages++
+	w.r.health.pageRead()
+	w.r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
+	return page, false, nil
+}
+
+// rowsOf picks, in place, the page's rows of the range that are new to it; inRange counts all
+// its rows of the range, new or not.
+func (w *rangeWalk) rowsOf(page *tracepage.Page) (handled []tracepage.Row, inRange int) {
+	handled = page.Rows[:0]
+	for i := range page.Rows {
+		row := &page.Rows[i]
+		if row.TimeUnknown && (row.Received.IsZero() || w.r.unreachable(row.Received, w.observed)) {
+			// An unparsed row on a page without any parsed row, or next to rows dated where
+			// no range reaches: it lies somewhere in what was queried, so it is placed at
+			// the end of the range.
+			row.Received = w.prog.End
 		}
-		if loops == 1 {
-			r.set.Logger.Warn("the API repeated a page or a next-link; querying the rest of the range afresh", fields...)
-		} else {
-			r.set.Logger.Debug("the API repeated a page or a next-link again; querying the rest of the range afresh", fields...)
+		if !w.prog.contains(row) {
+			if !w.prog.near(row) && w.r.unreachable(row.Received, w.observed) {
+				w.outside.add(row)
+			}
+			continue
 		}
-		requery()
+		inRange++
+		if !w.resumed || w.prog.wants(row) {
+			handled = append(handled, *row)
+		}
+	}
+	return handled, inRange
+}
+
+func (w *rangeWalk) dropRepeats(rows []tracepage.Row) []tracepage.Row {
+	rows, dropped := dropRepeats(rows, w.repeats)
+	if dropped > 0 {
+		w.r.set.Logger.Debug("rows repeated on one page are emitted once", zap.String("pass", w.p.name), zap.Int("repeats", dropped))
+	}
+	return rows
+}
+
+// stale counts the next-link pages in a row that hold rows of the range but none new, and
+// reports whether there are more of them than staleAllowed.
+func (w *rangeWalk) stale(inRange int, handled []tracepage.Row) bool {
+	if w.isNext && inRange > 0 && !anyNew(w.prog, handled) {
+		w.staleRun++
+	} else {
+		w.staleRun = 0
+	}
+	return w.staleRun > w.r.staleAllowed(w.prog, w.resumed && !w.fresh)
+}
+
+// deliverPage delivers the page's new rows, then stores the progress past them.
+func (w *rangeWalk) deliverPage(ctx context.Context, rows []tracepage.Row) error {
+	if len(rows) == 0 {
 		return nil
 	}
-	// A fetched page holds its share of the collector's page memory until it is delivered.
-	release := func() {}
-	defer func() { release() }()
-	for {
-		release()
-		page, done, err := r.client.Fetch(ctx, pageURL, isNext)
-		release = done
-		if errors.Is(err, errPoisonedLink) && requeries < maxRequeries {
-			requeries++
-			r.set.Logger.Warn("Microsoft refused a next-link it issued; querying the rest of the range afresh",
-				zap.Error(err), zap.Time("from", prog.Start), zap.Time("to", prog.End), zap.Int("rows_delivered", prog.Rows))
-			requery()
-			continue
-		}
-		if err != nil {
-			return pages, emitted, false, err
-		}
-		pages++
-		r.health.pageRead()
-		r.telemetry.ReceiverMessageTracePages.Add(ctx, 1)
-		handled, inRange := page.Rows[:0], 0
-		for i := range page.Rows {
-			row := &page.Rows[i]
-			if row.TimeUnknown && (row.Received.IsZero() || r.unreachable(row.Received, observed)) {
-				// An unparsed row on a page without any parsed row, or next to rows dated where
-				// no range reaches: it lies somewhere in what was queried, so it is placed at
-				// the end of the range.
-				row.Received = prog.End
-			}
-			if !prog.contains(row) {
-				if !prog.near(row) && r.unreachable(row.Received, observed) {
-					outside.add(row)
-				}
-				continue
-			}
-			inRange++
-			if !resumed || prog.wants(row) {
-				handled = append(handled, *row)
-			}
-		}
-		handled, dropped := dropRepeats(handled, repeats)
-		if dropped > 0 {
-			r.set.Logger.Debug("rows repeated on one page are emitted once", zap.String("pass", p.name), zap.Int("repeats", dropped))
-		}
-		stale := 0
-		if isNext && inRange > 0 && !anyNew(prog, handled) {
-			stale = staleRun + 1
-		}
-		if staleRun = stale; stale > r.staleAllowed(prog, resumed && !fresh) {
-			// Rows of the range on a next-link's page, all delivered already: the API is
-			// repeating itself. Delivering them would send them again, following its link
-			// would loop.
-			if err := looped("a page without new rows"); err != nil {
-				return pages, emitted, false, err
-			}
-			staleRun = 0
-			continue
-		}
-		if len(handled) > 0 {
-			n, err := r.deliver(ctx, p, handled, observed)
-			if err != nil {
-				return pages, emitted, false, err
-			}
-			emitted += n
-			requeries, fresh = 0, true
-			prog.delivered(handled)
-			*p.cp() = passCheckpoint{Done: p.cp().Done, Open: prog}
-			r.disk.save(ctx)
-		}
-		if page.Next == "" {
-			return pages, emitted, true, nil
-		}
-		if p.shares && pages >= p.planner.pageBudget() && prog.Order.exact() {
-			// Progress is stored exactly, so the rest is queried afresh on the next turn.
-			return pages, emitted, false, nil
-		}
-		next, err := r.client.resolveNextLink(pageURL, page.Next)
-		if err != nil {
-			return pages, emitted, false, err
-		}
-		if next == pageURL || followed[next] {
-			// Caught before it is requested: the loop costs no request.
-			if err := looped("a next-link followed before"); err != nil {
-				return pages, emitted, false, err
-			}
-			continue
-		}
-		if len(followed) < maxFollowedLinks {
-			followed[next] = true
-		}
-		pageURL, isNext = next, true
+	n, err := w.r.deliver(ctx, w.p, rows, w.observed)
+	if err != nil {
+		return err
 	}
+	w.emitted += n
+	w.requeries, w.fresh = 0, true
+	w.prog.delivered(rows)
+	*w.p.cp() = passCheckpoint{Done: w.p.cp().Done, Open: w.prog}
+	w.r.disk.save(ctx)
+	return nil
+}
+
+// nextLink moves on to the page's next-link. A link followed before is caught before it is
+// requested: the loop costs no request.
+func (w *rangeWalk) nextLink(link string) error {
+	next, err := w.r.client.resolveNextLink(w.pageURL, link)
+	if err != nil {
+		return err
+	}
+	if next == w.pageURL || w.followed[next] {
+		return w.looped("a next-link followed before")
+	}
+	if len(w.followed) < maxFollowedLinks {
+		w.followed[next] = true
+	}
+	w.pageURL, w.isNext = next, true
+	return nil
+}
+
+// requery reads the rest of the range with a fresh query narrowed by the progress (after the
+// newest or oldest row delivered), within maxRequeries without progress and maxLoopRequeries
+// in all.
+func (w *rangeWalk) requery() {
+	w.resumed, w.isNext = true, false
+	w.pageURL = w.r.client.firstPageURL(w.prog.queryBounds())
+	clear(w.followed)
+	w.staleRun, w.fresh = 0, false
+}
+
+// looped queries the range afresh after the API repeated what, or ends the walk past the bounds.
+// A repeating API is warned about once per walk: each fresh query may meet the loop again.
+func (w *rangeWalk) looped(what string) error {
+	w.loops++
+	if w.requeries >= maxRequeries || w.loops > maxLoopRequeries {
+		return fmt.Errorf("%w (%s) after %d fresh queries of the range %v to %v; the next poll goes on from the checkpoint",
+			errRepeatingPages, what, w.loops-1, w.prog.Start, w.prog.End)
+	}
+	w.requeries++
+	fields := []zap.Field{
+		zap.String("pass", w.p.name), zap.String("seen", what), zap.Time("from", w.prog.Start), zap.Time("to", w.prog.End),
+		zap.Int("rows_delivered", w.prog.Rows), zap.Int("pages", w.pages), zap.Int("fresh_queries", w.loops),
+	}
+	if w.loops == 1 {
+		w.r.set.Logger.Warn("the API repeated a page or a next-link; querying the rest of the range afresh", fields...)
+	} else {
+		w.r.set.Logger.Debug("the API repeated a page or a next-link again; querying the rest of the range afresh", fields...)
+	}
+	w.requery()
+	return nil
 }
 
 // unreachable reports whether no range this receiver reads holds time t: it is in time the
