@@ -9,10 +9,11 @@
 //     client and the state, opened in the receiver's own goroutine, and details wired in;
 //     startgate.go: how the receivers of one collector start together (a bounded wave of
 //     first requests).
-//   - passes.go: one poll: the settled and early passes take turns range by range (step),
-//     a range is walked page by page (walk), and each row goes forward once (deliver):
-//     seen? changed? then a record, then the pipeline, then the checkpoint. Each pass carries
-//     what differs between the two (newPasses).
+//   - passes.go: one poll: the settled and early passes take turns range by range (step).
+//     pass.go: what differs between the two (set by newPasses). walk.go: a range is walked
+//     page by page (walk, the steps of a rangeWalk: fetch, rowsOf, stale, deliverPage,
+//     nextLink), and each row goes forward once (deliver): seen? changed? then a record, then
+//     the pipeline, then the checkpoint.
 //   - planner.go: which range to read next, resuming or clamping a checkpoint, and the
 //     progress inside a range (rangeProgress, rangeOrder).
 //   - api.go: everything that differs between Graph and the Reporting Web Service (traceAPI),
