@@ -28,3 +28,13 @@ func BenchmarkIsWarning(b *testing.B) {
 	}
 	_ = n
 }
+
+// TestNoStatusHasTheCodeOfARowNeverEmitted: deliver skips the table's scan for a row never
+// emitted because no status, known or not, is given statusUnknown's code.
+func TestNoStatusHasTheCodeOfARowNeverEmitted(t *testing.T) {
+	for _, s := range deliveryStatuses {
+		assert.NotEqual(t, uint8(statusUnknown), statusCode(s.name), s.name)
+	}
+	assert.NotEqual(t, uint8(statusUnknown), statusCode("someFutureStatus"))
+	assert.NotEqual(t, uint8(statusUnknown), statusCode(""))
+}

@@ -331,7 +331,9 @@ func (r *messageTraceReceiver) deliver(ctx context.Context, p *pass, rows []trac
 	for i := range rows {
 		rec := traceRecord{row: &rows[i], status: normaliseStatus(rows[i].Status)}
 		rec.before = r.state.seen.lookup(rec.row)
-		if rec.before == statusCode(rec.status) {
+		// A row never emitted (always so without an early pass) skips the status table's scan:
+		// statusCode is never statusUnknown.
+		if rec.before != statusUnknown && rec.before == statusCode(rec.status) {
 			continue // emitted before with this status: a boundary or restart repeat
 		}
 		switch {
