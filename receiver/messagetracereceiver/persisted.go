@@ -117,8 +117,13 @@ type pendingFile struct {
 	Entries []storedPending `json:"pending"`
 }
 
+// encodePending keeps a nil set nil: the release before issue 22 stored a set never filled or
+// cleared as "pending":null and one whose rows were all removed as [], and these bytes stay.
 func encodePending(rows []details.Row) pendingFile {
-	f := pendingFile{Version: detailsPendingVersion, Entries: make([]storedPending, len(rows))}
+	f := pendingFile{Version: detailsPendingVersion}
+	if rows != nil {
+		f.Entries = make([]storedPending, len(rows))
+	}
 	for i := range rows {
 		f.Entries[i] = storedPending(rows[i])
 	}
