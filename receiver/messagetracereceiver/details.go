@@ -39,12 +39,17 @@ type detailsWiring struct {
 	now     func() time.Time
 }
 
+// queue hands the runner the delivered rows it wants, filtered here so that a page of rows of
+// other statuses costs no rows built only to be dropped.
 func (w *detailsWiring) queue(ctx context.Context, rows []traceRecord) {
-	queued := make([]details.Row, 0, len(rows))
+	var queued []details.Row
 	for i := range rows {
 		row := rows[i].row
 		if row.ParseError != "" {
 			continue // its status is not known for sure; the raw row is delivered for a person
+		}
+		if !w.run.Wants(rows[i].status) {
+			continue
 		}
 		queued = append(queued, details.Row{TraceID: row.ID, Recipient: row.Recipient, MessageID: row.MessageID, Status: rows[i].status, Received: row.Received})
 	}

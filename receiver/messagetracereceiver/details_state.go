@@ -2,8 +2,6 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
@@ -27,8 +25,7 @@ func (p pendingPart) saveOps() []*storage.Operation {
 
 // allOps is the operation that stores the whole set (the state copy).
 func (p pendingPart) allOps() []*storage.Operation {
-	raw, _ := json.Marshal(encodePending(p.set.Entries()))
-	return []*storage.Operation{storage.SetOperation(detailsPendingKey, raw)}
+	return []*storage.Operation{storage.SetOperation(detailsPendingKey, encodePendingFile(p.set.Entries()))}
 }
 
 func (p pendingPart) saved()          { p.set.Saved() }
@@ -42,15 +39,9 @@ func loadPendingDetails(ctx context.Context, client storage.Client, maxCount, ma
 	if err != nil || raw == nil {
 		return s, nil, err
 	}
-	if len(raw) > 2*maxBytes+1024 {
-		return s, nil, fmt.Errorf("stored pending details are %d bytes, over twice max_pending_bytes", len(raw))
+	rows, err := decodePendingFile(raw, maxBytes)
+	if err != nil {
+		return s, nil, err
 	}
-	var f pendingFile
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return s, nil, fmt.Errorf("stored pending details are corrupt: %w", err)
-	}
-	if f.Version != detailsPendingVersion {
-		return s, nil, fmt.Errorf("stored pending details have version %d, this build reads %d", f.Version, detailsPendingVersion)
-	}
-	return s, s.Restore(decodePending(f)), nil
+	return s, s.Restore(rows), nil
 }

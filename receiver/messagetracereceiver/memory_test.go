@@ -2,6 +2,9 @@ package messagetracereceiver
 
 import (
 	"context"
+	"reflect"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,24 +22,20 @@ import (
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 )
 
-// countingPool is the page memory's semaphore with its use watched: what is held now, the
-// highest ever held, and how many callers wait in Acquire.
+// countingPool is the page memory's semaphore with its use watched: what is held now and the
+// highest ever held. Who waits is read from the semaphore itself (someoneWaits, queuedIn): a
+// count kept here would count a caller before the semaphore has queued it.
 type countingPool struct {
 	sem *semaphore.Weighted
 
 	mu         sync.Mutex
 	used, peak int64
-	waiting    int
 }
 
 func (p *countingPool) Acquire(ctx context.Context, n int64) error {
-	p.mu.Lock()
-	p.waiting++
-	p.mu.Unlock()
 	err := p.sem.Acquire(ctx, n)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.waiting--
 	if err == nil {
 		p.took(n)
 	}
@@ -85,12 +84,34 @@ func (m *pageMemory) stats() (used, peak int64) {
 	return p.used, p.peak
 }
 
-// waiters is how many callers wait in acquire, of a watched memory.
-func (m *pageMemory) waiters() int {
-	p := m.pool.(*countingPool)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.waiting
+// someoneWaits says whether a caller is queued in a watched memory's semaphore: TryAcquire(0)
+// fails exactly when its wait list is not empty, and takes nothing when it succeeds.
+func (m *pageMemory) someoneWaits() bool {
+	return !m.pool.(*countingPool).sem.TryAcquire(0)
+}
+
+// queuedIn counts the goroutines the test started that are queued in a semaphore: parked in
+// Weighted.Acquire's select, which a caller reaches only after it joined the wait list (the
+// count TryAcquire(0) cannot give beyond the first).
+func queuedIn(t *testing.T) int {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	creator := "created by " + reflect.TypeFor[countingPool]().PkgPath() + "." + t.Name() + " in goroutine "
+	queued := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, "[select") && strings.Contains(g, "semaphore.(*Weighted).Acquire(") && strings.Contains(g, creator) {
+			queued++
+		}
+	}
+	return queued
 }
 
 func TestPageMemoryIsFirstComeFirstServed(t *testing.T) {
@@ -111,7 +132,7 @@ func TestPageMemoryIsFirstComeFirstServed(t *testing.T) {
 		m.release(n)
 	}()
 	<-big
-	require.Eventually(t, func() bool { return m.waiters() == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, m.someoneWaits, 5*time.Second, time.Millisecond)
 	go func() {
 		defer wg.Done()
 		n, err := m.acquire(ctx, 2) // would fit at once, but someone waits: queue
@@ -119,8 +140,9 @@ func TestPageMemoryIsFirstComeFirstServed(t *testing.T) {
 		order <- n
 		m.release(n)
 	}()
-	require.Eventually(t, func() bool { return m.waiters() == 2 }, 5*time.Second, time.Millisecond)
-	time.Sleep(20 * time.Millisecond)
+	// Until the small one is queued or has overtaken: either way it has passed the point where
+	// it could take the free bytes, and the check below holds whatever the timing.
+	require.Eventually(t, func() bool { return queuedIn(t) == 2 || len(order) > 0 }, 5*time.Second, time.Millisecond)
 	assert.Empty(t, order, "the small request overtook the large one queued before it")
 	assert.False(t, m.tryAcquire(1), "tryAcquire must not overtake waiters")
 	m.release(8)
@@ -138,7 +160,7 @@ func TestPageMemoryCancelledWaiterLetsOthersIn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := m.acquire(ctx, 10); errc <- err }()
-	require.Eventually(t, func() bool { return m.waiters() == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, m.someoneWaits, 5*time.Second, time.Millisecond)
 	got := make(chan struct{})
 	go func() { n, _ := m.acquire(context.Background(), 5); m.release(n); close(got) }()
 	cancel()

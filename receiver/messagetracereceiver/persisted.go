@@ -21,8 +21,8 @@ import (
 //
 //   - message_trace_checkpoint: the checkpoint, JSON (checkpoint, rangeProgress, boundRows);
 //   - seen_index and seen/<bucket start, unix seconds>: the remembered rows, a JSON list of
-//     bucket starts and one binary bucket each (seenBucket encoding below);
-//   - details_pending: the rows waiting for details, JSON (pendingFile).
+//     bucket starts (encodeSeenIndex) and one binary bucket each (encodeSeenBucket);
+//   - details_pending: the rows waiting for details, JSON (pendingFile, encodePendingFile).
 //
 // The state copy beside a file_storage file (statecopy.go) holds the same keys and values.
 
@@ -75,6 +75,21 @@ const (
 
 func seenBucketKey(start int64) string { return seenKeyPrefix + strconv.FormatInt(start, 10) }
 
+// encodeSeenIndex is the index's stored value: the buckets' starts as a JSON list.
+func encodeSeenIndex(starts []int64) []byte {
+	raw, _ := json.Marshal(starts)
+	return raw
+}
+
+// decodeSeenIndex reads encodeSeenIndex's value.
+func decodeSeenIndex(raw []byte) ([]int64, error) {
+	var starts []int64
+	if err := json.Unmarshal(raw, &starts); err != nil {
+		return nil, fmt.Errorf("remembered rows index is corrupt: %w", err)
+	}
+	return starts, nil
+}
+
 // encodeSeenBucket is a bucket's stored value: the version byte, then per row its hash (8
 // bytes, little-endian) and its status code (1 byte), sorted by hash.
 func encodeSeenBucket(hashes []uint64, statuses []uint8) []byte {
@@ -117,12 +132,39 @@ type pendingFile struct {
 	Entries []storedPending `json:"pending"`
 }
 
+// encodePending keeps a nil set nil: the release before issue 22 stored a set never filled or
+// cleared as "pending":null and one whose rows were all removed as [], and these bytes stay.
 func encodePending(rows []details.Row) pendingFile {
-	f := pendingFile{Version: detailsPendingVersion, Entries: make([]storedPending, len(rows))}
+	f := pendingFile{Version: detailsPendingVersion}
+	if rows != nil {
+		f.Entries = make([]storedPending, len(rows))
+	}
 	for i := range rows {
 		f.Entries[i] = storedPending(rows[i])
 	}
 	return f
+}
+
+// encodePendingFile is the pending set's stored value.
+func encodePendingFile(rows []details.Row) []byte {
+	raw, _ := json.Marshal(encodePending(rows))
+	return raw
+}
+
+// decodePendingFile reads encodePendingFile's value, refusing one over twice maxBytes (with
+// room for the JSON around the rows) or of another version.
+func decodePendingFile(raw []byte, maxBytes int) ([]details.Row, error) {
+	if len(raw) > 2*maxBytes+1024 {
+		return nil, fmt.Errorf("stored pending details are %d bytes, over twice max_pending_bytes", len(raw))
+	}
+	var f pendingFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("stored pending details are corrupt: %w", err)
+	}
+	if f.Version != detailsPendingVersion {
+		return nil, fmt.Errorf("stored pending details have version %d, this build reads %d", f.Version, detailsPendingVersion)
+	}
+	return decodePending(f), nil
 }
 
 func decodePending(f pendingFile) []details.Row {

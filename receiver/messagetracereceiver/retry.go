@@ -49,6 +49,12 @@ type retryState struct {
 // newBackOff is retry_on_failure's schedule as the collector's exporters use it: initial_interval
 // times multiplier per earlier failure, capped at max_interval, randomised by
 // ±randomization_factor after the cap.
+//
+// This equals the receiver's hand-written schedule before issue 22 only because validateRetry
+// (config.go) requires initial_interval > 0, max_interval >= initial_interval and multiplier
+// >= 1. Outside them the two differ: the library does not cap the first wait at max_interval,
+// and with a multiplier below 1 an interval truncated to 0 starts again at initial_interval.
+// TestBackOffScheduleIsPinned pins the waits.
 func newBackOff(b configretry.BackOffConfig) *backoff.ExponentialBackOff {
 	return &backoff.ExponentialBackOff{
 		InitialInterval:     b.InitialInterval,

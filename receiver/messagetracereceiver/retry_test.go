@@ -2,6 +2,7 @@ package messagetracereceiver
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -148,4 +149,41 @@ func nthBackOff(b configretry.BackOffConfig, n int) time.Duration {
 		d = s.NextBackOff()
 	}
 	return d
+}
+
+// The library's schedule, without jitter, is the one the receiver computed itself before issue
+// 22 (initial_interval * multiplier^(failures-1), capped at max_interval), for the default
+// retry_on_failure and another valid one: a library upgrade that changes it fails here.
+func TestBackOffScheduleIsPinned(t *testing.T) {
+	def := createDefaultConfig().(*Config).BackOffConfig
+	def.RandomizationFactor = 0
+	other := configretry.BackOffConfig{Enabled: true, InitialInterval: 500 * time.Millisecond, Multiplier: 1.5, MaxInterval: 3 * time.Second}
+	constant := configretry.BackOffConfig{Enabled: true, InitialInterval: 3 * time.Second, Multiplier: 1, MaxInterval: 3 * time.Second}
+	for _, c := range []struct {
+		name string
+		b    configretry.BackOffConfig
+		want []time.Duration
+	}{
+		{"default", def, []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}},
+		{"other", other, []time.Duration{500 * time.Millisecond, 750 * time.Millisecond, 1125 * time.Millisecond, 1687500 * time.Microsecond, 2531250 * time.Microsecond, 3 * time.Second, 3 * time.Second}},
+		{"constant", constant, []time.Duration{3 * time.Second, 3 * time.Second, 3 * time.Second}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			require.Empty(t, (&Config{BackOffConfig: c.b}).validateRetry(), "a configuration the receiver accepts")
+			s := newBackOff(c.b)
+			var got []time.Duration
+			for range c.want {
+				got = append(got, s.NextBackOff())
+			}
+			assert.Equal(t, c.want, got)
+			// And far past the cap, as the old formula gave it (it capped an infinite step too).
+			for n := 1; n <= 200; n++ {
+				old := float64(c.b.InitialInterval) * math.Pow(c.b.Multiplier, float64(n-1))
+				if old > float64(c.b.MaxInterval) || math.IsInf(old, 0) {
+					old = float64(c.b.MaxInterval)
+				}
+				require.Equal(t, time.Duration(old), nthBackOff(c.b, n), "retry %d", n)
+			}
+		})
+	}
 }

@@ -2,7 +2,6 @@ package messagetracereceiver // import "github.com/msgtrace/otelcol-msgtrace/rec
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -178,8 +177,7 @@ func (s *seenState) ops(all bool) []*storage.Operation {
 		for k := range s.buckets {
 			keys = append(keys, k)
 		}
-		idx, _ := json.Marshal(keys)
-		ops = append(ops, storage.SetOperation(seenIndexKey, idx))
+		ops = append(ops, storage.SetOperation(seenIndexKey, encodeSeenIndex(keys)))
 	}
 	return ops
 }
@@ -206,9 +204,9 @@ func loadSeenState(ctx context.Context, client storage.Client) (*seenState, erro
 	if err != nil || raw == nil {
 		return s, err
 	}
-	var keys []int64
-	if err := json.Unmarshal(raw, &keys); err != nil {
-		return newSeenState(), fmt.Errorf("remembered rows index is corrupt: %w", err)
+	keys, err := decodeSeenIndex(raw)
+	if err != nil {
+		return newSeenState(), err
 	}
 	for _, k := range keys {
 		buf, err := client.Get(ctx, seenBucketKey(k))

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/msgtrace/otelcol-msgtrace/internal/msgtracetest"
+	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/details"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/metadata"
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
 )
@@ -183,5 +184,42 @@ func TestReceiverResumesTheLastReleasesState(t *testing.T) {
 		if k != seenIndexKey {
 			assert.Equal(t, string(v), string(got), k)
 		}
+	}
+}
+
+// An empty pending set is stored as the last release stored it: null for a set never filled
+// or cleared, [] for one whose rows were all removed (testdata/state/release-1-pending, bytes
+// written by that release's code for each case).
+func TestEmptyPendingSetIsStoredAsTheLastReleaseStoredIt(t *testing.T) {
+	golden := func(name string) string {
+		raw, err := os.ReadFile("testdata/state/release-1-pending/" + name)
+		require.NoError(t, err)
+		return string(raw)
+	}
+	stored := func(s *details.Set) string {
+		ops := pendingPart{set: s}.allOps()
+		require.Len(t, ops, 1)
+		assert.Equal(t, detailsPendingKey, ops[0].Key)
+		return string(ops[0].Value)
+	}
+	assert.Equal(t, golden("empty"), stored(details.NewSet(10, 1<<20)))
+	cleared := details.NewSet(10, 1<<20)
+	assert.Empty(t, cleared.Restore([]details.Row{{
+		TraceID: "1c7f4d5f-9a5b-4d52-8e6f-3a2b8c0d1e22", Recipient: "bob@example.com", Status: "pending",
+		Received: time.Unix(0, 0).UTC(), Added: time.Unix(0, 0).UTC(),
+	}}))
+	cleared.Clear()
+	assert.Equal(t, golden("cleared"), stored(cleared))
+	raw, err := json.Marshal(encodePending([]details.Row{}))
+	require.NoError(t, err)
+	assert.Equal(t, golden("emptied"), string(raw), "a set whose rows were all removed holds an empty, not a nil, list")
+
+	// Each loads back as an empty set.
+	for _, name := range []string{"empty", "cleared", "emptied"} {
+		client := storedClient(t, map[string][]byte{detailsPendingKey: []byte(golden(name))})
+		s, dropped, err := loadPendingDetails(context.Background(), client, 10, 1<<20)
+		require.NoError(t, err, name)
+		assert.Empty(t, dropped, name)
+		assert.Empty(t, s.Entries(), name)
 	}
 }

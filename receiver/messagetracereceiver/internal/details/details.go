@@ -88,6 +88,9 @@ func New(s Settings) *Runner {
 	}
 }
 
+// Wants says whether rows of the status are queued for details (details.statuses).
+func (d *Runner) Wants(status string) bool { return d.cfg.Wants(status) }
+
 // Pending is the set of rows waiting for details.
 func (d *Runner) Pending() *Set { return d.pending }
 

@@ -5,8 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-) // dateCache parses a date once for consecutive rows that share it: the recipients of one
+)
 
+// dateCache parses a date once for consecutive rows that share it: the recipients of one
 // message.
 type dateCache struct {
 	last  strRef

@@ -9,8 +9,9 @@ import (
 	"unsafe"
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/quote"
-) // Row is one message trace row (one message, one recipient) in API-neutral form.
+)
 
+// Row is one message trace row (one message, one recipient) in API-neutral form.
 type Row struct {
 	ID           string
 	MessageID    string

@@ -8,8 +8,9 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
-) // The decoders below are a hand-written, single-pass scanner for the two flat envelopes
+)
 
+// The decoders below are a hand-written, single-pass scanner for the two flat envelopes
 // instead of encoding/json: a full 5,000-row Graph page is about 2 MB and reflection-based
 // decoding cost more than building the records. They keep encoding/json's semantics exactly
 // (the differential fuzz targets in differential_test.go hold them to it):

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/msgtrace/otelcol-msgtrace/receiver/messagetracereceiver/internal/tracepage"
-) // The encoding/json decoders the hand-written ones in tracepage replaced, kept as the
+)
 
+// The encoding/json decoders the hand-written ones in tracepage replaced, kept as the
 // reference they are held to: the differential fuzz targets and tests below require both to
 // accept the same bodies and to produce the same rows and next-link. Each row is decoded on
 // its own, so a row of the wrong types is an unparsed row, not a failed page.
