@@ -97,14 +97,3 @@ type detailsOutcome struct{ err, is error }
 
 func (e detailsOutcome) Error() string   { return e.err.Error() }
 func (e detailsOutcome) Unwrap() []error { return []error{e.err, e.is} }
-
-// full says whether a request would have to wait now.
-func (b *requestBudget) full() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	if now.Before(b.blockedUntil) {
-		return true
-	}
-	return len(b.sent) == b.max && !b.sent[b.head].Add(b.interval).Add(time.Millisecond).Before(now)
-}

@@ -104,16 +104,13 @@ const (
 	ReasonRejected = "rejected" // the pipeline refused the detail records permanently
 )
 
-// Queue adds delivered rows of the chosen statuses to the pending set (after the pipeline
-// accepted them; stored by the save that follows). Rows whose status is not known for sure
-// (unparsed) are not given.
+// Queue adds delivered rows to the pending set (after the pipeline accepted them; stored by
+// the save that follows). The caller gives only rows of statuses the runner Wants, filtered
+// before it builds them, and no row whose status is not known for sure (unparsed).
 func (d *Runner) Queue(ctx context.Context, rows []Row) {
 	now := d.now()
 	var overflow, invalid []Row
 	for _, p := range rows {
-		if !d.cfg.Wants(p.Status) {
-			continue
-		}
 		p.Added = now
 		if p.check() != "" {
 			invalid = append(invalid, p)
