@@ -197,9 +197,12 @@ check-fmt:
 unit:
 	$(call each-module,$(GO) test -race -count=1 ./...)
 
-## e2e: black-box tests of bin/otelcol-msgtrace and bin/otelcol-dropin (needs `make build dropin` first)
+## e2e: black-box tests of bin/otelcol-msgtrace and bin/otelcol-dropin (needs `make build dropin` first).
+## The tests that wait (backoff, outages) run side by side, E2E_PARALLEL at a time: they sleep
+## more than they compute (e2e/parallel_test.go says which stay serial and why).
+E2E_PARALLEL ?= 16
 e2e:
-	OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) OTELCOL_DROPIN_BIN=$(CURDIR)/$(DROPIN_BIN) $(GO) test -tags e2e -count=1 -timeout 20m ./e2e/...
+	OTELCOL_MSGTRACE_BIN=$(CURDIR)/$(BIN) OTELCOL_DROPIN_BIN=$(CURDIR)/$(DROPIN_BIN) $(GO) test -tags e2e -count=1 -timeout 20m -parallel $(E2E_PARALLEL) ./e2e/...
 
 ## soak: the cases that need many repetitions, against bin/otelcol-msgtrace (needs make build and
 ## root for the 3 MB tmpfs; CI runs it): a persistent queue on a volume that fills up while Devo

@@ -18,6 +18,7 @@ import (
 // newCredentialEnv is newEnv with the stack's federated issuer or metadata service.
 func newCredentialEnv(t *testing.T, opts stack.Options) *env {
 	t.Helper()
+	timed(t)
 	opts.Dir = t.TempDir()
 	opts.Tenant.QuotaRequests = -1
 	st, err := stack.Start(opts)
@@ -100,6 +101,7 @@ func TestCredentialCheckNeedsADebugLine(t *testing.T) {
 // Workload identity federation: the token file is replaced mid-run (the kubelet's rotation);
 // the next login presents the new token, and no row is lost or repeated.
 func TestFederatedTokenFileRotation(t *testing.T) {
+	parallel(t)
 	e := newCredentialEnv(t, stack.Options{FederatedSubject: "system:serviceaccount:observability:otelcol-msgtrace"})
 	first, err := os.ReadFile(e.st.TokenFile)
 	if err != nil {
@@ -152,6 +154,7 @@ func TestFederatedTokenFileRotation(t *testing.T) {
 // connections, then 500s) while the receiver needs a new token; it rides the outage out and
 // every row arrives once.
 func TestManagedIdentityOutage(t *testing.T) {
+	parallel(t)
 	e := newCredentialEnv(t, stack.Options{Metadata: &msgtracetest.MetadataOptions{SystemAssigned: true}})
 	md := e.st.Metadata
 	before := rows(26, 300)

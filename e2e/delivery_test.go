@@ -107,7 +107,7 @@ func shippedRows(seed int64, messages int) []msgtracetest.Row {
 // stops fetching (no API request is spent) and the outage is visible in logs and metrics.
 func TestDevoOutageLongerThanFiveMinutesWithCrash(t *testing.T) {
 	soak(t)
-	t.Parallel()
+	parallel(t)
 	const outage = 330 * time.Second
 	// About 5 s per 5,000-row page: Devo goes down while the backfill is still running.
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1, LatencyPer1000Rows: time.Second}, devotest.Options{})
@@ -168,10 +168,10 @@ func TestDevoOutageLongerThanFiveMinutesWithCrash(t *testing.T) {
 // (b) A relay that resets the connection every 2,000 (and every 500) events: every row
 // arrives, and the duplicates stay within the events sent on the connections that failed.
 func TestDevoFrequentResets(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	for _, every := range []int{2000, 500} {
 		t.Run(fmt.Sprintf("every_%d_events", every), func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 			src := shippedRows(int64(30+every), 10000)
 			e.st.Tenant.AddRows(src...)

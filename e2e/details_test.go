@@ -75,6 +75,7 @@ func waitDetails(t *testing.T, e *env, c *stack.Collector, want map[string]msgtr
 // Details arrive for the chosen statuses only, each row's once, across a restart in the
 // middle, with some details requests failing, and no request over the tenant's quota.
 func TestDetailsChosenStatusesOnceAcrossRestart(t *testing.T) {
+	parallel(t)
 	// The quota window is 4 s instead of 5 min; the receiver keeps 90 per window, 30 for details.
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: 100, QuotaWindow: 4 * time.Second, DetailsFailEvery: 7}, devotest.Options{})
 	src := rows(16, 400)

@@ -22,6 +22,7 @@ func binary(t *testing.T) string {
 // naming the make target that builds it, when it is missing.
 func builtBinary(t *testing.T, envVar, name, target string) string {
 	t.Helper()
+	timed(t)
 	bin := os.Getenv(envVar)
 	if bin == "" {
 		bin = filepath.Join("..", "bin", name)

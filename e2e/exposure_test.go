@@ -17,7 +17,7 @@ import (
 // user can read (0644), naming each once, and says nothing about them at 0600; the secret
 // read through ${file:...} logs in (rows arrive) either way.
 func TestWorldReadableConfigAndSecretAreWarned(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const warning = "a file holding the configuration or a credential is readable by every user of this machine"
 	for _, mode := range []os.FileMode{0o600, 0o644} {
 		t.Run(mode.String(), func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 // FULLDISK_RUNS times (1 in `make e2e`, 10 in `make soak`). It needs a real full filesystem
 // (a 3 MB tmpfs, so root): without root it skips, CI runs it as root.
 func TestFullDiskPersistentQueueLosesNothing(t *testing.T) {
+	parallel(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a 3 MB tmpfs as the state directory (CI runs as root)")
 	}

@@ -24,6 +24,7 @@ type env struct {
 
 func newEnv(t *testing.T, tenant msgtracetest.Options, sink devotest.Options) *env {
 	t.Helper()
+	timed(t)
 	dir := t.TempDir()
 	st, err := stack.Start(stack.Options{Dir: dir, Tenant: tenant, Sink: sink})
 	if err != nil {

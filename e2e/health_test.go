@@ -111,6 +111,7 @@ func (o *observed) waitHealth(t *testing.T, code int, status string, within time
 // permanent error that keeps it unhealthy (the missing service principal, which heals by
 // itself: TestHealthRecoversWhenServicePrincipalAppears).
 func TestHealthFollowsReceiverStatus(t *testing.T) {
+	parallel(t)
 	t.Run("outage and throttling recover", func(t *testing.T) {
 		e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 		now := time.Now()
@@ -133,7 +134,7 @@ func TestHealthFollowsReceiverStatus(t *testing.T) {
 	// A refused login (a wrong secret) needs a change of the configuration, and so a restart:
 	// it stays a permanent error, even once the receiver reads again.
 	t.Run("refused login AADSTS7000215", func(t *testing.T) {
-		t.Parallel()
+		parallel(t)
 		e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 		now := time.Now()
 		src := msgtracetest.Generate(33, 5, now.Add(-2*24*time.Hour), now.Add(-time.Hour), msgtracetest.GenerateOptions{})
@@ -156,6 +157,7 @@ func TestHealthFollowsReceiverStatus(t *testing.T) {
 // lasted recovery_duration) and 200 again at the first page read after it appeared, in the
 // same collector process, without a restart.
 func TestHealthRecoversWhenServicePrincipalAppears(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	now := time.Now()
 	src := msgtracetest.Generate(34, 20, now.Add(-2*24*time.Hour), now.Add(-time.Hour), msgtracetest.GenerateOptions{})

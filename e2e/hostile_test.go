@@ -99,6 +99,7 @@ func TestRedirectsNeverCarryCredentials(t *testing.T) {
 // delivered once, the bad row is delivered raw with its parse-error attribute, and the receiver
 // keeps polling: a row added afterwards arrives too.
 func TestBadRowDeliveredRawAndPollingGoesOn(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	src := rows(112, 400)
 	const badDate = "2026-13-45T99:99:99Z"

@@ -19,6 +19,7 @@ const checkpointFile = "receiver_office365_message_trace_"
 // docs/scaling.md: a tenant moves to another collector without repeats when its receiver's
 // storage file moves with it (same receiver name); without the file it starts afresh and repeats.
 func TestTenantMovesWithItsCheckpointFile(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	src := rows(41, 200)
 	e.st.Tenant.AddRows(src...)

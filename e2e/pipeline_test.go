@@ -16,6 +16,7 @@ import (
 
 // 1. Graph, dense backfill over several pages.
 func TestGraphBackfillExactlyOnce(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: 10, QuotaWindow: 2 * time.Second}, devotest.Options{})
 	src := rows(1, 6000)
 	e.st.Tenant.AddRows(src...)
@@ -81,6 +82,7 @@ func requireBodyEquals(t *testing.T, r msgtracetest.Row, message string) {
 
 // 2. kill -9 at 5 random moments during a backfill; restart each time.
 func TestCrashDuringBackfillLosesNothing(t *testing.T) {
+	parallel(t)
 	// About 120 ms per 500-row page: the backfill takes about 10 s, so every kill lands in it.
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1, LatencyPer1000Rows: 240 * time.Millisecond}, devotest.Options{})
 	src := rows(2, 12000)
@@ -103,6 +105,7 @@ func TestCrashDuringBackfillLosesNothing(t *testing.T) {
 
 // 3. Microsoft's fault mix: no row lost, the collector keeps running.
 func TestMicrosoftFaults(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	src := rows(3, 3000)
 	e.st.Tenant.AddRows(src...)
@@ -124,6 +127,7 @@ func TestMicrosoftFaults(t *testing.T) {
 
 // 4. Devo faults in confirmed mode: RSTs, refusal, stalled reads.
 func TestDevoFaults(t *testing.T) {
+	parallel(t)
 	// About 150 ms per 250-row page: the backfill takes several seconds, so the faults below
 	// land while rows are still flowing.
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1, LatencyPer1000Rows: 600 * time.Millisecond}, devotest.Options{})

@@ -35,6 +35,7 @@ func TestCertificateAuthentication(t *testing.T) {
 
 // 7. Changing reset_checkpoint re-reads from initial_lookback.
 func TestResetCheckpoint(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	src := rows(7, 400)
 	e.st.Tenant.AddRows(src...)
@@ -194,6 +195,7 @@ func TestThreeTenants(t *testing.T) {
 // startTenant starts another fake tenant (its sink is unused).
 func startTenant(t *testing.T, seed int64) *stack.Stack {
 	t.Helper()
+	timed(t)
 	st, err := stack.Start(stack.Options{Dir: t.TempDir(), Tenant: msgtracetest.Options{
 		QuotaRequests: -1,
 		TenantID:      "00000000-0000-4000-8000-0000000000" + string(rune('0'+seed/10)) + string(rune('0'+seed%10)),

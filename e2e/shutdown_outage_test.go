@@ -18,7 +18,7 @@ import (
 // back (docs/troubleshooting.md, "The collector's own lines about the exporter").
 func TestShutdownDuringDevoOutageLosesNothing(t *testing.T) {
 	const droppingData = "Exporting failed. Dropping data."
-	t.Parallel()
+	parallel(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	src := shippedRows(52, 3000)
 	e.st.Tenant.AddRows(src...)

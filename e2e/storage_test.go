@@ -21,6 +21,7 @@ import (
 // are moved aside with an error naming them, every row of every tenant arrives exactly once
 // (tenant_a from its state copy, tenant_b from its state in memory), and tenant_c never notices.
 func TestDamagedStorageFileCostsOnlyItsTenant(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, msgtracetest.Options{QuotaRequests: -1}, devotest.Options{})
 	second := startTenant(t, 21)
 	third := startTenant(t, 22)
