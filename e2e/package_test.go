@@ -130,8 +130,13 @@ systemctl enable --now otelcol-msgtrace`)
 	// service is restarted, nothing is sent again, new rows arrive once.
 	before := e.st.Sink.EventCount()
 	must("dpkg -i /release/next.deb")
-	if v := must("dpkg-query -W -f '${Version}' otelcol-msgtrace"); v == must("dpkg-deb -f /release/this.deb Version") {
+	v := must("dpkg-query -W -f '${Version}' otelcol-msgtrace")
+	if v == must("dpkg-deb -f /release/this.deb Version") {
 		t.Fatalf("next.deb has the same version %s", v)
+	}
+	// The binary itself was replaced: it reports the next version (check-packages builds it so).
+	if got, want := must("/usr/bin/otelcol-msgtrace --version"), "otelcol-msgtrace version "+strings.TrimSuffix(v, "-1"); got != want {
+		t.Fatalf("after the upgrade /usr/bin/otelcol-msgtrace --version says %q, want %q", got, want)
 	}
 	must("grep -qx '# edited by the operator' /etc/otelcol-msgtrace/config.yaml && test -s " + checkpoint)
 	if got, _ := sh("systemctl is-active otelcol-msgtrace"); got != "active" {
