@@ -37,11 +37,12 @@ var serialOnPurpose = map[string]string{
 type testSpans struct {
 	mu       sync.Mutex
 	parallel map[string]bool
-	first    map[string]time.Time
-	last     map[string]time.Time
+	waited   map[string]span
 }
 
-var spans = &testSpans{parallel: map[string]bool{}, first: map[string]time.Time{}, last: map[string]time.Time{}}
+type span struct{ first, last time.Time }
+
+var spans = &testSpans{parallel: map[string]bool{}, waited: map[string]span{}}
 
 // parallel marks t as a test that runs beside the others; call it first in the test.
 func parallel(t *testing.T) {
@@ -58,15 +59,17 @@ func timed(t *testing.T) {
 	top, _, _ := strings.Cut(t.Name(), "/")
 	now := time.Now()
 	spans.mu.Lock()
-	if first, ok := spans.first[top]; !ok || now.Before(first) {
-		spans.first[top] = now
+	if w, ok := spans.waited[top]; !ok || now.Before(w.first) {
+		w.first = now
+		spans.waited[top] = w
 	}
 	spans.mu.Unlock()
 	t.Cleanup(func() {
 		end := time.Now()
 		spans.mu.Lock()
-		if end.After(spans.last[top]) {
-			spans.last[top] = end
+		if w := spans.waited[top]; end.After(w.last) {
+			w.last = end
+			spans.waited[top] = w
 		}
 		spans.mu.Unlock()
 	})
@@ -77,8 +80,8 @@ func (s *testSpans) serialTooLong() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var slow []string
-	for name, first := range s.first {
-		took := s.last[name].Sub(first)
+	for name, w := range s.waited {
+		took := w.last.Sub(w.first)
 		if s.parallel[name] || took <= serialLimit || serialOnPurpose[name] != "" || slices.Contains(soakTests, name) {
 			continue
 		}
@@ -104,12 +107,11 @@ func TestSerialTooLongNamesASlowSerialTest(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	s := &testSpans{
 		parallel: map[string]bool{"TestWaitsBeside": true},
-		first: map[string]time.Time{
-			"TestWaitsAlone": t0, "TestWaitsBeside": t0, "TestShort": t0, "TestDetailsListThroughput": t0,
-		},
-		last: map[string]time.Time{
-			"TestWaitsAlone": t0.Add(40 * time.Second), "TestWaitsBeside": t0.Add(80 * time.Second),
-			"TestShort": t0.Add(2 * time.Second), "TestDetailsListThroughput": t0.Add(30 * time.Second),
+		waited: map[string]span{
+			"TestWaitsAlone":            {t0, t0.Add(40 * time.Second)},
+			"TestWaitsBeside":           {t0, t0.Add(80 * time.Second)},
+			"TestShort":                 {t0, t0.Add(2 * time.Second)},
+			"TestDetailsListThroughput": {t0, t0.Add(30 * time.Second)},
 		},
 	}
 	slow := s.serialTooLong()

@@ -66,14 +66,13 @@ if [ $fail = 0 ] && [ "${PACKAGE_E2E:-1}" = 1 ]; then
 	trap 'rm -rf "$work" "$next_config" "$next_build"' EXIT
 	sed -e "/^dist:/,/^[^ ]/s|^  version: .*|  version: $next|" -e "s|^  output_path: .*|  output_path: ./$next_build|" \
 		builder-config.yaml >"$next_config"
-	mkdir -p "$work/bin" "$work/stage"
-	out=$("$TOOLS/builder" --config "$next_config" --skip-compilation 2>&1) || { echo "$out"; err "ocb failed on $next_config"; exit 1; }
-	(cd "$next_build" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false -ldflags '-s -w' -o "$work/bin/otelcol-msgtrace" .)
-	"$work/bin/otelcol-msgtrace" --version | grep -qx "otelcol-msgtrace version $next" || { err "the next patch's binary does not report $next"; exit 1; }
+	BUILDER_CONFIG=$next_config TARGETS=linux/amd64 VERSION=$next TOOLS=$TOOLS scripts/release.sh --binaries-only "$work/next"
+	bin=$work/next/linux_amd64
+	"$bin/otelcol-msgtrace" --version | grep -qx "otelcol-msgtrace version $next" || { err "the next patch's binary does not report $next"; exit 1; }
+	mkdir -p "$work/stage"
 	dpkg-deb -x "dist/otelcol-msgtrace_${VERSION}-1_amd64.deb" "$work/root"
-	cp "$work/root/usr/bin/otelcol-msgtrace-tenantconfig" "$work/bin/"
 	cp "$work/root/usr/lib/systemd/system/otelcol-msgtrace.service" "$work/stage/"
-	sed -e "s|\${BIN_DIR}|$work/bin|g" -e "s|\${STAGE_DIR}|$work/stage|g" deploy/packaging/nfpm.yaml >"$work/nfpm.yaml"
+	sed -e "s|\${BIN_DIR}|$bin|g" -e "s|\${STAGE_DIR}|$work/stage|g" deploy/packaging/nfpm.yaml >"$work/nfpm.yaml"
 	VERSION=$next PKG_ARCH=amd64 "$TOOLS/nfpm" package --config "$work/nfpm.yaml" --packager deb --target "$work/next.deb" >/dev/null
 	deploy/image/systemd-host.sh "${SYSTEMD_HOST_IMAGE:-localhost/otelcol-msgtrace-systemd-host:bookworm}"
 	OTELCOL_MSGTRACE_SYSTEMD_IMAGE=${SYSTEMD_HOST_IMAGE:-localhost/otelcol-msgtrace-systemd-host:bookworm} \

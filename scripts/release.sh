@@ -21,6 +21,10 @@ tools=$(realpath "$TOOLS")
 DIST=${DIST:-dist}
 IMAGE=${IMAGE:-1}
 IMAGE_NAME=${IMAGE_NAME:-localhost/otelcol-msgtrace:$VERSION}
+# BUILDER_CONFIG: the ocb manifest built (check-packages builds a copy naming the next version);
+# its dist.output_path is where ocb writes the sources compiled here.
+BUILDER_CONFIG=${BUILDER_CONFIG:-builder-config.yaml}
+build_dir=$(sed -n '/^dist:/,/^[^ ]/s/^  output_path: *//p' "$BUILDER_CONFIG")
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 1700000000)}
 export CGO_ENABLED=0
 read -r -a TARGETS <<<"${TARGETS:-linux/amd64 linux/arm64 windows/amd64 darwin/arm64}"
@@ -31,12 +35,12 @@ name=otelcol-msgtrace
 # generator for every target, into DIR/<os>_<arch>/.
 build_binaries() {
 	local out=$1 t os arch ext
-	"$tools/builder" --config builder-config.yaml --skip-compilation >/dev/null
+	"$tools/builder" --config "$BUILDER_CONFIG" --skip-compilation >/dev/null
 	for t in "${TARGETS[@]}"; do
 		os=${t%/*} arch=${t#*/} ext=
 		[ "$os" = windows ] && ext=.exe
 		mkdir -p "$out/${os}_$arch"
-		(cd _build && GOOS=$os GOARCH=$arch go build -trimpath -buildvcs=false -ldflags "$LDFLAGS" \
+		(cd "$build_dir" && GOOS=$os GOARCH=$arch go build -trimpath -buildvcs=false -ldflags "$LDFLAGS" \
 			-o "$out/${os}_$arch/$name$ext" .)
 		GOOS=$os GOARCH=$arch go build -trimpath -buildvcs=false -ldflags "$LDFLAGS" \
 			-o "$out/${os}_$arch/$name-tenantconfig$ext" ./internal/cmd/tenantconfig
